@@ -1,0 +1,71 @@
+//! Successful responses of the token endpoint (RFC 6749 §5.1) and of introspection (RFC 7662 §2.2).
+
+use serde::{Deserialize, Serialize};
+
+/// RFC 6749 §5.1 access token response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer` for now (RFC 6750).
+    pub token_type: String,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+    /// The granted scope; RFC 6749 §5.1 requires it when it differs from the request, Keycard
+    /// always sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// A refresh token, when one is issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// An OpenID Connect ID token, when `openid` was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// RFC 7662 §2.2 introspection response. Every member but `active` is omitted for an inactive token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntrospectionResponse {
+    /// Is the token currently active?
+    pub active: bool,
+    /// Granted scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Human-readable identifier of the resource owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer`, or `refresh_token` for refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Not-before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Token identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl IntrospectionResponse {
+    /// The answer for every token that is not active: `{"active":false}` and nothing else.
+    pub fn inactive() -> Self {
+        Self::default()
+    }
+}

@@ -1,0 +1,580 @@
+//! Administrative operations shared by the `keycard` CLI and declarative provisioning: creating
+//! and changing clients, users and scopes with validation, generating client secrets, hashing
+//! passwords. Everything that writes an admin object goes through here so the rules live once.
+
+use crate::clock::UnixTime;
+use crate::config::{Config, Provision};
+use crate::jose;
+use crate::model::{
+    AuthMethod, Client, ClientSettings, GrantType, ScopeDef, TokenFormat, USER_ID_PREFIX, User,
+};
+use crate::store::{Store, StoreError};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::fmt;
+
+/// An admin operation failed; the message is one clear line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Bad input, named.
+    #[error("{0}")]
+    Invalid(String),
+    /// The object does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The object already exists.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, AdminError> {
+    Err(AdminError::Invalid(msg.into()))
+}
+
+/// A client secret in plain text: shown once, never logged (redacted `Debug`).
+pub struct PlainSecret(pub String);
+
+impl fmt::Debug for PlainSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainSecret(<redacted>)")
+    }
+}
+
+/// The prefix of Keycard-generated client secrets.
+pub const CLIENT_SECRET_PREFIX: &str = "kc_cs_";
+
+/// A new client secret: 256 bits of randomness (RFC 6749 §10.10, OAuth 2.1 §7.7).
+pub fn generate_client_secret() -> PlainSecret {
+    PlainSecret(format!("{CLIENT_SECRET_PREFIX}{}", jose::random_token(32)))
+}
+
+/// RFC 6749 §2.2: client ids are `VSCHAR`s; Keycard allows printable ASCII without spaces
+/// (1–255 characters) and reserves the `usr_` prefix for user subjects.
+pub fn validate_client_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 255 {
+        return Err("client id must be 1 to 255 characters".into());
+    }
+    if !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err("client id must be printable ASCII without spaces".into());
+    }
+    if id.starts_with(USER_ID_PREFIX) {
+        return Err(format!(
+            "client id must not start with {USER_ID_PREFIX:?} (reserved for users)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a redirect URI for registration (OAuth 2.1 §2.3.1, RFC 9700 §2.1/§2.6): absolute, no
+/// fragment, no wildcard, `http` only for loopback IP literals, no script-capable schemes,
+/// private-use schemes must contain a dot (reverse domain name).
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let u =
+        url::Url::parse(uri).map_err(|_| format!("redirect URI {uri:?} is not an absolute URI"))?;
+    if u.fragment().is_some() || uri.contains('#') {
+        return Err(format!("redirect URI {uri:?} must not contain a fragment"));
+    }
+    if uri.contains('*') {
+        return Err(format!("redirect URI {uri:?} must not contain wildcards"));
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" => match u.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            _ => Err(format!(
+                "redirect URI {uri:?}: http is allowed only for loopback IP literals (127.0.0.1, [::1])"
+            )),
+        },
+        "javascript" | "data" | "vbscript" | "file" | "about" | "blob" => {
+            Err(format!("redirect URI {uri:?} uses a forbidden scheme"))
+        }
+        s if s.contains('.') => Ok(()),
+        _ => Err(format!(
+            "redirect URI {uri:?}: a private-use scheme must be a reverse domain name such as com.example.app"
+        )),
+    }
+}
+
+/// Validates a scope token (RFC 6749 §3.3).
+pub fn validate_scope_name(name: &str) -> Result<(), String> {
+    match keycard_types::Scope::parse(name) {
+        Ok(s) if s.len() == 1 => Ok(()),
+        _ => Err(format!(
+            "scope {name:?} is not a single RFC 6749 scope token"
+        )),
+    }
+}
+
+/// Everything needed to create a client; `None`/empty fields take defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    /// Chosen id; generated when absent.
+    pub id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Public client (no secret, auth method `none`).
+    pub public: bool,
+    /// Auth method for confidential clients.
+    pub auth_method: Option<AuthMethod>,
+    /// Grant types.
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Access token lifetime.
+    pub access_token_ttl: Option<i64>,
+    /// Token format.
+    pub token_format: Option<TokenFormat>,
+    /// Audience.
+    pub audience: Option<String>,
+    /// Disabled flag.
+    pub disabled: bool,
+}
+
+/// Admin operations over a store.
+pub struct Admin<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The effective configuration.
+    pub config: &'a Config,
+    /// Key for hashing client secrets.
+    pub hash_key: &'a [u8; 32],
+    /// Current time.
+    pub now: UnixTime,
+}
+
+impl Admin<'_> {
+    /// Builds and validates a client from a spec (no store access).
+    fn build_client(
+        &self,
+        spec: &ClientSpec,
+        secret_hash: Option<String>,
+    ) -> Result<Client, AdminError> {
+        let id = spec.id.clone().unwrap_or_else(|| jose::random_token(16));
+        validate_client_id(&id).map_err(AdminError::Invalid)?;
+        let auth_method = if spec.public {
+            if spec.auth_method.is_some_and(|m| m != AuthMethod::None) {
+                return invalid("a public client uses auth method `none`");
+            }
+            AuthMethod::None
+        } else {
+            spec.auth_method.unwrap_or(AuthMethod::ClientSecretBasic)
+        };
+        let mut grant_types = spec.grant_types.clone();
+        grant_types.sort();
+        grant_types.dedup();
+        if grant_types.is_empty() {
+            return invalid("a client needs at least one grant type (--grant)");
+        }
+        if auth_method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+            return invalid(
+                "the client_credentials grant is for confidential clients only (RFC 6749 section 4.4)",
+            );
+        }
+        for s in &spec.scopes {
+            validate_scope_name(s).map_err(AdminError::Invalid)?;
+        }
+        for u in &spec.redirect_uris {
+            validate_redirect_uri(u).map_err(AdminError::Invalid)?;
+        }
+        let ttl = spec
+            .access_token_ttl
+            .unwrap_or(self.config.tokens.access_token_ttl_secs);
+        if ttl < 1 || ttl > self.config.tokens.max_access_token_ttl_secs {
+            return invalid(format!(
+                "access token lifetime must be between 1 and {} seconds (tokens.max_access_token_ttl_secs)",
+                self.config.tokens.max_access_token_ttl_secs
+            ));
+        }
+        let mut scopes = spec.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        Ok(Client {
+            name: spec.name.clone().unwrap_or_else(|| id.clone()),
+            id,
+            secret_hash: if auth_method == AuthMethod::None {
+                None
+            } else {
+                secret_hash
+            },
+            auth_method,
+            grant_types,
+            scopes,
+            redirect_uris: spec.redirect_uris.clone(),
+            access_token_ttl: ttl,
+            token_format: spec.token_format.unwrap_or_default(),
+            disabled: spec.disabled,
+            settings: ClientSettings {
+                audience: spec.audience.clone(),
+                ..Default::default()
+            },
+            created_at: self.now,
+            updated_at: self.now,
+        })
+    }
+
+    /// Creates a client; returns it and, for confidential clients, the secret to show ONCE.
+    pub async fn create_client(
+        &self,
+        spec: &ClientSpec,
+    ) -> Result<(Client, Option<PlainSecret>), AdminError> {
+        let secret = (!spec.public).then(generate_client_secret);
+        let hash = secret
+            .as_ref()
+            .map(|s| jose::keyed_hash(self.hash_key, s.0.as_bytes()));
+        let client = self.build_client(spec, hash)?;
+        for s in &client.scopes {
+            self.store.ensure_scope(s, self.now).await?;
+        }
+        match self.store.create_client(&client).await {
+            Ok(()) => Ok((client, secret)),
+            Err(StoreError::Conflict(_)) => {
+                Err(AdminError::Exists(format!("client {:?}", client.id)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads a client or fails with `NotFound`.
+    pub async fn client(&self, id: &str) -> Result<Client, AdminError> {
+        self.store
+            .get_client(id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("client {id:?}")))
+    }
+
+    /// Saves a changed client after validating it again.
+    pub async fn save_client(&self, mut client: Client) -> Result<Client, AdminError> {
+        let spec = ClientSpec {
+            id: Some(client.id.clone()),
+            name: Some(client.name.clone()),
+            public: client.auth_method == AuthMethod::None,
+            auth_method: Some(client.auth_method),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+            access_token_ttl: Some(client.access_token_ttl),
+            token_format: Some(client.token_format),
+            audience: client.settings.audience.clone(),
+            disabled: client.disabled,
+        };
+        let checked = self.build_client(&spec, client.secret_hash.clone())?;
+        if checked.auth_method != AuthMethod::None && checked.secret_hash.is_none() {
+            return invalid(
+                "a confidential client needs a secret: run `keycard client rotate-secret`",
+            );
+        }
+        client.grant_types = checked.grant_types;
+        client.scopes = checked.scopes;
+        client.secret_hash = checked.secret_hash;
+        client.updated_at = self.now;
+        for s in &client.scopes {
+            self.store.ensure_scope(s, self.now).await?;
+        }
+        if !self.store.update_client(&client).await? {
+            return Err(AdminError::NotFound(format!("client {:?}", client.id)));
+        }
+        Ok(client)
+    }
+
+    /// Replaces a confidential client's secret; the old one stops working at once.
+    pub async fn rotate_client_secret(&self, id: &str) -> Result<PlainSecret, AdminError> {
+        let mut client = self.client(id).await?;
+        if client.is_public() {
+            return invalid(format!("client {id:?} is public and has no secret"));
+        }
+        let secret = generate_client_secret();
+        client.secret_hash = Some(jose::keyed_hash(self.hash_key, secret.0.as_bytes()));
+        self.save_client(client).await?;
+        Ok(secret)
+    }
+
+    /// Deletes a client and its tokens.
+    pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
+        if self.store.delete_client(id).await? {
+            Ok(())
+        } else {
+            Err(AdminError::NotFound(format!("client {id:?}")))
+        }
+    }
+
+    /// Creates a user with an optional password.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        email: Option<&str>,
+        name: Option<&str>,
+        password_hash: Option<String>,
+    ) -> Result<User, AdminError> {
+        validate_username(username)?;
+        if let Some(e) = email {
+            validate_email(e)?;
+        }
+        let user = User {
+            id: format!("{USER_ID_PREFIX}{}", jose::random_token(16)),
+            username: username.to_owned(),
+            email: email.map(str::to_owned),
+            email_verified: false,
+            name: name.map(str::to_owned),
+            password_hash,
+            disabled: false,
+            created_at: self.now,
+            updated_at: self.now,
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict(_)) => Err(AdminError::Exists(format!(
+                "a user with username {username:?} or that e-mail"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Finds a user by id, username or e-mail.
+    pub async fn user(&self, who: &str) -> Result<User, AdminError> {
+        if who.starts_with(USER_ID_PREFIX)
+            && let Some(u) = self.store.get_user(who).await?
+        {
+            return Ok(u);
+        }
+        self.store
+            .find_user(who)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("user {who:?}")))
+    }
+
+    /// Saves a changed user.
+    pub async fn save_user(&self, mut user: User) -> Result<User, AdminError> {
+        validate_username(&user.username)?;
+        user.updated_at = self.now;
+        match self.store.update_user(&user).await {
+            Ok(true) => Ok(user),
+            Ok(false) => Err(AdminError::NotFound(format!("user {:?}", user.username))),
+            Err(StoreError::Conflict(_)) => Err(AdminError::Exists(
+                "a user with that username or e-mail".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates or updates a scope.
+    pub async fn upsert_scope(&self, name: &str, description: &str) -> Result<(), AdminError> {
+        validate_scope_name(name).map_err(AdminError::Invalid)?;
+        self.store
+            .upsert_scope(
+                &ScopeDef {
+                    name: name.into(),
+                    description: description.into(),
+                },
+                self.now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Applies the declarative provisioning lists: scopes, then clients, then users, each created
+    /// when missing and updated when present. Returns one line per change for the log.
+    pub async fn provision(&self, p: &Provision) -> Result<Vec<String>, AdminError> {
+        let mut done = Vec::new();
+        for s in &p.scopes {
+            self.upsert_scope(&s.name, &s.description).await?;
+        }
+        if !p.scopes.is_empty() {
+            done.push(format!("{} scope(s) provisioned", p.scopes.len()));
+        }
+        for c in &p.clients {
+            let public = c.auth_method == Some(AuthMethod::None);
+            let secret_hash = match (&c.secret, &c.secret_hash) {
+                (Some(s), _) => Some(jose::keyed_hash(self.hash_key, s.0.as_bytes())),
+                (None, Some(h)) => Some(h.clone()),
+                (None, None) if public => None,
+                (None, None) => {
+                    return invalid(format!(
+                        "provision: client {:?} is confidential and needs `secret` or `secret_hash`",
+                        c.id
+                    ));
+                }
+            };
+            let spec = ClientSpec {
+                id: Some(c.id.clone()),
+                name: c.name.clone(),
+                public,
+                auth_method: c.auth_method,
+                grant_types: c.grant_types.clone(),
+                scopes: c.scopes.clone(),
+                redirect_uris: c.redirect_uris.clone(),
+                access_token_ttl: c.access_token_ttl_secs,
+                token_format: c.token_format,
+                audience: c.audience.clone(),
+                disabled: c.disabled,
+            };
+            let mut client = self.build_client(&spec, secret_hash)?;
+            match self.store.get_client(&c.id).await? {
+                Some(existing) => {
+                    client.created_at = existing.created_at;
+                    client.settings = ClientSettings {
+                        audience: c.audience.clone(),
+                        ..existing.settings
+                    };
+                    self.save_client(client).await?;
+                    done.push(format!("client {:?} updated", c.id));
+                }
+                None => {
+                    for s in &client.scopes {
+                        self.store.ensure_scope(s, self.now).await?;
+                    }
+                    self.store.create_client(&client).await?;
+                    done.push(format!("client {:?} created", c.id));
+                }
+            }
+        }
+        for u in &p.users {
+            let hash = match (&u.password, &u.password_hash) {
+                (Some(pw), _) => Some(hash_password(&pw.0).map_err(AdminError::Invalid)?),
+                (None, Some(h)) => {
+                    argon2::password_hash::phc::PasswordHash::new(h).map_err(|_| {
+                        AdminError::Invalid(format!(
+                            "provision: user {:?} has an invalid password_hash",
+                            u.username
+                        ))
+                    })?;
+                    Some(h.clone())
+                }
+                (None, None) => None,
+            };
+            match self.store.find_user(&u.username).await? {
+                Some(mut existing) => {
+                    existing.email = u.email.clone();
+                    existing.name = u.name.clone();
+                    existing.disabled = u.disabled;
+                    if hash.is_some() {
+                        existing.password_hash = hash;
+                    }
+                    self.save_user(existing).await?;
+                    done.push(format!("user {:?} updated", u.username));
+                }
+                None => {
+                    let mut user = self
+                        .create_user(&u.username, u.email.as_deref(), u.name.as_deref(), hash)
+                        .await?;
+                    if u.disabled {
+                        user.disabled = true;
+                        self.save_user(user).await?;
+                    }
+                    done.push(format!("user {:?} created", u.username));
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn validate_username(u: &str) -> Result<(), AdminError> {
+    if u.is_empty()
+        || u.chars().count() > 128
+        || u.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return invalid(
+            "username must be 1 to 128 characters without spaces or control characters",
+        );
+    }
+    if u.starts_with(USER_ID_PREFIX) {
+        return invalid(format!("username must not start with {USER_ID_PREFIX:?}"));
+    }
+    Ok(())
+}
+
+fn validate_email(e: &str) -> Result<(), AdminError> {
+    let ok = e.len() <= 254
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !e.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        invalid(format!("{e:?} is not an e-mail address"))
+    }
+}
+
+/// Hashes a password with argon2id and the OWASP-recommended parameters (m=19 MiB, t=2, p=1).
+/// CPU-heavy: call from `spawn_blocking` on a server.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    if password.is_empty() {
+        return Err("the password must not be empty".into());
+    }
+    let salt: [u8; 16] = jose::random_bytes();
+    argon2::Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("could not hash the password: {e}"))
+}
+
+/// Checks a password against an argon2 PHC string (constant-time inside argon2).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    argon2::Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids() {
+        assert!(validate_client_id("svc:billing").is_ok());
+        assert!(validate_client_id("a b").is_err());
+        assert!(validate_client_id("").is_err());
+        assert!(validate_client_id("usr_x").is_err());
+        assert!(validate_client_id("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn redirect_uri_registration_rules() {
+        for ok in [
+            "https://c.example/cb",
+            "https://c.example/cb?a=1",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "com.example.app:/cb",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://c.example/cb#x",
+            "http://c.example/cb",
+            "http://localhost/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "myapp:/cb",
+            "/relative",
+            "https://*.c.example/cb",
+            "https://c.example/*",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_long_and_unique() {
+        let a = generate_client_secret();
+        let b = generate_client_secret();
+        assert_ne!(a.0, b.0);
+        assert!(a.0.len() >= CLIENT_SECRET_PREFIX.len() + 43);
+        assert_eq!(format!("{a:?}"), "PlainSecret(<redacted>)");
+    }
+
+    #[test]
+    fn password_hash_round_trip() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(hash_password("").is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! Application state, start-up and the HTTP server loop.
+//!
+//! [`start`] turns a [`Config`] into a ready [`AppState`]: server secret, database (with a
+//! bounded retry), migrations, signing keys, provisioning. [`serve`] runs the HTTP server on an
+//! already-bound listener until a shutdown future resolves, then lets in-flight requests finish;
+//! tests start a real Keycard on `127.0.0.1:0` this way.
+
+use crate::admin::Admin;
+use crate::cache::ClientCache;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::jose;
+use crate::keys::KeyRing;
+use crate::store::{Store, StoreOptions};
+use anyhow::{Context as _, bail};
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// Keys derived from the server secret.
+pub struct Secrets {
+    /// HMAC key for client secrets and opaque tokens at rest.
+    pub hash_key: [u8; 32],
+    /// AES-256-GCM key sealing the private signing keys.
+    pub kek: [u8; 32],
+}
+
+impl Secrets {
+    /// Derives the sub-keys from the server secret (HKDF-SHA256, one label per use).
+    pub fn derive(secret: &[u8]) -> Secrets {
+        Secrets {
+            hash_key: jose::derive_key(secret, b"keycard token-hash v1"),
+            kek: jose::derive_key(secret, b"keycard key-encryption v1"),
+        }
+    }
+}
+
+/// Everything a request needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Client cache.
+    pub clients: Arc<ClientCache>,
+    /// Derived secrets.
+    pub secrets: Arc<Secrets>,
+    /// The metadata document, serialised once.
+    pub metadata_json: Arc<str>,
+}
+
+/// Reads the server secret: `secret`, else `secret_file`, else `data_dir/secret` (created with
+/// 256 random bits on first start, with a warning to back it up).
+pub fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &config.secret {
+        return Ok(s.0.as_bytes().to_vec());
+    }
+    let (path, generated_ok) = match &config.secret_file {
+        Some(p) => (p.clone(), false),
+        None => (config.data_dir.join("secret"), true),
+    };
+    if path.exists() {
+        let s = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the server secret file {}", path.display()))?;
+        let s = s.trim();
+        if s.len() < 32 {
+            bail!(
+                "the server secret in {} is shorter than 32 characters",
+                path.display()
+            );
+        }
+        return Ok(s.as_bytes().to_vec());
+    }
+    if !generated_ok {
+        bail!("secret_file {} does not exist", path.display());
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let secret = jose::random_token(32);
+    write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "generated a new server secret; BACK IT UP: without it the signing keys and client secrets in the database cannot be used"
+    );
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+/// The database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Connects to the database, retrying for `database.startup_retry_secs`, then migrates.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") && config.database.url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    let opts = StoreOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+    };
+    let deadline = Instant::now() + Duration::from_secs(config.database.startup_retry_secs);
+    let mut attempt = 0u32;
+    let store = loop {
+        attempt += 1;
+        match Store::connect(&url, &opts).await {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                if attempt == 1 {
+                    tracing::warn!(url = %redact_url(&url), error = %e, "database not reachable yet; retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => bail!(
+                "cannot reach the database at {} after {}s: {e}",
+                redact_url(&url),
+                config.database.startup_retry_secs
+            ),
+        }
+    };
+    let applied = store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {} failed", redact_url(&url)))?;
+    for m in applied {
+        tracing::info!(migration = %m, "applied database migration");
+    }
+    Ok(store)
+}
+
+/// Builds the application state from a configuration: secret, store, keys, provisioning.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    if config.insecure_issuer() {
+        tracing::warn!(
+            issuer = %config.issuer,
+            "!!! INSECURE: the issuer is plain http on a non-loopback address; tokens and passwords travel unencrypted. Use https in production. !!!"
+        );
+    }
+    let secret = load_secret(&config)?;
+    let secrets = Secrets::derive(&secret);
+    let store = open_store(&config).await?;
+    let now = clock.now();
+    let (keys, created) =
+        KeyRing::load_or_create(&store, secrets.kek, &config.keys.algorithms, now).await?;
+    for kid in created {
+        tracing::info!(%kid, "created signing key");
+    }
+    let admin = Admin {
+        store: &store,
+        config: &config,
+        hash_key: &secrets.hash_key,
+        now,
+    };
+    for c in &config.provision.clients {
+        if c.secret.is_some() {
+            tracing::warn!(client_id = %c.id, "provisioned client has a plain-text secret in the config: use secret_hash outside development");
+        }
+    }
+    for line in admin
+        .provision(&config.provision)
+        .await
+        .context("provisioning failed")?
+    {
+        tracing::info!("provision: {line}");
+    }
+    let metadata_json: Arc<str> =
+        serde_json::to_string(&crate::oauth::discovery::metadata(&config))?.into();
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        clock,
+        keys: Arc::new(keys),
+        clients: Arc::new(ClientCache::default()),
+        secrets: Arc::new(secrets),
+        metadata_json,
+    })
+}
+
+/// Background work of every node: follow cache epochs (client and key changes made elsewhere)
+/// and purge expired rows in small batches. Several nodes may run it at once safely.
+pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut epochs = state.store.epochs().await.unwrap_or_default();
+        let interval = Duration::from_millis(state.config.cache.poll_interval_ms);
+        let mut last_purge = Instant::now();
+        loop {
+            tokio::time::sleep(interval).await;
+            match state.store.epochs().await {
+                Ok(e) => {
+                    if e.clients != epochs.clients {
+                        state.clients.clear();
+                    }
+                    if e.keys != epochs.keys {
+                        match state.keys.reload(&state.store, state.clock.now()).await {
+                            Ok(()) => tracing::info!("signing keys reloaded"),
+                            Err(err) => {
+                                tracing::error!(error = %err, "reloading signing keys failed")
+                            }
+                        }
+                    }
+                    epochs = e;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot poll cache epochs"),
+            }
+            if last_purge.elapsed() >= Duration::from_secs(60) {
+                last_purge = Instant::now();
+                let now = state.clock.now();
+                let mut total = 0;
+                // Batches of 1000 until a batch comes back short.
+                loop {
+                    match state.store.purge_expired(now, 1000).await {
+                        Ok(n) => {
+                            total += n;
+                            if n < 1000 {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "purge failed");
+                            break;
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+                if let Ok(n) = state.store.purge_keys(now).await {
+                    total += n;
+                }
+                if total > 0 {
+                    tracing::info!(rows = total, "purged expired rows");
+                }
+                // Retired keys that left the publication window must also leave the JWKS.
+                if let Err(e) = state.keys.reload(&state.store, now).await {
+                    tracing::warn!(error = %e, "key reload failed");
+                }
+            }
+        }
+    })
+}
+
+/// Binds the listener with a clear error when the port is taken.
+pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {addr}: the address is already in use (is another Keycard running? change http.listen or --listen)"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    })
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then waits up to
+/// `http.shutdown_grace_secs` for in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+
+    let router = crate::http::router(state.clone());
+    let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
+    let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    let limit = Arc::new(tokio::sync::Semaphore::new(
+        state.config.http.max_connections,
+    ));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(crate::http::PeerAddr(peer));
+                tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+            });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+    }
+    Ok(())
+}

@@ -1,0 +1,643 @@
+//! Configuration: defaults → a TOML file (`--config`, else `keycard.toml` when present) →
+//! `KEYCARD_*` environment variables, `__` separating nested keys
+//! (`KEYCARD_DATABASE__URL`, `KEYCARD_HTTP__LISTEN`, `KEYCARD_SECRET`).
+//!
+//! Every field is documented; `keycard.example.toml` at the repository root lists them all and
+//! a test checks that it parses and names every key. Unknown keys are errors that name the key.
+//! Adding a key: add the field with a doc comment and a default, add it to
+//! `keycard.example.toml`, validate it in [`Config::validate`].
+
+use crate::jose::Alg;
+use crate::model::{AuthMethod, GrantType, TokenFormat};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "keycard.toml";
+
+/// A secret value from the config: redacted in `Debug` and in `config dump`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer identifier (RFC 8414 §2): an https URL (http only on loopback for development),
+    /// no query or fragment. Every endpoint URL derives from it; request headers never change it.
+    pub issuer: String,
+    /// Directory for the SQLite database and the generated server secret.
+    pub data_dir: PathBuf,
+    /// The server secret from which the key-encryption and token-hashing keys are derived (at
+    /// least 32 characters). When neither this nor `secret_file` is set, one is generated in
+    /// `data_dir/secret` on first start. Back it up: without it the signing keys and client
+    /// secrets in the database are useless.
+    pub secret: Option<Secret>,
+    /// A file holding the server secret (alternative to `secret`).
+    pub secret_file: Option<PathBuf>,
+    /// HTTP listener settings.
+    pub http: HttpConfig,
+    /// Database settings.
+    pub database: DatabaseConfig,
+    /// Signing keys.
+    pub keys: KeysConfig,
+    /// Token lifetimes and audience.
+    pub tokens: TokensConfig,
+    /// In-memory caches.
+    pub cache: CacheConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Clients, users and scopes created or updated at start-up.
+    pub provision: Provision,
+    /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
+    /// merged after the inline `provision` lists.
+    pub provision_file: Option<PathBuf>,
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest accepted request body in bytes (larger → 413).
+    pub body_limit_bytes: usize,
+    /// Time allowed for a whole request, in seconds (longer → 408).
+    pub request_timeout_secs: u64,
+    /// Time allowed to receive the request headers, in seconds (slowloris defence).
+    pub header_read_timeout_secs: u64,
+    /// Most concurrent connections; further ones wait in the accept queue.
+    pub max_connections: usize,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host:port/db`. Default:
+    /// `sqlite://<data_dir>/keycard.db`.
+    pub url: Option<String>,
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout_secs: u64,
+    /// At start-up, keep retrying an unreachable database for this many seconds, then exit.
+    pub startup_retry_secs: u64,
+}
+
+/// Signing keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Algorithm of JWT access tokens. ES256 is the fast default; RS256 costs ~20× more to sign.
+    pub access_token_alg: Alg,
+    /// Algorithms for which an active key is kept (created on first start).
+    pub algorithms: Vec<Alg>,
+    /// Extra seconds an old key stays in the JWKS after the last token it signed expired.
+    pub rotation_leeway_secs: i64,
+}
+
+/// Token lifetimes and audience.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Access token lifetime given to new clients, in seconds.
+    pub access_token_ttl_secs: i64,
+    /// Upper bound for any client's access token lifetime, in seconds.
+    pub max_access_token_ttl_secs: i64,
+    /// Default `aud` of access tokens whose client sets none. Default: the issuer.
+    pub audience: Option<String>,
+}
+
+/// In-memory caches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How often (milliseconds) a node checks the database for client and key changes made by
+    /// other nodes or the CLI. Bounds how stale a cache can be.
+    pub poll_interval_ms: u64,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `keycard=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// Declarative provisioning.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Provision {
+    /// Scopes to create or update.
+    pub scopes: Vec<ProvisionScope>,
+    /// Clients to create or update.
+    pub clients: Vec<ProvisionClient>,
+    /// Users to create or update.
+    pub users: Vec<ProvisionUser>,
+}
+
+/// A scope in the provisioning file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionScope {
+    /// The scope token.
+    pub name: String,
+    /// Shown on the consent page.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A client in the provisioning file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionClient {
+    /// Client id: printable ASCII, chosen freely (e.g. `svc:billing`).
+    pub id: String,
+    /// Display name (default: the id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The secret's keyed hash as printed by `keycard client show --json` of another
+    /// deployment with the same server secret, or by `keycard client hash-secret`.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+    /// The secret in plain text: for development and tests only (logged as a warning).
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// `client_secret_basic` (default for confidential), `client_secret_post`, or `none` (public).
+    #[serde(default)]
+    pub auth_method: Option<AuthMethod>,
+    /// Allowed grant types.
+    #[serde(default)]
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes (created when missing).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Access token lifetime in seconds (default `tokens.access_token_ttl_secs`).
+    #[serde(default)]
+    pub access_token_ttl_secs: Option<i64>,
+    /// `jwt` (default) or `opaque`.
+    #[serde(default)]
+    pub token_format: Option<TokenFormat>,
+    /// Audience of this client's access tokens.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Disabled clients cannot authenticate.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// A user in the provisioning file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionUser {
+    /// Login name.
+    pub username: String,
+    /// E-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Full name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// argon2id PHC string.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Plain password: for development and tests only (hashed at start-up, logged as a warning).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Disabled users cannot sign in.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            secret: None,
+            secret_file: None,
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
+            cache: CacheConfig::default(),
+            log: LogConfig::default(),
+            provision: Provision::default(),
+            provision_file: None,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 10_000,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+            startup_retry_secs: 10,
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            access_token_alg: Alg::ES256,
+            algorithms: vec![Alg::ES256, Alg::RS256, Alg::EdDSA],
+            rotation_leeway_secs: 300,
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 3600,
+            max_access_token_ttl_secs: 86_400,
+            audience: None,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration error: one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The top-level keys, for the environment filter.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "issuer",
+    "data_dir",
+    "secret",
+    "secret_file",
+    "http",
+    "database",
+    "keys",
+    "tokens",
+    "cache",
+    "log",
+    "provision_file",
+];
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (or `keycard.toml` when present), then the
+    /// environment; then validates it.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    return Err(ConfigError(format!(
+                        "config file {} does not exist",
+                        f.display()
+                    )));
+                }
+                fig = fig.merge(Toml::file_exact(f));
+            }
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                fig = fig.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        fig = fig.merge(Env::prefixed("KEYCARD_").split("__").filter(|k| {
+            TOP_LEVEL_KEYS
+                .iter()
+                .any(|t| k.as_str().split('.').next() == Some(*t))
+        }));
+        let mut config: Config = fig.extract().map_err(|e| ConfigError(figment_error(e)))?;
+        if let Some(pf) = config.provision_file.clone() {
+            let path = match file.and_then(Path::parent) {
+                Some(dir) if pf.is_relative() => dir.join(&pf),
+                _ => pf,
+            };
+            let extra: Provision =
+                Figment::from(Toml::file_exact(&path))
+                    .extract()
+                    .map_err(|e| {
+                        ConfigError(format!(
+                            "provision_file {}: {}",
+                            path.display(),
+                            figment_error(e)
+                        ))
+                    })?;
+            config.provision.scopes.extend(extra.scopes);
+            config.provision.clients.extend(extra.clients);
+            config.provision.users.extend(extra.users);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |k: &str, m: &str| Err(ConfigError(format!("invalid value for key `{k}`: {m}")));
+        let issuer = match url::Url::parse(&self.issuer) {
+            Ok(u) => u,
+            Err(e) => return err("issuer", &format!("not an absolute URL ({e})")),
+        };
+        if !matches!(issuer.scheme(), "https" | "http") {
+            return err(
+                "issuer",
+                "must be an https URL (http only for loopback development)",
+            );
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return err(
+                "issuer",
+                "must not have a query or fragment (RFC 8414 section 2)",
+            );
+        }
+        if self.issuer.ends_with('/') {
+            return err(
+                "issuer",
+                "must not end with a slash (it is compared byte for byte)",
+            );
+        }
+        if let Some(s) = &self.secret
+            && s.0.len() < 32
+        {
+            return err("secret", "must be at least 32 characters");
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return err("database.url", "must start with sqlite:// or postgres://");
+        }
+        if self.database.max_connections == 0 {
+            return err("database.max_connections", "must be at least 1");
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return err("http.body_limit_bytes", "must be at least 1024");
+        }
+        if self.http.request_timeout_secs == 0 || self.http.header_read_timeout_secs == 0 {
+            return err(
+                "http.request_timeout_secs",
+                "timeouts must be at least 1 second",
+            );
+        }
+        if self.keys.algorithms.is_empty() {
+            return err("keys.algorithms", "must list at least one algorithm");
+        }
+        if !self.keys.algorithms.contains(&self.keys.access_token_alg) {
+            return err("keys.access_token_alg", "must be one of keys.algorithms");
+        }
+        if self.tokens.access_token_ttl_secs < 1
+            || self.tokens.access_token_ttl_secs > self.tokens.max_access_token_ttl_secs
+        {
+            return err(
+                "tokens.access_token_ttl_secs",
+                "must be between 1 and tokens.max_access_token_ttl_secs",
+            );
+        }
+        if self.cache.poll_interval_ms < 50 {
+            return err("cache.poll_interval_ms", "must be at least 50");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return err("log.level", &e.to_string());
+        }
+        for (i, c) in self.provision.clients.iter().enumerate() {
+            if let Err(m) = crate::admin::validate_client_id(&c.id) {
+                return err(&format!("provision.clients[{i}].id"), &m);
+            }
+            if c.secret.is_some() && c.secret_hash.is_some() {
+                return err(
+                    &format!("provision.clients[{i}]"),
+                    "set secret or secret_hash, not both",
+                );
+            }
+        }
+        for (i, u) in self.provision.users.iter().enumerate() {
+            if u.password.is_some() && u.password_hash.is_some() {
+                return err(
+                    &format!("provision.users[{i}]"),
+                    "set password or password_hash, not both",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective database URL.
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("keycard.db").display()))
+    }
+
+    /// Is the issuer an `http://` URL on a non-loopback host? (Start-up warns loudly.)
+    pub fn insecure_issuer(&self) -> bool {
+        let Ok(u) = url::Url::parse(&self.issuer) else {
+            return false;
+        };
+        u.scheme() == "http"
+            && !matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            && !matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+            && u.host_str() != Some("localhost")
+    }
+
+    /// The default access-token audience.
+    pub fn default_audience(&self) -> &str {
+        self.tokens.audience.as_deref().unwrap_or(&self.issuer)
+    }
+}
+
+/// Formats a figment error as one line that names the key and the source.
+fn figment_error(e: figment::Error) -> String {
+    let mut parts = Vec::new();
+    for e in e {
+        let key = e.path.join(".");
+        let kind = e.kind.to_string();
+        let source = e
+            .metadata
+            .as_ref()
+            .map(|m| m.name.to_string())
+            .unwrap_or_default();
+        let what = if key.is_empty() {
+            String::new()
+        } else {
+            format!("key `{key}`: ")
+        };
+        let from = if source.is_empty() {
+            String::new()
+        } else {
+            format!(" (from {source})")
+        };
+        parts.push(format!("{what}{kind}{from}"));
+    }
+    format!("invalid configuration: {}", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.toml");
+        std::fs::write(&p, toml).unwrap();
+        Config::load(Some(&p))
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://data/keycard.db");
+        assert!(!c.insecure_issuer());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load_str("[http]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err();
+        assert!(e.0.contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let e = load_str("[http]\nbody_limit_bytes = \"lots\"\n").unwrap_err();
+        assert!(e.0.contains("http.body_limit_bytes"), "{e}");
+        let e = load_str("issuer = \"ftp://x\"\n").unwrap_err();
+        assert!(e.0.contains("`issuer`"), "{e}");
+        let e = load_str("[keys]\naccess_token_alg = \"HS256\"\n").unwrap_err();
+        assert!(e.0.contains("keys.access_token_alg"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        assert!(Config::load(Some(Path::new("/nonexistent/keycard.toml"))).is_err());
+    }
+
+    #[test]
+    fn example_config_parses_and_documents_every_key() {
+        let text = include_str!("../../../keycard.example.toml");
+        // Every line is commented out in the example; uncomment the assignments and parse them.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| {
+                        (l.contains(" = ") || l.starts_with('['))
+                            && !l.starts_with("provision_file")
+                    })
+                    .unwrap_or("")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = load_str(&uncommented).unwrap();
+        c.validate().unwrap();
+        let dumped = toml_keys(&serde_json::to_value(Config::default()).unwrap(), "");
+        for key in dumped {
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(
+                text.contains(&format!("{leaf} =")),
+                "keycard.example.toml lacks `{key}`"
+            );
+        }
+    }
+
+    fn toml_keys(v: &serde_json::Value, prefix: &str) -> Vec<String> {
+        match v {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(k, _)| k.as_str() != "provision")
+                .flat_map(|(k, v)| {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match v {
+                        serde_json::Value::Object(_) => toml_keys(v, &p),
+                        _ => vec![p],
+                    }
+                })
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn insecure_issuer_detected() {
+        let c = Config {
+            issuer: "http://auth.example".into(),
+            ..Config::default()
+        };
+        assert!(c.insecure_issuer());
+        let c = Config {
+            issuer: "https://auth.example".into(),
+            ..Config::default()
+        };
+        assert!(!c.insecure_issuer());
+    }
+}

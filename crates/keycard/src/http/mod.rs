@@ -1,0 +1,114 @@
+//! HTTP: the only module that names axum. Handlers extract, call [`crate::oauth`], respond.
+//!
+//! - [`error`]: `OAuthError` → RFC 6749 §5.2 JSON response with the right status and headers.
+//! - [`extract`]: the form-body extractor (content type, size, strict parsing).
+//! - [`oauth`]: token, introspection, revocation, metadata and JWKS handlers.
+//!
+//! Adding an endpoint: write the protocol function in `oauth/`, a thin handler in a file here,
+//! and a line in [`router`].
+
+pub mod error;
+pub mod extract;
+pub mod oauth;
+
+use crate::app::AppState;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use keycard_types::ErrorCode;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The peer address of the connection (inserted by the server loop).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The request id header, set on every response.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The route table.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .route("/.well-known/openid-configuration", get(oauth::metadata))
+        .route("/jwks.json", get(oauth::jwks))
+        .route("/token", post(oauth::token))
+        .route("/introspect", post(oauth::introspect))
+        .route("/revoke", post(oauth::revoke))
+        .route("/healthz", get(oauth::healthz))
+        .route("/readyz", get(oauth::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(common))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error::json_error(
+        StatusCode::NOT_FOUND,
+        ErrorCode::InvalidRequest,
+        "no such endpoint",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error::json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::InvalidRequest,
+        "method not allowed on this endpoint",
+    )
+}
+
+/// Per-request plumbing: a request id (the caller's, if sane, else a new one) on the response,
+/// `X-Content-Type-Options: nosniff` on everything, and one log line (path only: query strings
+/// may carry secrets and are never logged).
+async fn common(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::jose::random_token(12));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let status = res.status();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert(REQUEST_ID.clone(), v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::error!(request_id = %id, %method, path = %crate::http::extract::loggable_path(&path), status = status.as_u16(), ms, "request failed");
+    } else {
+        tracing::debug!(request_id = %id, %method, path = %crate::http::extract::loggable_path(&path), status = status.as_u16(), ms, "request");
+    }
+    res
+}
+
+/// Converts anything into a response (used by tests of the error mapping).
+pub fn into_response(r: impl IntoResponse) -> Response {
+    r.into_response()
+}

@@ -1,0 +1,82 @@
+//! Handlers of the OAuth endpoints: thin wrappers around [`crate::oauth`].
+
+use super::error::no_store;
+use super::extract::OAuthForm;
+use crate::app::AppState;
+use crate::oauth::{OAuthError, grant, introspect as intro, revoke as rev};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+fn json_no_store<T: serde::Serialize>(body: T) -> Response {
+    let mut res = Json(body).into_response();
+    no_store(&mut res);
+    res
+}
+
+/// RFC 6749 §3.2 / §5.1 (OAuth 2.1 §3.2.3): `POST /token`.
+pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+    let res = grant::token(&state, form.authorization.as_deref(), &form.params).await?;
+    Ok(json_no_store(res))
+}
+
+/// RFC 7662 §2: `POST /introspect`.
+pub async fn introspect(
+    State(state): State<AppState>,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
+    let res = intro::introspect(&state, form.authorization.as_deref(), &form.params).await?;
+    Ok(json_no_store(res))
+}
+
+/// RFC 7009 §2: `POST /revoke`; 200 with an empty body on success (§2.2).
+pub async fn revoke(
+    State(state): State<AppState>,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
+    rev::revoke(&state, form.authorization.as_deref(), &form.params).await?;
+    let mut res = StatusCode::OK.into_response();
+    no_store(&mut res);
+    Ok(res)
+}
+
+fn json_text(body: &str, cache: &'static str) -> Response {
+    let mut res = body.to_owned().into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
+}
+
+/// RFC 8414 §3 / OpenID Connect Discovery §4: the metadata document.
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    json_text(&state.metadata_json, "public, max-age=300")
+}
+
+/// RFC 7517 §5: the published signing keys (short cache so rotations propagate).
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let snap = state.keys.snapshot();
+    json_text(&snap.jwks_json, "public, max-age=60")
+}
+
+/// Liveness: the process is up.
+pub async fn healthz() -> Response {
+    json_text("{\"status\":\"ok\"}", "no-store")
+}
+
+/// Readiness: the database answers.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => json_text("{\"status\":\"ready\"}", "no-store"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            let mut res = json_text("{\"status\":\"database unavailable\"}", "no-store");
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            res
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Keycard: an OAuth 2.1 and OpenID Connect authorization server.
+//!
+//! # Layout
+//! - [`cli`]: the `keycard` command line (serve, migrate, config, client, user, scope, keys).
+//! - [`config`]: configuration (defaults → `keycard.toml` → `KEYCARD_*` environment).
+//! - [`app`]: application state, start-up, the HTTP server loop and graceful shutdown.
+//! - [`http`]: the only module that names axum: routes, extractors, error responses.
+//! - [`oauth`]: protocol logic without HTTP or SQL: client authentication, grants, tokens,
+//!   introspection, revocation, discovery.
+//! - [`admin`]: operations shared by the admin CLI and provisioning.
+//! - [`model`]: clients, users, scopes, keys, tokens.
+//! - [`store`]: the database (SQLite or PostgreSQL) and its conformance suite.
+//! - [`keys`]: the signing key ring: creation, rotation, JWKS, encryption at rest.
+//! - [`jose`]: JWS signing/verification, key generation, sealing, keyed hashes.
+//! - [`cache`]: the in-memory client cache, invalidated across nodes.
+//! - [`clock`]: time, passed in.
+
+pub mod admin;
+pub mod app;
+pub mod cache;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod jose;
+pub mod keys;
+pub mod model;
+pub mod oauth;
+pub mod store;

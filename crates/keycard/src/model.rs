@@ -1,0 +1,326 @@
+//! The domain model: what the store keeps and the protocol code works on. Plain data with no I/O.
+//! Adding a field to [`Client`] that needs no index: put it in [`ClientSettings`] (stored as JSON),
+//! so no migration is needed.
+
+use crate::clock::UnixTime;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// RFC 6749 §2.3.1: HTTP Basic with form-encoded id and secret.
+    ClientSecretBasic,
+    /// RFC 6749 §2.3.1: `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+    /// A public client: no secret (RFC 6749 §2.1).
+    None,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for AuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "client_secret_basic" => Ok(Self::ClientSecretBasic),
+            "client_secret_post" => Ok(Self::ClientSecretPost),
+            "none" => Ok(Self::None),
+            _ => Err(format!(
+                "unknown auth method {s:?} (expected client_secret_basic, client_secret_post or none)"
+            )),
+        }
+    }
+}
+
+/// A grant type a client may use (RFC 6749 §4, RFC 8628).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum GrantType {
+    /// RFC 6749 §4.1.
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    /// RFC 6749 §4.4.
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// RFC 6749 §6.
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// RFC 8628 §3.4.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    /// RFC 6749 §4.3 (legacy, off by default).
+    #[serde(rename = "password")]
+    Password,
+    /// RFC 6749 §4.2 (legacy, off by default).
+    #[serde(rename = "implicit")]
+    Implicit,
+}
+
+impl GrantType {
+    /// Every grant type.
+    pub const ALL: [GrantType; 6] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+        Self::DeviceCode,
+        Self::Password,
+        Self::Implicit,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::Password => "password",
+            Self::Implicit => "implicit",
+        }
+    }
+}
+
+impl std::str::FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = if s == "device_code" {
+            Self::DeviceCode.as_str()
+        } else {
+            s
+        };
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            format!("unknown grant type {s:?} (expected one of authorization_code, client_credentials, refresh_token, device_code, password, implicit)")
+        })
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The format of a client's access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenFormat {
+    /// RFC 9068 JWT, verifiable offline by resource servers; no database write to issue.
+    #[default]
+    Jwt,
+    /// A random reference token, stored hashed, checked by introspection (RFC 7662).
+    Opaque,
+}
+
+impl TokenFormat {
+    /// The config/CLI name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Opaque => "opaque",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "jwt" => Ok(Self::Jwt),
+            "opaque" => Ok(Self::Opaque),
+            _ => Err(format!(
+                "unknown token format {s:?} (expected jwt or opaque)"
+            )),
+        }
+    }
+}
+
+/// Client options that need no index, kept as one JSON column so later features add fields
+/// without a migration. Unknown fields in the stored JSON are ignored; missing ones take defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientSettings {
+    /// Audience (`aud`) of this client's access tokens; the server default when absent.
+    pub audience: Option<String>,
+    /// Post-logout redirect URIs (OpenID Connect RP-Initiated Logout).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins allowed for CORS.
+    pub web_origins: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    /// Allow authorization requests without PKCE (confidential clients only).
+    pub pkce_optional: bool,
+    /// Logo shown on the consent page.
+    pub logo_uri: Option<String>,
+}
+
+/// A registered client (RFC 6749 §2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The client identifier (RFC 6749 §2.2): printable ASCII.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Keyed hash of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// Token endpoint authentication method.
+    pub auth_method: AuthMethod,
+    /// Grants the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may request.
+    pub scopes: Vec<String>,
+    /// Registered redirect URIs, compared by exact string match.
+    pub redirect_uris: Vec<String>,
+    /// Access token lifetime in seconds.
+    pub access_token_ttl: i64,
+    /// Access token format.
+    pub token_format: TokenFormat,
+    /// A disabled client cannot authenticate.
+    pub disabled: bool,
+    /// Options without their own column.
+    pub settings: ClientSettings,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+impl Client {
+    /// Public clients have no secret (RFC 6749 §2.1).
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    /// May the client use `grant`?
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field(
+                "secret_hash",
+                &self.secret_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("auth_method", &self.auth_method)
+            .field("grant_types", &self.grant_types)
+            .field("scopes", &self.scopes)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user (resource owner).
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable identifier, the OpenID Connect `sub`. Always starts with `usr_`, which client ids
+    /// may not, so a user's subject never equals a client's (RFC 9700 §4.15.1).
+    pub id: String,
+    /// Login name, unique case-insensitively.
+    pub username: String,
+    /// E-mail address, unique case-insensitively when set.
+    pub email: Option<String>,
+    /// Has the e-mail been verified?
+    pub email_verified: bool,
+    /// Full name (OpenID Connect `name`).
+    pub name: Option<String>,
+    /// argon2id PHC string; `None` when no password is set.
+    pub password_hash: Option<String>,
+    /// A disabled user cannot sign in and their tokens stop working.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+/// The prefix of every user id.
+pub const USER_ID_PREFIX: &str = "usr_";
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scope the server knows, with the description shown on the consent page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeDef {
+    /// The scope token.
+    pub name: String,
+    /// Human description.
+    pub description: String,
+}
+
+/// A signing key as stored: the private key sealed with the key-encryption key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// Algorithm name (`ES256`, `RS256`, `EdDSA`).
+    pub alg: String,
+    /// Sealed PKCS#8 private key, base64.
+    pub private_key: String,
+    /// Public JWK as JSON.
+    pub public_jwk: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// When it stopped signing (`None` while active).
+    pub retired_at: Option<UnixTime>,
+    /// After a rotation: the public key stays in the JWKS until then.
+    pub publish_until: Option<UnixTime>,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("retired_at", &self.retired_at)
+            .field("publish_until", &self.publish_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An opaque access token as stored (only its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccessToken {
+    /// Keyed hash of the token.
+    pub token_hash: String,
+    /// Token id.
+    pub jti: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Subject.
+    pub subject: String,
+    /// Granted scope (space separated).
+    pub scope: String,
+    /// Audience.
+    pub audience: String,
+    /// The grant (authorization code or refresh family) it came from, if any.
+    pub grant_id: Option<String>,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Revocation time.
+    pub revoked_at: Option<UnixTime>,
+}

@@ -1,0 +1,234 @@
+//! RFC 6749 §2.3.1 client authentication (OAuth 2.1 §2.4.1): `client_secret_basic`
+//! (HTTP Basic with the id and secret each form-urlencoded before base64) and
+//! `client_secret_post` (`client_id` + `client_secret` in the body); public clients identify
+//! with `client_id` alone. One method per request (OAuth 2.1 §2.4). Secrets are compared as
+//! keyed hashes in constant time, and an unknown client costs the same hash as a known one.
+
+use super::OAuthError;
+use super::params::{Params, decode_component};
+use crate::app::AppState;
+use crate::jose;
+use crate::model::Client;
+use base64::Engine as _;
+use std::fmt;
+use std::sync::Arc;
+
+/// What the client presented.
+pub enum Presented {
+    /// `Authorization: Basic`.
+    Basic {
+        /// Client id.
+        id: String,
+        /// Secret.
+        secret: String,
+    },
+    /// `client_id` and `client_secret` in the body.
+    Post {
+        /// Client id.
+        id: String,
+        /// Secret.
+        secret: String,
+    },
+    /// Only `client_id` (a public client).
+    IdOnly {
+        /// Client id.
+        id: String,
+    },
+    /// Nothing at all.
+    Nothing,
+}
+
+impl fmt::Debug for Presented {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Basic { id, .. } => write!(f, "Basic({id:?}, <secret>)"),
+            Self::Post { id, .. } => write!(f, "Post({id:?}, <secret>)"),
+            Self::IdOnly { id } => write!(f, "IdOnly({id:?})"),
+            Self::Nothing => f.write_str("Nothing"),
+        }
+    }
+}
+
+impl Presented {
+    /// Did the client try HTTP Basic?
+    pub fn is_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+fn basic_error(d: &'static str) -> OAuthError {
+    OAuthError::invalid_client(d).with_basic_challenge(true)
+}
+
+/// Reads the credentials from the `Authorization` header value (if any) and the body.
+pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presented, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    if let Some(h) = authorization {
+        let h =
+            std::str::from_utf8(h).map_err(|_| basic_error("malformed Authorization header"))?;
+        let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(basic_error("unsupported authentication scheme; use Basic"));
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .map_err(|_| basic_error("Basic credentials are not valid base64"))?;
+        let raw = String::from_utf8(raw)
+            .map_err(|_| basic_error("Basic credentials are not valid UTF-8"))?;
+        let (id, secret) = raw
+            .split_once(':')
+            .ok_or_else(|| basic_error("Basic credentials lack the ':' separator"))?;
+        // RFC 6749 §2.3.1: both parts are application/x-www-form-urlencoded.
+        let (Some(id), Some(secret)) = (
+            decode_component(id.as_bytes()),
+            decode_component(secret.as_bytes()),
+        ) else {
+            return Err(basic_error(
+                "Basic credentials are not correctly form-urlencoded (RFC 6749 section 2.3.1)",
+            ));
+        };
+        if id.is_empty() {
+            return Err(basic_error("Basic credentials have an empty client id"));
+        }
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "the client used more than one authentication method (Basic and client_secret)",
+            ));
+        }
+        if body_id.is_some_and(|b| b != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the Basic credentials",
+            ));
+        }
+        return Ok(Presented::Basic { id, secret });
+    }
+    match (body_id, body_secret) {
+        (Some(id), Some(secret)) => Ok(Presented::Post {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        }),
+        (Some(id), None) => Ok(Presented::IdOnly { id: id.to_owned() }),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_secret without client_id",
+        )),
+        (None, None) => Ok(Presented::Nothing),
+    }
+}
+
+/// Authenticates the presented credentials: the client must exist, be enabled, and prove its
+/// secret when it has one; public clients may not present a secret. Every failure is
+/// `invalid_client` with the same description, so the answer reveals nothing about which check
+/// failed.
+pub async fn authenticate(
+    state: &AppState,
+    presented: &Presented,
+) -> Result<Arc<Client>, OAuthError> {
+    let basic = presented.is_basic();
+    let fail =
+        || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
+    let (id, secret) = match presented {
+        Presented::Basic { id, secret } | Presented::Post { id, secret } => {
+            (id.as_str(), Some(secret.as_str()))
+        }
+        Presented::IdOnly { id } => (id.as_str(), None),
+        Presented::Nothing => {
+            return Err(
+                OAuthError::invalid_client("client authentication is required")
+                    .with_basic_challenge(true),
+            );
+        }
+    };
+    let client = state.clients.get(&state.store, id).await?;
+    let hash_key = &state.secrets.hash_key;
+    match (client, secret) {
+        (Some(c), Some(s)) if !c.disabled && !c.is_public() => {
+            let ok = c
+                .secret_hash
+                .as_deref()
+                .is_some_and(|h| jose::keyed_hash_matches(hash_key, s.as_bytes(), h));
+            if ok { Ok(c) } else { Err(fail()) }
+        }
+        (Some(c), None) if !c.disabled && c.is_public() => Ok(c),
+        (_, Some(s)) => {
+            // Same work as a real check, so timing does not tell whether the client exists.
+            let _ = jose::keyed_hash_matches(hash_key, s.as_bytes(), "");
+            Err(fail())
+        }
+        _ => Err(fail()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use keycard_types::ErrorCode;
+
+    fn basic(raw: &str) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(raw)).into_bytes()
+    }
+
+    fn empty() -> Params {
+        Params::parse(b"").unwrap()
+    }
+
+    #[test]
+    fn basic_is_form_decoded() {
+        let p = presented(Some(&basic("svc%3Abilling:s%2Bx+y")), &empty()).unwrap();
+        match p {
+            Presented::Basic { id, secret } => {
+                assert_eq!(id, "svc:billing");
+                assert_eq!(secret, "s+x y");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client_with_challenge() {
+        for h in [
+            &b"Basic !!!notbase64"[..],
+            &basic("nocolon"),
+            &basic("a%zz:b"),
+            &basic(":secret"),
+            b"Bearer abc",
+        ] {
+            let e = presented(Some(h), &empty()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClient, "{h:?}");
+            assert!(e.basic_challenge);
+        }
+    }
+
+    #[test]
+    fn two_methods_are_refused() {
+        let p = Params::parse(b"client_secret=x&client_id=a").unwrap();
+        let e = presented(Some(&basic("a:b")), &p).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        let p = Params::parse(b"client_id=other").unwrap();
+        assert_eq!(
+            presented(Some(&basic("a:b")), &p).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn body_credentials() {
+        let p = Params::parse(b"client_id=a&client_secret=b").unwrap();
+        assert!(matches!(
+            presented(None, &p).unwrap(),
+            Presented::Post { .. }
+        ));
+        let p = Params::parse(b"client_id=a").unwrap();
+        assert!(matches!(
+            presented(None, &p).unwrap(),
+            Presented::IdOnly { .. }
+        ));
+        assert!(matches!(
+            presented(None, &empty()).unwrap(),
+            Presented::Nothing
+        ));
+        let p = Params::parse(b"client_secret=b").unwrap();
+        assert!(presented(None, &p).is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! The one protocol error type. The description is sent to the client as `error_description`
+//! and must never contain a secret; the cause is logged, never sent. Turning a code into an HTTP
+//! status is the job of `http/error.rs` alone.
+
+use crate::store::StoreError;
+use keycard_types::ErrorCode;
+use std::borrow::Cow;
+use std::fmt;
+
+/// An OAuth protocol error (RFC 6749 §5.2 and friends).
+pub struct OAuthError {
+    /// The RFC error code.
+    pub code: ErrorCode,
+    /// Public description (`error_description`).
+    pub description: Cow<'static, str>,
+    /// Private cause, for the log only.
+    pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// The client tried HTTP Basic authentication: a 401 must carry `WWW-Authenticate: Basic`
+    /// (RFC 6749 §5.2).
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    /// An error with a public description.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            cause: None,
+            basic_challenge: false,
+        }
+    }
+
+    /// Attaches a private cause (logged, never sent).
+    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
+    }
+
+    /// Marks that the response must carry a Basic challenge.
+    pub fn with_basic_challenge(mut self, yes: bool) -> Self {
+        self.basic_challenge = yes;
+        self
+    }
+
+    /// `invalid_request`.
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+
+    /// `invalid_client`.
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+
+    /// `invalid_grant`.
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+
+    /// `invalid_scope`.
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+
+    /// `server_error` with a cause.
+    pub fn server_error(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::new(
+            ErrorCode::ServerError,
+            "the server hit an unexpected condition",
+        )
+        .with_cause(cause)
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    /// A database that cannot be reached is `temporarily_unavailable` (503), never a protocol
+    /// answer such as `invalid_client` or `active:false` (RFC 7009 §2.2.1, SECURITY E6).
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable",
+            )
+            .with_cause(e),
+            _ => Self::server_error(e),
+        }
+    }
+}
+
+impl fmt::Debug for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthError")
+            .field("code", &self.code)
+            .field("description", &self.description)
+            .field("cause", &self.cause.as_ref().map(|c| c.to_string()))
+            .finish()
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}

@@ -1,0 +1,81 @@
+//! The token endpoint (RFC 6749 §3.2): parse the grant type, authenticate the client, dispatch
+//! to one file per grant. Adding a grant: add a variant to [`GrantRequest`], parse its
+//! parameters in [`GrantRequest::parse`], write `grant/<name>.rs` with an `issue` function, and
+//! add the arm to [`token`]'s `match`; advertise it in `discovery.rs`.
+
+pub mod client_credentials;
+
+use super::OAuthError;
+use super::client_auth::{self, Presented};
+use super::params::Params;
+use crate::app::AppState;
+use crate::model::GrantType;
+use keycard_types::{ErrorCode, Scope, TokenResponse};
+
+/// A token request, parsed into its grant.
+#[derive(Debug)]
+pub enum GrantRequest {
+    /// RFC 6749 §4.4.2.
+    ClientCredentials {
+        /// Requested scope (`None`: the client's allowed scopes).
+        scope: Option<Scope>,
+    },
+}
+
+fn parse_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
+    params
+        .get("scope")
+        .map(|s| Scope::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string())))
+        .transpose()
+}
+
+impl GrantRequest {
+    /// Parses `grant_type` and the parameters of that grant. Unknown grant types →
+    /// `unsupported_grant_type`; grants this server does not offer yet are unknown too.
+    pub fn parse(params: &Params) -> Result<(GrantType, GrantRequest), OAuthError> {
+        let grant_type = params.require("grant_type")?;
+        match grant_type {
+            "client_credentials" => Ok((
+                GrantType::ClientCredentials,
+                GrantRequest::ClientCredentials {
+                    scope: parse_scope(params)?,
+                },
+            )),
+            _ => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "the grant type is not supported by this server",
+            )),
+        }
+    }
+}
+
+/// RFC 6749 §3.2 + §5: handles one token request.
+pub async fn token(
+    state: &AppState,
+    authorization: Option<&[u8]>,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    // grant_type is checked for presence first so that a missing one is invalid_request, then
+    // the client authenticates before anything grant-specific is revealed.
+    params.require("grant_type")?;
+    let presented = client_auth::presented(authorization, params)?;
+    let client = client_auth::authenticate(state, &presented).await?;
+    let (grant_type, request) = GrantRequest::parse(params)?;
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client is not allowed to use this grant type",
+        ));
+    }
+    match request {
+        GrantRequest::ClientCredentials { scope } => {
+            if matches!(presented, Presented::IdOnly { .. }) {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "client_credentials is for confidential clients only",
+                ));
+            }
+            client_credentials::issue(state, &client, scope).await
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Protocol logic, free of HTTP and SQL: this module never names axum or sqlx (CI greps for
+//! it). Handlers in [`crate::http`] extract the request, call one function here and render
+//! the result; functions here decide, using the store through [`crate::store::Store`] methods.
+//!
+//! - [`error`]: the one error type, carrying an RFC error code.
+//! - [`params`]: strict `application/x-www-form-urlencoded` parsing (duplicates, UTF-8).
+//! - [`client_auth`]: RFC 6749 §2.3.1 client authentication.
+//! - [`grant`]: the token endpoint: one file per grant behind one `match`.
+//! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
+//! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
+//! - [`discovery`]: RFC 8414 metadata derived from the configuration.
+
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod grant;
+pub mod introspect;
+pub mod params;
+pub mod revoke;
+pub mod tokens;
+
+pub use error::OAuthError;

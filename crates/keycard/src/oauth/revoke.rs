@@ -1,0 +1,39 @@
+//! RFC 7009 token revocation. The client authenticates (public clients identify with
+//! `client_id`, §2.1); a client can revoke only its own tokens; an unknown, foreign or garbage
+//! token gets 200 like a revoked one (§2.2); a database failure is 503 (§2.2.1), never 200.
+//! A revoked JWT access token goes on the revocation list (by `jti`) until it expires, so
+//! introspection reports it inactive.
+
+use super::OAuthError;
+use super::client_auth;
+use super::params::Params;
+use super::tokens::{self, OPAQUE_ACCESS_TOKEN_PREFIX};
+use crate::app::AppState;
+use crate::jose;
+
+/// RFC 7009 §2.1: revokes `token` if it belongs to the authenticated client.
+pub async fn revoke(
+    state: &AppState,
+    authorization: Option<&[u8]>,
+    params: &Params,
+) -> Result<(), OAuthError> {
+    let presented = client_auth::presented(authorization, params)?;
+    let client = client_auth::authenticate(state, &presented).await?;
+    let token = params.require("token")?;
+    // token_type_hint is optional and only an optimisation (§2.1); unknown hints are ignored.
+    let now = state.clock.now();
+    if token.starts_with(OPAQUE_ACCESS_TOKEN_PREFIX) {
+        let hash = jose::keyed_hash(&state.secrets.hash_key, token.as_bytes());
+        state
+            .store
+            .revoke_access_token(&hash, &client.id, now)
+            .await?;
+        return Ok(());
+    }
+    if let Some(claims) = tokens::verify_jwt_access_token(state, token)
+        && claims.client_id == client.id
+    {
+        state.store.revoke_jti(&claims.jti, claims.exp).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! Minting access tokens. JWT access tokens follow RFC 9068 (`typ: at+jwt`; iss, sub, aud,
+//! exp, iat, jti, client_id, scope), are signed with the active key of `keys.access_token_alg`,
+//! and need no database write. Opaque tokens are random (256 bits, prefix `kc_at_`) and stored
+//! only as a keyed hash.
+
+use super::OAuthError;
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::jose;
+use crate::model::{Client, StoredAccessToken, TokenFormat};
+use keycard_types::claims::ACCESS_TOKEN_JWT_TYP;
+use keycard_types::{AccessTokenClaims, Scope};
+
+/// Prefix of opaque access tokens, so garbage is told apart before any lookup.
+pub const OPAQUE_ACCESS_TOKEN_PREFIX: &str = "kc_at_";
+
+/// An access token just minted.
+#[derive(Debug)]
+pub struct MintedAccessToken {
+    /// The token itself (secret: never log it).
+    pub token: String,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+    /// Token id.
+    pub jti: String,
+}
+
+/// Who and what the token is for.
+pub struct AccessTokenSpec<'a> {
+    /// The client.
+    pub client: &'a Client,
+    /// `sub`: the user id, or the client id for client credentials.
+    pub subject: &'a str,
+    /// Granted scope.
+    pub scope: &'a Scope,
+    /// Time of user authentication, when a user is involved.
+    pub auth_time: Option<UnixTime>,
+    /// Grant this token descends from (code / refresh family), for revocation.
+    pub grant_id: Option<&'a str>,
+}
+
+/// Mints an access token in the client's format.
+pub async fn mint_access_token(
+    state: &AppState,
+    spec: AccessTokenSpec<'_>,
+) -> Result<MintedAccessToken, OAuthError> {
+    let now = state.clock.now();
+    let ttl = spec.client.access_token_ttl;
+    let jti = jose::random_token(16);
+    let audience = spec
+        .client
+        .settings
+        .audience
+        .clone()
+        .unwrap_or_else(|| state.config.default_audience().to_owned());
+    let scope = (!spec.scope.is_empty()).then(|| spec.scope.to_string());
+    match spec.client.token_format {
+        TokenFormat::Jwt => {
+            let claims = AccessTokenClaims {
+                iss: state.config.issuer.clone(),
+                sub: spec.subject.to_owned(),
+                aud: audience,
+                exp: now + ttl,
+                iat: now,
+                nbf: None,
+                jti: jti.clone(),
+                client_id: spec.client.id.clone(),
+                scope,
+                auth_time: spec.auth_time,
+            };
+            let keys = state.keys.snapshot();
+            let alg = state.config.keys.access_token_alg;
+            let signer = keys.signer(alg).ok_or_else(|| {
+                OAuthError::server_error(std::io::Error::other(format!(
+                    "no active {alg} signing key"
+                )))
+            })?;
+            let token = signer
+                .sign_jwt(ACCESS_TOKEN_JWT_TYP, &claims)
+                .map_err(OAuthError::server_error)?;
+            Ok(MintedAccessToken {
+                token,
+                expires_in: ttl,
+                jti,
+            })
+        }
+        TokenFormat::Opaque => {
+            let token = format!("{OPAQUE_ACCESS_TOKEN_PREFIX}{}", jose::random_token(32));
+            state
+                .store
+                .insert_access_token(&StoredAccessToken {
+                    token_hash: jose::keyed_hash(&state.secrets.hash_key, token.as_bytes()),
+                    jti: jti.clone(),
+                    client_id: spec.client.id.clone(),
+                    subject: spec.subject.to_owned(),
+                    scope: scope.unwrap_or_default(),
+                    audience,
+                    grant_id: spec.grant_id.map(str::to_owned),
+                    issued_at: now,
+                    expires_at: now + ttl,
+                    revoked_at: None,
+                })
+                .await?;
+            Ok(MintedAccessToken {
+                token,
+                expires_in: ttl,
+                jti,
+            })
+        }
+    }
+}
+
+/// Does this string have the shape of a compact JWS (three base64url segments)?
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.len() <= jose::MAX_JWS_LEN
+        && token.split('.').count() == 3
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// A Keycard JWT access token that verified: signature by a published key, `typ` `at+jwt`,
+/// our issuer, not expired.
+pub fn verify_jwt_access_token(state: &AppState, token: &str) -> Option<AccessTokenClaims> {
+    if !looks_like_jwt(token) {
+        return None;
+    }
+    let keys = state.keys.snapshot();
+    let verified = keys.verifying.verify(token).ok()?;
+    if !verified
+        .header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_JWT_TYP))
+    {
+        return None;
+    }
+    let claims: AccessTokenClaims = serde_json::from_value(verified.claims).ok()?;
+    let now = state.clock.now();
+    (claims.iss == state.config.issuer && claims.exp > now).then_some(claims)
+}

@@ -1,0 +1,74 @@
+//! A small migration runner: numbered SQL files embedded in the binary, one set per backend,
+//! applied in order inside a transaction each, recorded in `schema_migrations`. On PostgreSQL an
+//! advisory lock makes concurrent start-up of several nodes safe; on SQLite the write lock does.
+
+use super::{Backend, StoreResult};
+use sqlx::AnyPool;
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Every migration, in order. Add new ones at the end, with the same number in both folders.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Applies pending migrations; returns the names applied.
+pub(super) async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<Vec<String>> {
+    let mut conn = pool.acquire().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock(7400101)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(&mut conn, backend).await;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock(7400101)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> StoreResult<Vec<String>> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            tx.rollback().await?;
+            continue;
+        }
+        let sql = match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(0_i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        applied.push(format!("{:04}_{}", m.version, m.name));
+    }
+    Ok(applied)
+}
