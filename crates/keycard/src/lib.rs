@@ -14,6 +14,7 @@
 //! - [`jose`]: JWS signing/verification, key generation, sealing, keyed hashes.
 //! - [`cache`]: the in-memory client cache, invalidated across nodes.
 //! - [`clock`]: time, passed in.
+//! - [`testing`]: a real server on a random loopback port, for tests.
 
 pub mod admin;
 pub mod app;
@@ -27,3 +28,4 @@ pub mod keys;
 pub mod model;
 pub mod oauth;
 pub mod store;
+pub mod testing;

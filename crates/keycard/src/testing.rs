@@ -1,0 +1,168 @@
+//! Test support: a real Keycard on `127.0.0.1:<random port>` with a throw-away database, for
+//! this crate's integration tests and for other crates' tests (e.g. `keycard-resource`).
+//! Not for production use.
+
+use crate::admin::{Admin, ClientSpec};
+use crate::app::{self, AppState};
+use crate::clock::{Clock, MockClock, SystemClock};
+use crate::config::Config;
+use crate::jose::Alg;
+use crate::store::conformance::TestDb;
+use std::sync::Arc;
+
+/// A running test server.
+pub struct TestServer {
+    /// Base URL (= issuer), e.g. `http://127.0.0.1:41234`.
+    pub base: String,
+    /// The server's state (store, keys, config).
+    pub state: AppState,
+    /// The mock clock, when the server was started with one.
+    pub clock: Option<Arc<MockClock>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    background: tokio::task::JoinHandle<()>,
+    db: Option<TestDb>,
+}
+
+/// How to start a test server.
+pub struct TestOptions {
+    /// The database (default: a fresh SQLite file).
+    pub db: Option<TestDb>,
+    /// Use a mock clock starting at this time instead of the system clock.
+    pub mock_time: Option<i64>,
+    /// Change the configuration before start (issuer and listen address are set already).
+    pub configure: Box<dyn FnOnce(&mut Config) + Send>,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            db: None,
+            mock_time: None,
+            configure: Box::new(|_| {}),
+        }
+    }
+}
+
+impl TestServer {
+    /// A server on a fresh SQLite database, ES256 keys only (fast start).
+    pub async fn start() -> TestServer {
+        Self::start_with(TestOptions::default()).await
+    }
+
+    /// A server with options. Needs a multi-threaded Tokio runtime.
+    pub async fn start_with(opts: TestOptions) -> TestServer {
+        let db = opts.db.unwrap_or_else(TestDb::sqlite);
+        let listener = app::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let base = format!("http://{addr}");
+        let mut config = Config {
+            issuer: base.clone(),
+            data_dir: std::env::temp_dir().join("keycard-test-unused"),
+            secret: Some(crate::config::Secret(format!(
+                "test-secret-{}",
+                crate::jose::random_token(24)
+            ))),
+            ..Config::default()
+        };
+        config.http.listen = addr;
+        config.database.url = Some(db.url.clone());
+        config.database.startup_retry_secs = 2;
+        config.keys.algorithms = vec![Alg::ES256];
+        config.cache.poll_interval_ms = 100;
+        config.http.shutdown_grace_secs = 2;
+        (opts.configure)(&mut config);
+        config.validate().expect("test config is valid");
+        let mock = opts.mock_time.map(|t| Arc::new(MockClock::new(t)));
+        let clock: Arc<dyn Clock> = match &mock {
+            Some(m) => m.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let state = app::start(config, clock).await.expect("start test server");
+        let background = app::spawn_background(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let s = state.clone();
+        let task = tokio::spawn(async move {
+            let _ = app::serve(listener, s, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestServer {
+            base,
+            state,
+            clock: mock,
+            shutdown: Some(tx),
+            task: Some(task),
+            background,
+            db: Some(db),
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Admin operations on this server's store.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin {
+            store: &self.state.store,
+            config: &self.state.config,
+            hash_key: &self.state.secrets.hash_key,
+            now: self.state.clock.now(),
+        }
+    }
+
+    /// Creates a confidential client_credentials client allowed `scopes`; returns (id, secret).
+    pub async fn cc_client(&self, id: &str, scopes: &[&str]) -> (String, String) {
+        let spec = ClientSpec {
+            id: Some(id.to_owned()),
+            name: Some(id.to_owned()),
+            grant_types: vec![crate::model::GrantType::ClientCredentials],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        self.create_client(spec).await
+    }
+
+    /// Creates a client from a spec; returns (id, secret or empty for public clients).
+    pub async fn create_client(&self, spec: ClientSpec) -> (String, String) {
+        let (c, s) = self
+            .admin()
+            .create_client(&spec)
+            .await
+            .expect("create client");
+        (c.id, s.map(|s| s.0).unwrap_or_default())
+    }
+
+    /// Stops the server, letting in-flight requests finish; cleans the database up.
+    pub async fn stop(mut self) {
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.background.abort();
+        self.state.store.close().await;
+        if let Some(db) = self.db.take() {
+            db.cleanup().await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.background.abort();
+    }
+}
