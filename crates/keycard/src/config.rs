@@ -366,10 +366,11 @@ impl Config {
             }
             None => {}
         }
+        // Only variables that name a config key: KEYCARD_CONFIG and the test harness's
+        // KEYCARD_TEST_* share the prefix but are not config keys.
         fig = fig.merge(Env::prefixed("KEYCARD_").split("__").filter(|k| {
-            TOP_LEVEL_KEYS
-                .iter()
-                .any(|t| k.as_str().split('.').next() == Some(*t))
+            let top = k.as_str().split('.').next().unwrap_or("");
+            TOP_LEVEL_KEYS.iter().any(|t| t.eq_ignore_ascii_case(top))
         }));
         let mut config: Config = fig.extract().map_err(|e| ConfigError(figment_error(e)))?;
         if let Some(pf) = config.provision_file.clone() {

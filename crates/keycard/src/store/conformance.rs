@@ -45,11 +45,6 @@ mod tempdir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-
-    #[allow(dead_code)]
-    fn _p(p: PathBuf) -> PathBuf {
-        p
-    }
 }
 
 impl TestDb {
@@ -61,6 +56,15 @@ impl TestDb {
             url: format!("sqlite://{}", path.display()),
             schema: None,
             _dir: Some(dir),
+        }
+    }
+
+    /// A database owned by someone else (no cleanup), e.g. a second node on the same schema.
+    pub fn external(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_owned(),
+            schema: None,
+            _dir: None,
         }
     }
 
