@@ -21,7 +21,8 @@ async fn token_endpoint_bad_input_table() {
     let cc = "grant_type=client_credentials";
 
     // (name, auth header, body, expected status, expected error)
-    let cases: Vec<(&str, Option<String>, Vec<u8>, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Option<String>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "malformed percent-encoding",
             Some(good.clone()),

@@ -599,7 +599,7 @@ async fn taken_port_is_a_clear_error_and_in_flight_requests_finish() {
         .status()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    conn.write_all(body[5..].as_bytes()).unwrap();
+    conn.write_all(&body.as_bytes()[5..]).unwrap();
     let mut resp = String::new();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = conn.read_to_string(&mut resp);
