@@ -19,13 +19,16 @@ pub struct ServerMetadata {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
     /// Supported response types (empty while no authorization endpoint exists).
+    #[serde(default)]
     pub response_types_supported: Vec<String>,
     /// Supported response modes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub response_modes_supported: Vec<String>,
     /// Supported grant types.
+    #[serde(default)]
     pub grant_types_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
+    #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// Revocation endpoint (RFC 7009).
     #[serde(default, skip_serializing_if = "Option::is_none")]

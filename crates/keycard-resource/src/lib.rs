@@ -1,0 +1,542 @@
+//! Validate Keycard access tokens in a resource server (an API that accepts Keycard tokens).
+//!
+//! - **JWT access tokens** (RFC 9068) are verified locally against the authorization server's
+//!   JWKS, which is cached, refreshed on key rotation and rate-limited against forged `kid`s.
+//! - **Opaque access tokens** (`kc_at_…`) are checked by RFC 7662 introspection with this
+//!   resource server's own client credentials, and the answers cached for a short while.
+//!
+//! The [`Validator`] is configured with the issuer (its RFC 8414 metadata gives the JWKS and
+//! introspection URLs) and the audience this API expects. Share one per process in an `Arc`.
+//!
+//! # Quickstart without axum
+//!
+//! ```no_run
+//! use keycard_resource::Validator;
+//!
+//! # async fn run() -> Result<(), keycard_resource::Error> {
+//! let validator = Validator::builder("https://auth.example.com")
+//!     .audience("https://api.example.com")
+//!     .build()?;
+//! let claims = validator.validate("eyJhbGciOiJFUzI1NiIs...").await?;
+//! claims.require_scopes(["invoices:read"])?;
+//! println!("{} via {} may read invoices", claims.subject, claims.client_id);
+//! # Ok(()) }
+//! ```
+//!
+//! Any framework: [`bearer_token`] reads the `Authorization` header, and [`Error::status`] and
+//! [`Error::www_authenticate`] give the RFC 6750 §3 response.
+//!
+//! # Quickstart with axum (feature `axum`)
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")] mod example {
+//! use axum::{Router, routing::get};
+//! use keycard_resource::{Validator, axum::{BearerClaims, require_scopes}};
+//! use std::sync::Arc;
+//!
+//! async fn invoices(BearerClaims(claims): BearerClaims) -> String { claims.subject }
+//!
+//! # pub fn app() -> Result<Router, keycard_resource::Error> {
+//! let validator = Arc::new(Validator::builder("https://auth.example.com").audience("https://api.example.com").build()?);
+//! let app = Router::new()
+//!     .route("/invoices", get(invoices).route_layer(require_scopes(validator.clone(), ["invoices:read"])))
+//!     .with_state(validator);
+//! # Ok(app) }
+//! # }
+//! ```
+//!
+//! Missing, bad or under-scoped tokens never reach the handler: they get 401/403/400 answers
+//! with RFC 6750 `WWW-Authenticate` challenges. See the `axum` module.
+//!
+//! # What is checked
+//!
+//! JWT: `typ` is `at+jwt` (or `application/at+jwt`); the signature verifies with the JWKS key
+//! named by `kid`; the algorithm is the *key's* (ES256 for EC P-256, RS256 for RSA, EdDSA for
+//! Ed25519): `none` and HMAC are never accepted and a header `alg` that differs from the key's
+//! is refused; `iss` equals the configured issuer exactly; `aud` (string or array) contains the
+//! audience; `exp`, `nbf` and `iat` hold within the leeway; `sub`, `client_id` and `jti` exist.
+//!
+//! Opaque: introspection says `active`, with this audience and issuer, not expired.
+//!
+//! # Errors and HTTP
+//!
+//! See [`Error`]: 401 `invalid_token`, 403 `insufficient_scope`, 400 `invalid_request`, and
+//! 503 when the authorization server is unreachable (never 401: the token may be fine).
+//!
+//! # Layout
+//! - [`error`]: [`Error`] and [`InvalidToken`], their status codes and challenges.
+//! - `bearer`: finding the token in a request ([`bearer_token`]).
+//! - `jwt`: JWT parsing and claim checks.
+//! - `jwks`: the JWKS cache.
+//! - `introspection`: RFC 7662 client and its cache.
+//! - `upstream`: RFC 8414 metadata and bounded HTTP reads.
+//! - `axum` (feature `axum`): extractor, scope layer, `IntoResponse`.
+#![deny(missing_docs)]
+
+mod bearer;
+pub mod error;
+mod introspection;
+mod jwks;
+mod jwt;
+mod upstream;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+
+pub use bearer::bearer_token;
+pub use error::{Error, InvalidToken};
+pub use introspection::REJECTED_MAX_AGE;
+pub use keycard_types::Scope;
+
+use introspection::{Introspector, TimeCheck};
+use jwks::{JwksCache, JwksTiming};
+use reqwest::Url;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use upstream::Upstream;
+
+/// Prefix of Keycard's opaque access tokens.
+pub const OPAQUE_TOKEN_PREFIX: &str = "kc_at_";
+
+/// Longest token accepted; anything longer is refused before any work.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The verified facts of an access token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    /// `sub`: the user, or for the client-credentials grant the client (RFC 9068 §2.2).
+    pub subject: String,
+    /// `client_id`: the client the token was issued to.
+    pub client_id: String,
+    /// `scope`: the granted scopes (empty when the token has none).
+    pub scopes: Scope,
+    /// `exp`, in seconds since the Unix epoch.
+    pub expires_at: i64,
+    /// `aud`: every audience of the token (it contains the configured one).
+    pub audience: Vec<String>,
+    /// `jti`: always present for JWTs; for opaque tokens when introspection returns it.
+    pub jwt_id: Option<String>,
+    /// Every claim as received: the JWT payload, or the introspection response.
+    pub raw: serde_json::Value,
+}
+
+impl Claims {
+    /// Does the token grant `scope`?
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+
+    /// RFC 6750 §3.1: succeeds when the token grants every scope in `required`, otherwise
+    /// [`Error::InsufficientScope`] (403) naming all of `required`.
+    ///
+    /// ```
+    /// # use keycard_resource::{Claims, Scope, Error};
+    /// # let claims = Claims { subject: "u".into(), client_id: "c".into(),
+    /// #     scopes: Scope::parse("invoices:read").unwrap(), expires_at: 0, audience: vec![],
+    /// #     jwt_id: None, raw: serde_json::Value::Null };
+    /// assert!(claims.require_scopes(["invoices:read"]).is_ok());
+    /// assert!(matches!(
+    ///     claims.require_scopes(&["invoices:read", "invoices:write"]),
+    ///     Err(Error::InsufficientScope { .. })
+    /// ));
+    /// ```
+    pub fn require_scopes<I, S>(&self, required: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let required = Scope::from_tokens(required.into_iter().map(|s| s.as_ref().to_owned()));
+        if required.is_subset(&self.scopes) {
+            Ok(())
+        } else {
+            Err(Error::InsufficientScope { required })
+        }
+    }
+}
+
+/// Validates Keycard access tokens; see the [crate documentation](crate). Build one with
+/// [`Validator::builder`] and share it (`Arc<Validator>`): it holds the caches.
+#[derive(Debug)]
+pub struct Validator {
+    upstream: Upstream,
+    audience: String,
+    leeway: Duration,
+    jwks: JwksCache,
+    introspector: Option<Introspector>,
+}
+
+impl Validator {
+    /// Starts configuring a validator for tokens issued by `issuer` (compared exactly with the
+    /// tokens' `iss`, so write it as Keycard's metadata does, usually without a trailing `/`).
+    pub fn builder(issuer: impl Into<String>) -> ValidatorBuilder {
+        ValidatorBuilder::new(issuer.into())
+    }
+
+    /// The configured issuer.
+    pub fn issuer(&self) -> &str {
+        &self.upstream.issuer
+    }
+
+    /// The configured audience.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Validates an access token now. See [`Validator::validate_at`].
+    // The crate's one read of the wall clock; everything below takes the time as an input.
+    #[allow(clippy::disallowed_methods)]
+    pub async fn validate(&self, token: &str) -> Result<Claims, Error> {
+        self.validate_at(token, SystemTime::now()).await
+    }
+
+    /// Validates an access token as of `now` (for tests; [`Validator::validate`] passes the
+    /// system clock). A JWT is verified locally; a `kc_at_` token is introspected; anything
+    /// else is [`InvalidToken::Malformed`]. Scopes are not checked here: see
+    /// [`Claims::require_scopes`].
+    pub async fn validate_at(&self, token: &str, now: SystemTime) -> Result<Claims, Error> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.is_ascii() {
+            return Err(InvalidToken::Malformed.into());
+        }
+        let now = match now.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        };
+        let time = TimeCheck {
+            now,
+            leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+        };
+        if token.starts_with(OPAQUE_TOKEN_PREFIX) {
+            let Some(introspector) = &self.introspector else {
+                return Err(InvalidToken::OpaqueNotAccepted.into());
+            };
+            return introspector
+                .validate(token, &self.upstream, &self.audience, &time)
+                .await;
+        }
+        if token.bytes().filter(|&b| b == b'.').count() == 2 {
+            return jwt::validate(token, &self.jwks, &self.upstream, &self.audience, &time).await;
+        }
+        Err(InvalidToken::Malformed.into())
+    }
+
+    /// Fetches the metadata (when used) and the JWKS now instead of at the first request, so a
+    /// misconfiguration shows at start-up. Optional.
+    pub async fn warm_up(&self) -> Result<(), Error> {
+        self.jwks.ensure_loaded(&self.upstream).await?;
+        if self.introspector.is_some() {
+            self.upstream.introspection_endpoint().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Configures a [`Validator`]; from [`Validator::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// let validator = keycard_resource::Validator::builder("https://auth.example.com")
+///     .audience("https://api.example.com")
+///     .leeway(Duration::from_secs(10))
+///     .introspection_credentials("svc:billing", "s3cret")
+///     .build()
+///     .unwrap();
+/// # drop(validator);
+/// ```
+#[must_use]
+pub struct ValidatorBuilder {
+    issuer: String,
+    audience: Option<String>,
+    metadata_url: Option<String>,
+    jwks_uri: Option<String>,
+    introspection_endpoint: Option<String>,
+    credentials: Option<(String, String)>,
+    leeway: Duration,
+    jwks_max_age: Duration,
+    jwks_refetch_interval: Duration,
+    introspection_cache_max_age: Duration,
+    introspection_cache_capacity: usize,
+    http: Option<reqwest::Client>,
+    allow_http: bool,
+}
+
+impl std::fmt::Debug for ValidatorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatorBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("client_id", &self.credentials.as_ref().map(|c| &c.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ValidatorBuilder {
+    /// Default clock-skew allowance for `exp`, `nbf` and `iat`.
+    pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+    /// Largest leeway [`build`](Self::build) accepts.
+    pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+    /// Default age after which the JWKS is refetched.
+    pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(600);
+    /// Default minimum time between two JWKS refetches caused by an unknown `kid`.
+    pub const DEFAULT_JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+    /// Default lifetime of a cached introspection answer.
+    pub const DEFAULT_INTROSPECTION_CACHE_MAX_AGE: Duration = Duration::from_secs(60);
+    /// Default number of cached active introspection answers (refusals get a quarter of it).
+    pub const DEFAULT_INTROSPECTION_CACHE_CAPACITY: usize = 10_000;
+    /// Timeout of the default HTTP client.
+    pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn new(issuer: String) -> Self {
+        Self {
+            issuer,
+            audience: None,
+            metadata_url: None,
+            jwks_uri: None,
+            introspection_endpoint: None,
+            credentials: None,
+            leeway: Self::DEFAULT_LEEWAY,
+            jwks_max_age: Self::DEFAULT_JWKS_MAX_AGE,
+            jwks_refetch_interval: Self::DEFAULT_JWKS_REFETCH_INTERVAL,
+            introspection_cache_max_age: Self::DEFAULT_INTROSPECTION_CACHE_MAX_AGE,
+            introspection_cache_capacity: Self::DEFAULT_INTROSPECTION_CACHE_CAPACITY,
+            http: None,
+            allow_http: false,
+        }
+    }
+
+    /// The audience this resource server expects in `aud` (required), e.g. its base URL.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Where to read RFC 8414 metadata, instead of the URL derived from the issuer
+    /// (`{issuer}/.well-known/oauth-authorization-server`, with RFC 8414 §3.1 path insertion
+    /// for an issuer that has a path).
+    pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.metadata_url = Some(url.into());
+        self
+    }
+
+    /// The JWKS URL, instead of `jwks_uri` from the metadata.
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.jwks_uri = Some(url.into());
+        self
+    }
+
+    /// The RFC 7662 introspection URL, instead of `introspection_endpoint` from the metadata.
+    pub fn introspection_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.introspection_endpoint = Some(url.into());
+        self
+    }
+
+    /// This resource server's own client credentials for introspection (HTTP Basic, RFC 6749
+    /// §2.3.1). Without them opaque tokens are refused with
+    /// [`InvalidToken::OpaqueNotAccepted`].
+    pub fn introspection_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.credentials = Some((client_id.into(), client_secret.into()));
+        self
+    }
+
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (default 30 s, at most 5 min).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Age after which the JWKS is refetched (default 10 min).
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.jwks_max_age = max_age;
+        self
+    }
+
+    /// Minimum time between two JWKS refetches caused by an unknown `kid` (default 30 s): this
+    /// bounds the load forged `kid`s can cause. Also the longest wait (capped at 5 s) before a
+    /// failed fetch is retried.
+    pub fn jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refetch_interval = interval;
+        self
+    }
+
+    /// How long an introspection answer is reused (default 60 s; zero turns the cache off).
+    /// This is how long a revoked opaque token may still be accepted.
+    pub fn introspection_cache_max_age(mut self, max_age: Duration) -> Self {
+        self.introspection_cache_max_age = max_age;
+        self
+    }
+
+    /// How many active introspection answers are kept (default 10 000).
+    pub fn introspection_cache_capacity(mut self, capacity: usize) -> Self {
+        self.introspection_cache_capacity = capacity;
+        self
+    }
+
+    /// The HTTP client for metadata, JWKS and introspection. The default one has a 10 s
+    /// timeout and follows no redirects; one of yours should have a timeout too.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Allows plain `http` URLs to non-loopback hosts (default: only `https`, and `http` to
+    /// `localhost`/`127.0.0.0/8`/`::1`). Only for a network you trust.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Checks the configuration and builds the validator. Nothing is fetched yet (see
+    /// [`Validator::warm_up`]). Fails with [`Error::Configuration`].
+    pub fn build(self) -> Result<Validator, Error> {
+        let config = |m: String| Error::Configuration(m);
+        let audience = self
+            .audience
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| config("audience is required".into()))?;
+        if self.leeway > Self::MAX_LEEWAY {
+            return Err(config(format!(
+                "leeway {:?} exceeds {:?}",
+                self.leeway,
+                Self::MAX_LEEWAY
+            )));
+        }
+        let url = |what: &str, s: &str| -> Result<Url, Error> {
+            let u = Url::parse(s).map_err(|e| config(format!("{what} {s:?} is not a URL: {e}")))?;
+            upstream::check_scheme(&u, self.allow_http)
+                .map_err(|m| config(format!("{what}: {m}")))?;
+            Ok(u)
+        };
+        let issuer_url = url("issuer", &self.issuer)?;
+        let metadata_url = match &self.metadata_url {
+            Some(s) => url("metadata_url", s)?,
+            None => upstream::metadata_url(&issuer_url),
+        };
+        let jwks_uri = self
+            .jwks_uri
+            .as_deref()
+            .map(|s| url("jwks_uri", s))
+            .transpose()?;
+        let introspection_endpoint = self
+            .introspection_endpoint
+            .as_deref()
+            .map(|s| url("introspection_endpoint", s))
+            .transpose()?;
+        let http = match self.http {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .timeout(Self::HTTP_TIMEOUT)
+                .connect_timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?,
+        };
+        let failure_backoff = self.jwks_refetch_interval.min(Duration::from_secs(5));
+        let introspector = self
+            .credentials
+            .map(|(id, secret)| {
+                Introspector::new(
+                    &id,
+                    &secret,
+                    self.introspection_cache_max_age,
+                    self.introspection_cache_capacity,
+                )
+            })
+            .transpose()?;
+        Ok(Validator {
+            upstream: Upstream::new(
+                http,
+                self.issuer,
+                metadata_url,
+                self.allow_http,
+                jwks_uri,
+                introspection_endpoint,
+                failure_backoff,
+            ),
+            audience,
+            leeway: self.leeway,
+            jwks: JwksCache::new(JwksTiming {
+                max_age: self.jwks_max_age,
+                refetch_interval: self.jwks_refetch_interval,
+                failure_backoff,
+            }),
+            introspector,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_checks_configuration() {
+        let b = || Validator::builder("https://as.example");
+        assert!(
+            matches!(b().build(), Err(Error::Configuration(_))),
+            "audience required"
+        );
+        assert!(b().audience("api").build().is_ok());
+        assert!(
+            b().audience("api")
+                .leeway(Duration::from_secs(301))
+                .build()
+                .is_err()
+        );
+        assert!(
+            Validator::builder("not a url")
+                .audience("api")
+                .build()
+                .is_err()
+        );
+        assert!(
+            Validator::builder("http://as.example")
+                .audience("api")
+                .build()
+                .is_err()
+        );
+        assert!(
+            Validator::builder("http://as.example")
+                .audience("api")
+                .allow_http(true)
+                .build()
+                .is_ok()
+        );
+        assert!(
+            b().audience("api")
+                .jwks_uri("http://evil.example/jwks")
+                .build()
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_garbage_before_any_fetch() {
+        // Port 9 (discard) on loopback: any fetch would fail with "unavailable", not "invalid".
+        let v = Validator::builder("http://127.0.0.1:9")
+            .audience("api")
+            .build()
+            .unwrap();
+        for t in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d.e",
+            &"x".repeat(MAX_TOKEN_LEN + 1),
+            "é.b.c",
+        ] {
+            assert!(
+                matches!(
+                    v.validate(t).await,
+                    Err(Error::InvalidToken(InvalidToken::Malformed))
+                ),
+                "{t:?}"
+            );
+        }
+        assert!(matches!(
+            v.validate("kc_at_abc").await,
+            Err(Error::InvalidToken(InvalidToken::OpaqueNotAccepted))
+        ));
+    }
+}
