@@ -64,6 +64,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Look of the HTML pages (login, consent, errors).
+    pub ui: UiConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -156,6 +158,34 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter, e.g. `info` or `keycard=debug,info`. `RUST_LOG` overrides it.
     pub level: String,
+}
+
+/// Look of the HTML pages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Product name shown in page titles and headers.
+    pub product_name: String,
+    /// Logo shown above every page: an https URL (or a path on this server).
+    pub logo_uri: Option<String>,
+    /// Accent colour of buttons and links, `#rrggbb`.
+    pub primary_color: String,
+    /// Page background colour, `#rrggbb`.
+    pub background_color: String,
+    /// A directory of templates overriding the built-in ones by file name (`login.html`, ...).
+    pub template_dir: Option<PathBuf>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            product_name: "Keycard".into(),
+            logo_uri: None,
+            primary_color: "#1f5fbf".into(),
+            background_color: "#f4f5f7".into(),
+            template_dir: None,
+        }
+    }
 }
 
 /// Declarative provisioning.
@@ -259,6 +289,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             cache: CacheConfig::default(),
             log: LogConfig::default(),
+            ui: UiConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -343,6 +374,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "tokens",
     "cache",
     "log",
+    "ui",
     "provision_file",
 ];
 
@@ -464,6 +496,28 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return err("log.level", &e.to_string());
+        }
+        for (key, color) in [
+            ("ui.primary_color", &self.ui.primary_color),
+            ("ui.background_color", &self.ui.background_color),
+        ] {
+            let ok = color.len() == 7
+                && color.starts_with('#')
+                && color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                return err(key, "must be a colour like #1f5fbf");
+            }
+        }
+        if self.ui.product_name.trim().is_empty() || self.ui.product_name.len() > 100 {
+            return err("ui.product_name", "must be 1 to 100 characters");
+        }
+        if let Some(logo) = &self.ui.logo_uri
+            && !(logo.starts_with("https://") || logo.starts_with('/'))
+        {
+            return err(
+                "ui.logo_uri",
+                "must be an https URL or a path on this server",
+            );
         }
         for (i, c) in self.provision.clients.iter().enumerate() {
             if let Err(m) = crate::admin::validate_client_id(&c.id) {
