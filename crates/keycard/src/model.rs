@@ -324,3 +324,137 @@ pub struct StoredAccessToken {
     /// Revocation time.
     pub revoked_at: Option<UnixTime>,
 }
+
+/// A pending authorization request (DESIGN.md §2): validated once, stored server-side under a
+/// random id; the login and consent pages carry only that id. Bound to the browser that started
+/// it by a keyed hash of its browser cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// Random id (≥128 bits).
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The validated request as JSON (`oauth::authorize::AuthorizationRequest`).
+    pub request: String,
+    /// Keyed hash of the browser-binding cookie.
+    pub browser_hash: String,
+    /// The session that authenticated for this request.
+    pub session_sid: Option<String>,
+    /// The user signed in during this request (prompt=login / max_age satisfied).
+    pub login_done: bool,
+    /// The user consented during this request.
+    pub consent_done: bool,
+    /// Set once a response (code or error) went out: single use.
+    pub completed_at: Option<UnixTime>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}
+
+/// A single sign-on session (the browser's session cookie, stored as a keyed hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Keyed hash of the cookie value.
+    pub token_hash: String,
+    /// Public session id (OpenID Connect `sid`).
+    pub sid: String,
+    /// The user.
+    pub user_id: String,
+    /// When the user authenticated.
+    pub auth_time: UnixTime,
+    /// Authentication methods (space separated, e.g. `pwd`).
+    pub amr: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last use.
+    pub last_seen_at: UnixTime,
+    /// Expires when idle past this.
+    pub idle_expires_at: UnixTime,
+    /// Absolute expiry.
+    pub expires_at: UnixTime,
+    /// Logout time.
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl Session {
+    /// Usable at `now`?
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.idle_expires_at && now < self.expires_at
+    }
+}
+
+/// An authorization code as stored (only its hash), RFC 6749 §4.1.2: bound to client,
+/// redirect URI, PKCE challenge, nonce, scope and session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    /// Keyed hash of the code.
+    pub code_hash: String,
+    /// The grant created when the code is redeemed (inserting it consumes the code).
+    pub grant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The session.
+    pub session_sid: String,
+    /// The effective redirect URI.
+    pub redirect_uri: String,
+    /// Was `redirect_uri` sent in the authorization request (then the token request must repeat it)?
+    pub redirect_uri_given: bool,
+    /// Granted scope.
+    pub scope: String,
+    /// OpenID Connect nonce.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: UnixTime,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Expiry (60 s by default).
+    pub expires_at: UnixTime,
+}
+
+/// What a user authorized a client to do, created when a code is redeemed. It anchors every
+/// token issued from that code and holds the refresh-token family: the hash of the current
+/// refresh token and its generation, so that a rotation is one conditional UPDATE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Id (= the code's grant id).
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The session it came from.
+    pub session_sid: Option<String>,
+    /// Granted scope.
+    pub scope: String,
+    /// When the user authenticated.
+    pub auth_time: UnixTime,
+    /// Keyed hash of the current refresh token, if one was issued.
+    pub refresh_hash: Option<String>,
+    /// Keyed hash of the refresh token it replaced.
+    pub prev_refresh_hash: Option<String>,
+    /// Generation of the current refresh token (0 for the first).
+    pub generation: i64,
+    /// The refresh token expires when unused past this.
+    pub refresh_idle_expires_at: Option<UnixTime>,
+    /// Absolute expiry of the refresh-token family.
+    pub refresh_expires_at: Option<UnixTime>,
+    /// Time of the last rotation.
+    pub rotated_at: Option<UnixTime>,
+    /// The sealed response of the last rotation, replayed within the client's replay window.
+    pub replay_response: Option<String>,
+    /// How often the last rotation was replayed.
+    pub replay_count: i64,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// When the row may be purged (the family's end, or the access tokens' end).
+    pub expires_at: UnixTime,
+    /// Revocation time.
+    pub revoked_at: Option<UnixTime>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+}

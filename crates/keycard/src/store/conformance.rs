@@ -186,6 +186,13 @@ mod tests {
         purge_removes_only_expired,
         epochs_bump_on_change,
         audit_events,
+        auth_requests_are_single_use,
+        sessions_and_consents,
+        code_redemption_is_atomic,
+        refresh_rotation_is_atomic_and_replay_is_bounded,
+        grants_revoke_per_user_and_client,
+        login_attempts_are_counted_atomically,
+        purge_user_flows,
     );
 
     fn client(id: &str) -> Client {
@@ -433,5 +440,199 @@ mod tests {
         let ev = s.recent_events("refresh_token_reuse", 10).await.unwrap();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].0, 5);
+    }
+
+    fn grant(id: &str, refresh: Option<&str>) -> Grant {
+        Grant {
+            id: id.into(),
+            client_id: "c".into(),
+            user_id: "usr_1".into(),
+            session_sid: Some("sid".into()),
+            scope: "openid".into(),
+            auth_time: 1,
+            refresh_hash: refresh.map(Into::into),
+            prev_refresh_hash: None,
+            generation: 0,
+            refresh_idle_expires_at: Some(1000),
+            refresh_expires_at: Some(5000),
+            rotated_at: None,
+            replay_response: None,
+            replay_count: 0,
+            created_at: 1,
+            expires_at: 5000,
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    async fn auth_requests_are_single_use(s: Store) {
+        let r = PendingRequest {
+            id: "r1".into(),
+            client_id: "c".into(),
+            request: "{}".into(),
+            browser_hash: "b".into(),
+            session_sid: None,
+            login_done: false,
+            consent_done: false,
+            completed_at: None,
+            created_at: 1,
+            expires_at: 100,
+        };
+        s.insert_auth_request(&r).await.unwrap();
+        assert!(s.auth_request_logged_in("r1", "sid1").await.unwrap());
+        assert!(s.auth_request_consented("r1").await.unwrap());
+        let got = s.get_auth_request("r1").await.unwrap().unwrap();
+        assert_eq!((got.session_sid.as_deref(), got.login_done, got.consent_done), (Some("sid1"), true, true));
+        assert!(s.complete_auth_request("r1", 5).await.unwrap());
+        assert!(!s.complete_auth_request("r1", 6).await.unwrap(), "single use");
+        assert!(!s.auth_request_logged_in("r1", "sid2").await.unwrap(), "completed requests do not change");
+        assert_eq!(s.get_auth_request("nope").await.unwrap(), None);
+    }
+
+    async fn sessions_and_consents(s: Store) {
+        let sess = Session {
+            token_hash: "h".into(),
+            sid: "sid".into(),
+            user_id: "usr_1".into(),
+            auth_time: 10,
+            amr: "pwd".into(),
+            created_at: 10,
+            last_seen_at: 10,
+            idle_expires_at: 100,
+            expires_at: 1000,
+            revoked_at: None,
+        };
+        s.insert_session(&sess).await.unwrap();
+        assert_eq!(s.get_session("h").await.unwrap(), Some(sess.clone()));
+        s.touch_session("h", 50, 150).await.unwrap();
+        let got = s.get_session_by_sid("sid").await.unwrap().unwrap();
+        assert_eq!((got.last_seen_at, got.idle_expires_at), (50, 150));
+        assert!(got.is_active(149) && !got.is_active(150));
+        assert!(s.revoke_session("sid", 60).await.unwrap());
+        assert!(!s.revoke_session("sid", 61).await.unwrap());
+        assert!(!s.get_session("h").await.unwrap().unwrap().is_active(61));
+        let mut other = sess.clone();
+        other.token_hash = "h2".into();
+        other.sid = "sid2".into();
+        s.insert_session(&other).await.unwrap();
+        assert_eq!(s.revoke_user_sessions("usr_1", 70).await.unwrap(), 1);
+
+        assert_eq!(s.get_consent("usr_1", "c").await.unwrap(), None);
+        s.upsert_consent("usr_1", "c", "openid", 1).await.unwrap();
+        s.upsert_consent("usr_1", "c", "openid profile", 2).await.unwrap();
+        assert_eq!(s.get_consent("usr_1", "c").await.unwrap().as_deref(), Some("openid profile"));
+        assert_eq!(s.list_consents("usr_1").await.unwrap(), vec![("c".to_owned(), "openid profile".to_owned())]);
+        assert!(s.delete_consent("usr_1", "c").await.unwrap());
+        assert!(!s.delete_consent("usr_1", "c").await.unwrap());
+    }
+
+    async fn code_redemption_is_atomic(s: Store) {
+        let code = AuthCode {
+            code_hash: "ch".into(),
+            grant_id: "g1".into(),
+            client_id: "c".into(),
+            user_id: "usr_1".into(),
+            session_sid: "sid".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_given: true,
+            scope: "openid".into(),
+            nonce: Some("n".into()),
+            code_challenge: Some("x".repeat(43)),
+            auth_time: 1,
+            created_at: 1,
+            expires_at: 61,
+        };
+        s.insert_code(&code).await.unwrap();
+        assert_eq!(s.get_code("ch").await.unwrap(), Some(code));
+        // 20 concurrent redemptions: exactly one creates the grant.
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move { s.create_grant(&grant("g1", Some("rt0"))).await.unwrap() }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1);
+        assert_eq!(s.get_grant("g1").await.unwrap(), Some(grant("g1", Some("rt0"))));
+    }
+
+    async fn refresh_rotation_is_atomic_and_replay_is_bounded(s: Store) {
+        s.create_grant(&grant("g", Some("rt0"))).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.rotate_refresh("g", 0, "rt0", &format!("rt1-{i}"), 10, 500, Some("sealed")).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "exactly one concurrent rotation wins");
+        let g = s.get_grant("g").await.unwrap().unwrap();
+        assert_eq!((g.generation, g.prev_refresh_hash.as_deref(), g.rotated_at), (1, Some("rt0"), Some(10)));
+        let current = g.refresh_hash.unwrap();
+        // Replays of the previous token: within the window, at most twice.
+        assert_eq!(s.replay_refresh("g", "rt0", 5, 2).await.unwrap().as_deref(), Some("sealed"));
+        assert_eq!(s.replay_refresh("g", "rt0", 5, 2).await.unwrap().as_deref(), Some("sealed"));
+        assert_eq!(s.replay_refresh("g", "rt0", 5, 2).await.unwrap(), None, "count bound");
+        assert_eq!(s.replay_refresh("g", "rt0", 11, 9).await.unwrap(), None, "time bound");
+        assert_eq!(s.replay_refresh("g", "other", 5, 9).await.unwrap(), None, "only the previous token");
+        // The next rotation needs the current token and generation.
+        assert!(!s.rotate_refresh("g", 0, "rt0", "x", 20, 600, None).await.unwrap());
+        assert!(s.rotate_refresh("g", 1, &current, "rt2", 20, 600, None).await.unwrap());
+        assert!(s.touch_refresh("g", "rt2", 700).await.unwrap());
+        assert!(s.revoke_grant("g", "refresh_token_reuse", 30).await.unwrap());
+        assert!(!s.revoke_grant("g", "again", 31).await.unwrap());
+        assert!(!s.rotate_refresh("g", 2, "rt2", "rt3", 40, 700, None).await.unwrap(), "revoked families do not rotate");
+        assert!(!s.touch_refresh("g", "rt2", 800).await.unwrap());
+        let g = s.get_grant("g").await.unwrap().unwrap();
+        assert_eq!((g.revoked_at, g.revoked_reason.as_deref()), (Some(30), Some("refresh_token_reuse")));
+    }
+
+    async fn grants_revoke_per_user_and_client(s: Store) {
+        s.create_grant(&grant("a", None)).await.unwrap();
+        let mut b = grant("b", None);
+        b.client_id = "other".into();
+        s.create_grant(&b).await.unwrap();
+        assert_eq!(s.revoke_user_grants("usr_1", Some("c"), "consent_revoked", 5).await.unwrap(), 1);
+        assert!(s.get_grant("b").await.unwrap().unwrap().revoked_at.is_none());
+        assert_eq!(s.revoke_user_grants("usr_1", None, "user_disabled", 6).await.unwrap(), 1);
+    }
+
+    async fn login_attempts_are_counted_atomically(s: Store) {
+        let mut tasks = Vec::new();
+        for _ in 0..30 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move { s.reserve_login_attempt("u:alice", 100, 900).await.unwrap().attempts }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap());
+        }
+        seen.sort();
+        assert_eq!(seen, (1..=30).collect::<Vec<_>>(), "every attempt gets its own number");
+        s.lock_login("u:alice", 500).await.unwrap();
+        let a = s.reserve_login_attempt("u:alice", 200, 900).await.unwrap();
+        assert_eq!((a.attempts, a.locked_until), (31, Some(500)));
+        // After the window and the lock, counting starts over.
+        let a = s.reserve_login_attempt("u:alice", 2000, 900).await.unwrap();
+        assert_eq!(a.attempts, 1);
+        s.reset_login("u:alice").await.unwrap();
+        assert_eq!(s.reserve_login_attempt("u:alice", 2001, 900).await.unwrap().attempts, 1);
+    }
+
+    async fn purge_user_flows(s: Store) {
+        let mut g = grant("old", None);
+        g.expires_at = 10;
+        s.create_grant(&g).await.unwrap();
+        s.create_grant(&grant("new", None)).await.unwrap();
+        s.reserve_login_attempt("ip:1", 5, 900).await.unwrap();
+        assert_eq!(s.purge_user_flows(1000, 100, 100).await.unwrap(), 2);
+        assert!(s.get_grant("old").await.unwrap().is_none());
+        assert!(s.get_grant("new").await.unwrap().is_some());
     }
 }

@@ -13,12 +13,20 @@ struct Migration {
 }
 
 /// Every migration, in order. Add new ones at the end, with the same number in both folders.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "user_flows",
+        sqlite: include_str!("../../migrations/sqlite/0002_user_flows.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_user_flows.sql"),
+    },
+];
 
 /// Applies pending migrations; returns the names applied.
 pub(super) async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<Vec<String>> {

@@ -18,8 +18,8 @@ mod migrate;
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthMethod, Client, ClientSettings, GrantType, ScopeDef, StoredAccessToken, StoredKey,
-    TokenFormat, User,
+    AuthCode, AuthMethod, Client, ClientSettings, Grant, GrantType, PendingRequest, ScopeDef, Session,
+    StoredAccessToken, StoredKey, TokenFormat, User,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -803,6 +803,528 @@ impl Store {
             .iter()
             .map(|r| Ok((r.try_get("at")?, r.try_get("detail")?)))
             .collect()
+    }
+}
+
+
+macro_rules! session_columns {
+    () => {
+        "token_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at"
+    };
+}
+macro_rules! code_columns {
+    () => {
+        "code_hash, grant_id, client_id, user_id, session_sid, redirect_uri, redirect_uri_given, scope, nonce, code_challenge, auth_time, created_at, expires_at"
+    };
+}
+macro_rules! grant_columns {
+    () => {
+        "id, client_id, user_id, session_sid, scope, auth_time, refresh_hash, prev_refresh_hash, generation, refresh_idle_expires_at, refresh_expires_at, rotated_at, replay_response, replay_count, created_at, expires_at, revoked_at, revoked_reason"
+    };
+}
+macro_rules! request_columns {
+    () => {
+        "id, client_id, request, browser_hash, session_sid, login_done, consent_done, completed_at, created_at, expires_at"
+    };
+}
+
+fn request_from_row(r: &AnyRow) -> StoreResult<PendingRequest> {
+    Ok(PendingRequest {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        request: r.try_get("request")?,
+        browser_hash: r.try_get("browser_hash")?,
+        session_sid: r.try_get("session_sid")?,
+        login_done: r.try_get::<i64, _>("login_done")? != 0,
+        consent_done: r.try_get::<i64, _>("consent_done")? != 0,
+        completed_at: r.try_get("completed_at")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn session_from_row(r: &AnyRow) -> StoreResult<Session> {
+    Ok(Session {
+        token_hash: r.try_get("token_hash")?,
+        sid: r.try_get("sid")?,
+        user_id: r.try_get("user_id")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: r.try_get("amr")?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        idle_expires_at: r.try_get("idle_expires_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+fn code_from_row(r: &AnyRow) -> StoreResult<AuthCode> {
+    Ok(AuthCode {
+        code_hash: r.try_get("code_hash")?,
+        grant_id: r.try_get("grant_id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        session_sid: r.try_get("session_sid")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        redirect_uri_given: r.try_get::<i64, _>("redirect_uri_given")? != 0,
+        scope: r.try_get("scope")?,
+        nonce: r.try_get("nonce")?,
+        code_challenge: r.try_get("code_challenge")?,
+        auth_time: r.try_get("auth_time")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn grant_from_row(r: &AnyRow) -> StoreResult<Grant> {
+    Ok(Grant {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        session_sid: r.try_get("session_sid")?,
+        scope: r.try_get("scope")?,
+        auth_time: r.try_get("auth_time")?,
+        refresh_hash: r.try_get("refresh_hash")?,
+        prev_refresh_hash: r.try_get("prev_refresh_hash")?,
+        generation: r.try_get("generation")?,
+        refresh_idle_expires_at: r.try_get("refresh_idle_expires_at")?,
+        refresh_expires_at: r.try_get("refresh_expires_at")?,
+        rotated_at: r.try_get("rotated_at")?,
+        replay_response: r.try_get("replay_response")?,
+        replay_count: r.try_get("replay_count")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+        revoked_reason: r.try_get("revoked_reason")?,
+    })
+}
+
+/// Result of reserving a login attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Attempts in the current window, this one included.
+    pub attempts: i64,
+    /// The key is locked until then.
+    pub locked_until: Option<UnixTime>,
+}
+
+impl Store {
+    // ── pending authorization requests ──────────────────────────────────────────────────────
+
+    /// Stores a pending authorization request.
+    pub async fn insert_auth_request(&self, r: &PendingRequest) -> StoreResult<()> {
+        sqlx::query(concat!("INSERT INTO auth_requests (", request_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+            .bind(&r.id)
+            .bind(&r.client_id)
+            .bind(&r.request)
+            .bind(&r.browser_hash)
+            .bind(&r.session_sid)
+            .bind(bool_i(r.login_done))
+            .bind(bool_i(r.consent_done))
+            .bind(r.completed_at)
+            .bind(r.created_at)
+            .bind(r.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A pending request by id.
+    pub async fn get_auth_request(&self, id: &str) -> StoreResult<Option<PendingRequest>> {
+        sqlx::query(concat!("SELECT ", request_columns!(), " FROM auth_requests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(request_from_row)
+            .transpose()
+    }
+
+    /// Records that the user signed in for this request (with session `sid`).
+    pub async fn auth_request_logged_in(&self, id: &str, sid: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("UPDATE auth_requests SET session_sid = $2, login_done = 1 WHERE id = $1 AND completed_at IS NULL")
+            .bind(id)
+            .bind(sid)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    /// Records that the user consented during this request.
+    pub async fn auth_request_consented(&self, id: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("UPDATE auth_requests SET consent_done = 1 WHERE id = $1 AND completed_at IS NULL")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    /// Completes a request exactly once; false when it was already completed.
+    pub async fn complete_auth_request(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        Ok(sqlx::query("UPDATE auth_requests SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    // ── sessions ────────────────────────────────────────────────────────────────────────────
+
+    /// Stores a new session.
+    pub async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+            .bind(&s.token_hash)
+            .bind(&s.sid)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(&s.amr)
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(s.idle_expires_at)
+            .bind(s.expires_at)
+            .bind(s.revoked_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A session by the hash of its cookie.
+    pub async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+        sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    /// A session by its public id.
+    pub async fn get_session_by_sid(&self, sid: &str) -> StoreResult<Option<Session>> {
+        sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE sid = $1"))
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    /// Extends a session's idle expiry.
+    pub async fn touch_session(&self, token_hash: &str, now: UnixTime, idle_expires_at: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(token_hash)
+            .bind(now)
+            .bind(idle_expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a session (logout); true when it was active.
+    pub async fn revoke_session(&self, sid: &str, now: UnixTime) -> StoreResult<bool> {
+        Ok(sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL")
+            .bind(sid)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    /// Ends every session of a user; returns how many.
+    pub async fn revoke_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+        Ok(sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    // ── consents ────────────────────────────────────────────────────────────────────────────
+
+    /// The scope a user consented to for a client.
+    pub async fn get_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get::<String, _>("scope"))
+            .transpose()?)
+    }
+
+    /// Records consent (replacing the stored scope with `scope`, which the caller merged).
+    pub async fn upsert_consent(&self, user_id: &str, client_id: &str, scope: &str, now: UnixTime) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every (client_id, scope) a user consented to.
+    pub async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
+        sqlx::query("SELECT client_id, scope FROM consents WHERE user_id = $1 ORDER BY client_id")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("client_id")?, r.try_get("scope")?)))
+            .collect()
+    }
+
+    /// Withdraws consent; true when there was one.
+    pub async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    // ── authorization codes and grants ──────────────────────────────────────────────────────
+
+    /// Stores an authorization code (by hash).
+    pub async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
+        sqlx::query(concat!("INSERT INTO authorization_codes (", code_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+            .bind(&c.code_hash)
+            .bind(&c.grant_id)
+            .bind(&c.client_id)
+            .bind(&c.user_id)
+            .bind(&c.session_sid)
+            .bind(&c.redirect_uri)
+            .bind(bool_i(c.redirect_uri_given))
+            .bind(&c.scope)
+            .bind(&c.nonce)
+            .bind(&c.code_challenge)
+            .bind(c.auth_time)
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// An authorization code by hash.
+    pub async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
+        sqlx::query(concat!("SELECT ", code_columns!(), " FROM authorization_codes WHERE code_hash = $1"))
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(code_from_row)
+            .transpose()
+    }
+
+    /// Creates a grant. This is the atomic redemption of its authorization code: the id is the
+    /// code's grant id, so of two concurrent redemptions exactly one insert succeeds (true), on
+    /// any number of nodes. False when the grant already exists (the code was used).
+    pub async fn create_grant(&self, g: &Grant) -> StoreResult<bool> {
+        Ok(sqlx::query(concat!(
+            "INSERT INTO grants (", grant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(&g.session_sid)
+        .bind(&g.scope)
+        .bind(g.auth_time)
+        .bind(&g.refresh_hash)
+        .bind(&g.prev_refresh_hash)
+        .bind(g.generation)
+        .bind(g.refresh_idle_expires_at)
+        .bind(g.refresh_expires_at)
+        .bind(g.rotated_at)
+        .bind(&g.replay_response)
+        .bind(g.replay_count)
+        .bind(g.created_at)
+        .bind(g.expires_at)
+        .bind(g.revoked_at)
+        .bind(&g.revoked_reason)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// A grant by id.
+    pub async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
+        sqlx::query(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(grant_from_row)
+            .transpose()
+    }
+
+    /// Rotates a refresh token in one conditional statement: succeeds (true) only if the grant
+    /// is not revoked and its current token is still `old_hash` at `generation`, so of N
+    /// concurrent refreshes with one token exactly one wins, across nodes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rotate_refresh(
+        &self,
+        grant_id: &str,
+        generation: i64,
+        old_hash: &str,
+        new_hash: &str,
+        now: UnixTime,
+        idle_expires_at: UnixTime,
+        replay_response: Option<&str>,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE grants SET refresh_hash = $4, prev_refresh_hash = $3, generation = generation + 1, \
+             rotated_at = $5, refresh_idle_expires_at = $6, replay_response = $7, replay_count = 0 \
+             WHERE id = $1 AND generation = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
+        )
+        .bind(grant_id)
+        .bind(generation)
+        .bind(old_hash)
+        .bind(new_hash)
+        .bind(now)
+        .bind(idle_expires_at)
+        .bind(replay_response)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Extends the idle expiry of a refresh token that is not rotated (confidential clients
+    /// with rotation off): one conditional statement as well.
+    pub async fn touch_refresh(&self, grant_id: &str, hash: &str, idle_expires_at: UnixTime) -> StoreResult<bool> {
+        Ok(sqlx::query("UPDATE grants SET refresh_idle_expires_at = $3 WHERE id = $1 AND refresh_hash = $2 AND revoked_at IS NULL")
+            .bind(grant_id)
+            .bind(hash)
+            .bind(idle_expires_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    /// Claims one replay of the last rotation: only for the immediately previous token, within
+    /// the window, and at most `max` times; returns the sealed response given then.
+    pub async fn replay_refresh(
+        &self,
+        grant_id: &str,
+        prev_hash: &str,
+        not_before: UnixTime,
+        max: i64,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "UPDATE grants SET replay_count = replay_count + 1 WHERE id = $1 AND prev_refresh_hash = $2 \
+             AND rotated_at >= $3 AND replay_count < $4 AND revoked_at IS NULL AND replay_response IS NOT NULL \
+             RETURNING replay_response",
+        )
+        .bind(grant_id)
+        .bind(prev_hash)
+        .bind(not_before)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("replay_response")).transpose()?)
+    }
+
+    /// Revokes a grant (its refresh token family and, through introspection, its access
+    /// tokens); true when this call revoked it.
+    pub async fn revoke_grant(&self, id: &str, reason: &str, now: UnixTime) -> StoreResult<bool> {
+        Ok(sqlx::query("UPDATE grants SET revoked_at = $2, revoked_reason = $3, replay_response = NULL WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    /// Revokes every grant of a user (for one client, or all); returns how many.
+    pub async fn revoke_user_grants(&self, user_id: &str, client_id: Option<&str>, reason: &str, now: UnixTime) -> StoreResult<u64> {
+        let q = match client_id {
+            Some(c) => sqlx::query(
+                "UPDATE grants SET revoked_at = $2, revoked_reason = $3, replay_response = NULL WHERE user_id = $1 AND client_id = $4 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(reason)
+            .bind(c.to_owned()),
+            None => sqlx::query(
+                "UPDATE grants SET revoked_at = $2, revoked_reason = $3, replay_response = NULL WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(reason),
+        };
+        Ok(q.execute(&self.pool).await?.rows_affected())
+    }
+
+    // ── login throttling ────────────────────────────────────────────────────────────────────
+
+    /// Counts a login attempt for `key` BEFORE the password is checked (so parallel guesses on
+    /// many nodes cannot all slip under the threshold); the window restarts after `window` s.
+    pub async fn reserve_login_attempt(&self, key: &str, now: UnixTime, window: i64) -> StoreResult<Attempt> {
+        let r = sqlx::query(
+            "INSERT INTO login_throttle (key, attempts, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
+             ON CONFLICT (key) DO UPDATE SET \
+             attempts = CASE WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until < $2) THEN 1 ELSE login_throttle.attempts + 1 END, \
+             window_start = CASE WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until < $2) THEN $2 ELSE login_throttle.window_start END \
+             RETURNING attempts, locked_until",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Attempt { attempts: r.try_get("attempts")?, locked_until: r.try_get("locked_until")? })
+    }
+
+    /// Locks `key` until `until`.
+    pub async fn lock_login(&self, key: &str, until: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE login_throttle SET locked_until = $2 WHERE key = $1")
+            .bind(key)
+            .bind(until)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the attempts of `key` (after a successful login).
+    pub async fn reset_login(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Deletes, in batches of at most `batch` rows per table, the user-flow rows whose life
+    /// ended more than `retention` seconds before `now`; returns rows deleted.
+    pub async fn purge_user_flows(&self, now: UnixTime, retention: i64, batch: i64) -> StoreResult<u64> {
+        let cutoff = now - retention;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM auth_requests WHERE id IN (SELECT id FROM auth_requests WHERE expires_at < $1 LIMIT $2)",
+            "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)",
+            "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+            "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+            "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE window_start < $1 AND (locked_until IS NULL OR locked_until < $1) LIMIT $2)",
+        ] {
+            n += sqlx::query(sql).bind(cutoff).bind(batch).execute(&self.pool).await?.rows_affected();
+        }
+        Ok(n)
     }
 }
 
