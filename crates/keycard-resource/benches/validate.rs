@@ -12,10 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mock = MockAs::start().await;
         let (es, rs, ed) = (TestKey::es256(), TestKey::rs256(), TestKey::eddsa());
@@ -58,28 +55,19 @@ fn main() {
         // Baseline: the bare ES256 signature check, to show what the rest costs.
         let token = &cases[0].1;
         let (input, sig) = token.rsplit_once('.').unwrap();
-        let sig =
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
+        let sig = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
         let jwk = es.jwk("es");
         let coord = |k: &str| {
-            base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                jwk[k].as_str().unwrap(),
-            )
-            .unwrap()
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, jwk[k].as_str().unwrap()).unwrap()
         };
         let point = [vec![4u8], coord("x"), coord("y")].concat();
-        let key = aws_lc_rs::signature::ParsedPublicKey::new(
-            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
-            point,
-        )
-        .unwrap();
+        let key =
+            aws_lc_rs::signature::ParsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, point).unwrap();
         let start = Instant::now();
         let mut n: u64 = 0;
         while start.elapsed() < Duration::from_secs(2) {
             for _ in 0..100 {
-                key.verify_sig(black_box(input.as_bytes()), black_box(&sig))
-                    .unwrap();
+                key.verify_sig(black_box(input.as_bytes()), black_box(&sig)).unwrap();
             }
             n += 100;
         }

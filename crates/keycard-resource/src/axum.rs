@@ -61,10 +61,7 @@ async fn authenticate(parts: &mut Parts, validator: &Arc<Validator>) -> Result<C
     }
     let token = bearer_token(&parts.headers, &parts.uri)?;
     let claims = validator.validate(token).await?;
-    parts.extensions.insert(Verified {
-        validator: validator.clone(),
-        claims: claims.clone(),
-    });
+    parts.extensions.insert(Verified { validator: validator.clone(), claims: claims.clone() });
     Ok(claims)
 }
 
@@ -96,10 +93,7 @@ where
 {
     type Rejection = Error;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let validator = Arc::<Validator>::from_ref(state);
         match authenticate(parts, &validator).await {
             Ok(claims) => Ok(Some(Self(claims))),
@@ -121,11 +115,10 @@ impl IntoResponse for Error {
             _ => {}
         }
         let body = match (self.error_code(), self.description()) {
-            (Some(error), description) => serde_json::to_vec(&ErrorBody {
-                error,
-                error_description: description.map(str::to_owned),
-            })
-            .unwrap_or_default(),
+            (Some(error), description) => {
+                serde_json::to_vec(&ErrorBody { error, error_description: description.map(str::to_owned) })
+                    .unwrap_or_default()
+            }
             // RFC 6750 §3.1: no token, no error information.
             (None, _) => Vec::new(),
         };
@@ -158,9 +151,7 @@ where
 {
     RequireScopeLayer {
         validator,
-        required: Arc::new(Scope::from_tokens(
-            scopes.into_iter().map(|s| s.as_ref().to_owned()),
-        )),
+        required: Arc::new(Scope::from_tokens(scopes.into_iter().map(|s| s.as_ref().to_owned()))),
     }
 }
 
@@ -175,11 +166,7 @@ impl<Svc> tower_layer::Layer<Svc> for RequireScopeLayer {
     type Service = RequireScope<Svc>;
 
     fn layer(&self, inner: Svc) -> Self::Service {
-        RequireScope {
-            inner,
-            validator: self.validator.clone(),
-            required: self.required.clone(),
-        }
+        RequireScope { inner, validator: self.validator.clone(), required: self.required.clone() }
     }
 }
 

@@ -15,9 +15,7 @@ pub(crate) const TOKEN_IN_QUERY: &str = "access tokens are not accepted in the q
 fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty()
-        && body.bytes().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && body.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 /// The bearer token of a request: RFC 6750 §2.1 `Authorization: Bearer <token>`, the scheme
@@ -50,9 +48,7 @@ pub fn bearer_token<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, Er
     if values.next().is_some() {
         return Err(Error::InvalidRequest(TWO_HEADERS));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| Error::InvalidRequest(MALFORMED_HEADER))?;
+    let value = value.to_str().map_err(|_| Error::InvalidRequest(MALFORMED_HEADER))?;
     let value = value.trim_matches(' ');
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -82,50 +78,22 @@ mod tests {
     #[test]
     fn reads_the_bearer_token() {
         assert_eq!(run(&["Bearer abc"], "/").unwrap(), "abc");
-        assert_eq!(
-            run(&["bEaReR  a.b-c_d~e+f/g=="], "/x?y=1").unwrap(),
-            "a.b-c_d~e+f/g=="
-        );
+        assert_eq!(run(&["bEaReR  a.b-c_d~e+f/g=="], "/x?y=1").unwrap(), "a.b-c_d~e+f/g==");
     }
 
     #[test]
     fn missing_or_other_scheme() {
         assert!(matches!(run(&[], "/"), Err(Error::MissingToken)));
-        assert!(matches!(
-            run(&["Basic dXNlcjpwYXNz"], "/"),
-            Err(Error::MissingToken)
-        ));
+        assert!(matches!(run(&["Basic dXNlcjpwYXNz"], "/"), Err(Error::MissingToken)));
     }
 
     #[test]
     fn malformed() {
-        for bad in [
-            "Bearer",
-            "Bearer ",
-            "Bearer a b",
-            "Bearer a\"b",
-            "Bearer ==",
-            "Bearer a=b",
-        ] {
-            assert!(
-                matches!(
-                    run(&[bad], "/"),
-                    Err(Error::InvalidRequest(MALFORMED_HEADER))
-                ),
-                "{bad:?}"
-            );
+        for bad in ["Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearer ==", "Bearer a=b"] {
+            assert!(matches!(run(&[bad], "/"), Err(Error::InvalidRequest(MALFORMED_HEADER))), "{bad:?}");
         }
-        assert!(matches!(
-            run(&["Bearer a", "Bearer b"], "/"),
-            Err(Error::InvalidRequest(TWO_HEADERS))
-        ));
-        assert!(matches!(
-            run(&["Bearer a"], "/x?access_token=a"),
-            Err(Error::InvalidRequest(TOKEN_IN_QUERY))
-        ));
-        assert!(matches!(
-            run(&[], "/x?a=1&access%5Ftoken=a"),
-            Err(Error::InvalidRequest(TOKEN_IN_QUERY))
-        ));
+        assert!(matches!(run(&["Bearer a", "Bearer b"], "/"), Err(Error::InvalidRequest(TWO_HEADERS))));
+        assert!(matches!(run(&["Bearer a"], "/x?access_token=a"), Err(Error::InvalidRequest(TOKEN_IN_QUERY))));
+        assert!(matches!(run(&[], "/x?a=1&access%5Ftoken=a"), Err(Error::InvalidRequest(TOKEN_IN_QUERY))));
     }
 }

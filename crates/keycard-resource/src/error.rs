@@ -147,10 +147,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn unavailable(endpoint: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::Unavailable {
-            endpoint,
-            source: source.into(),
-        }
+        Self::Unavailable { endpoint, source: source.into() }
     }
 
     /// The HTTP status this error answers with (RFC 6750 §3.1).
@@ -183,9 +180,7 @@ impl Error {
             Self::MissingToken => None,
             Self::InvalidRequest(what) => Some(what),
             Self::InvalidToken(reason) => Some(reason.description()),
-            Self::InsufficientScope { .. } => {
-                Some("the access token does not grant the scope this resource requires")
-            }
+            Self::InsufficientScope { .. } => Some("the access token does not grant the scope this resource requires"),
             Self::Unavailable { .. } => Some("the authorization server is unavailable"),
             Self::Configuration(_) => Some("the resource server is misconfigured"),
         }
@@ -228,11 +223,7 @@ impl Error {
             }
             Self::Unavailable { .. } | Self::Configuration(_) => return None,
         }
-        if params.is_empty() {
-            Some("Bearer".to_owned())
-        } else {
-            Some(format!("Bearer {}", params.join(", ")))
-        }
+        if params.is_empty() { Some("Bearer".to_owned()) } else { Some(format!("Bearer {}", params.join(", "))) }
     }
 }
 
@@ -248,9 +239,7 @@ mod tests {
 
     /// RFC 6750 §3: error_description uses %x20-21 / %x23-5B / %x5D-7E only.
     fn is_rfc6750_text(s: &str) -> bool {
-        s.bytes().all(|c| {
-            c == 0x20 || c == 0x21 || (0x23..=0x5B).contains(&c) || (0x5D..=0x7E).contains(&c)
-        })
+        s.bytes().all(|c| c == 0x20 || c == 0x21 || (0x23..=0x5B).contains(&c) || (0x5D..=0x7E).contains(&c))
     }
 
     #[test]
@@ -281,9 +270,7 @@ mod tests {
             Error::InvalidRequest(crate::bearer::MALFORMED_HEADER),
             Error::InvalidRequest(crate::bearer::TWO_HEADERS),
             Error::InvalidRequest(crate::bearer::TOKEN_IN_QUERY),
-            Error::InsufficientScope {
-                required: Scope::from_tokens(["a"]),
-            },
+            Error::InsufficientScope { required: Scope::from_tokens(["a"]) },
             Error::Configuration("x".into()),
             Error::unavailable("jwks", "down"),
         ] {
@@ -295,13 +282,8 @@ mod tests {
     fn statuses_and_codes() {
         assert_eq!(Error::MissingToken.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(Error::MissingToken.error_code(), None);
-        assert_eq!(
-            Error::MissingToken.www_authenticate(None).unwrap(),
-            "Bearer"
-        );
-        let e = Error::InsufficientScope {
-            required: Scope::from_tokens(["b", "a"]),
-        };
+        assert_eq!(Error::MissingToken.www_authenticate(None).unwrap(), "Bearer");
+        let e = Error::InsufficientScope { required: Scope::from_tokens(["b", "a"]) };
         assert_eq!(e.status(), StatusCode::FORBIDDEN);
         assert_eq!(
             e.www_authenticate(None).unwrap(),

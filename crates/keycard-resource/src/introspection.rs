@@ -45,10 +45,7 @@ struct ExpiringMap<K, V> {
 
 impl<K: Hash + Eq + Clone, V: Clone> ExpiringMap<K, V> {
     fn new(capacity: usize) -> Self {
-        Self {
-            map: HashMap::new(),
-            capacity,
-        }
+        Self { map: HashMap::new(), capacity }
     }
 
     fn get(&mut self, k: &K, now: Instant) -> Option<V> {
@@ -69,11 +66,7 @@ impl<K: Hash + Eq + Clone, V: Clone> ExpiringMap<K, V> {
         if self.map.len() >= self.capacity && !self.map.contains_key(&k) {
             self.map.retain(|_, (t, _)| *t > now);
             if self.map.len() >= self.capacity
-                && let Some(victim) = self
-                    .map
-                    .iter()
-                    .min_by_key(|(_, (t, _))| *t)
-                    .map(|(k, _)| k.clone())
+                && let Some(victim) = self.map.iter().min_by_key(|(_, (t, _))| *t).map(|(k, _)| k.clone())
             {
                 self.map.remove(&victim);
             }
@@ -112,15 +105,11 @@ impl std::fmt::Debug for Introspector {
 
 /// RFC 6749 §2.3.1: id and secret are each `application/x-www-form-urlencoded` before they are
 /// joined with `:` and base64-encoded, so ids such as `svc:billing` survive.
-pub(crate) fn basic_authorization(
-    client_id: &str,
-    client_secret: &str,
-) -> Result<HeaderValue, Error> {
+pub(crate) fn basic_authorization(client_id: &str, client_secret: &str) -> Result<HeaderValue, Error> {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let creds = STANDARD.encode(format!("{}:{}", enc(client_id), enc(client_secret)));
-    let mut v = HeaderValue::try_from(format!("Basic {creds}")).map_err(|_| {
-        Error::Configuration("introspection credentials do not fit a header".into())
-    })?;
+    let mut v = HeaderValue::try_from(format!("Basic {creds}"))
+        .map_err(|_| Error::Configuration("introspection credentials do not fit a header".into()))?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -133,12 +122,7 @@ pub(crate) struct TimeCheck {
 
 impl TimeCheck {
     /// RFC 7519 §4.1.4/§4.1.5/§4.1.6 with the leeway: `exp` passed, `nbf` ahead, `iat` ahead.
-    pub(crate) fn check(
-        &self,
-        exp: i64,
-        nbf: Option<i64>,
-        iat: Option<i64>,
-    ) -> Result<(), InvalidToken> {
+    pub(crate) fn check(&self, exp: i64, nbf: Option<i64>, iat: Option<i64>) -> Result<(), InvalidToken> {
         if self.now >= exp.saturating_add(self.leeway) {
             return Err(InvalidToken::Expired);
         }
@@ -153,12 +137,7 @@ impl TimeCheck {
 }
 
 impl Introspector {
-    pub(crate) fn new(
-        client_id: &str,
-        client_secret: &str,
-        max_age: Duration,
-        capacity: usize,
-    ) -> Result<Self, Error> {
+    pub(crate) fn new(client_id: &str, client_secret: &str, max_age: Duration, capacity: usize) -> Result<Self, Error> {
         Ok(Self {
             authorization: basic_authorization(client_id, client_secret)?,
             client_id: client_id.to_owned(),
@@ -202,9 +181,7 @@ impl Introspector {
                 let left = u64::try_from(claims.expires_at.saturating_sub(time.now)).unwrap_or(0);
                 let ttl = self.max_age.min(Duration::from_secs(left));
                 cache.rejected.remove(&key);
-                cache
-                    .active
-                    .insert(key, Arc::new(claims.clone()), now + ttl, now);
+                cache.active.insert(key, Arc::new(claims.clone()), now + ttl, now);
             }
             Err(reason) => {
                 let ttl = self.max_age.min(REJECTED_MAX_AGE);
@@ -231,10 +208,7 @@ impl Introspector {
             .post(url)
             .header(AUTHORIZATION, self.authorization.clone())
             .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .header(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/x-www-form-urlencoded"),
-            )
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
             .body(body)
             .send()
             .await
@@ -251,10 +225,7 @@ impl Introspector {
                 )));
             }
             s => {
-                return Err(Error::unavailable(
-                    "introspection",
-                    format!("HTTP status {s}"),
-                ));
+                return Err(Error::unavailable("introspection", format!("HTTP status {s}")));
             }
         }
         let body = upstream::read_body(resp, "introspection").await?;
@@ -277,10 +248,7 @@ fn check_answer(
     if !a.active {
         return Err(InvalidToken::Inactive);
     }
-    if a.token_type
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-    {
+    if a.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
         return Err(InvalidToken::NotAnAccessToken);
     }
     if a.iss.as_deref().is_some_and(|iss| iss != issuer) {
@@ -291,8 +259,7 @@ fn check_answer(
     }
     let exp = a.exp.ok_or(InvalidToken::MissingClaim("exp"))?;
     time.check(exp, a.nbf, a.iat)?;
-    let scopes =
-        Scope::parse(a.scope.as_deref().unwrap_or("")).map_err(|_| InvalidToken::InvalidScope)?;
+    let scopes = Scope::parse(a.scope.as_deref().unwrap_or("")).map_err(|_| InvalidToken::InvalidScope)?;
     Ok(Claims {
         subject: a.sub.ok_or(InvalidToken::MissingClaim("sub"))?,
         client_id: a.client_id.ok_or(InvalidToken::MissingClaim("client_id"))?,
@@ -325,11 +292,7 @@ mod tests {
         m.insert(2, "b", now + Duration::from_secs(1), now);
         m.insert(3, "c", now + Duration::from_secs(9), now);
         assert_eq!(m.map.len(), 2);
-        assert_eq!(
-            m.get(&2, now),
-            None,
-            "the entry closest to expiry goes first"
-        );
+        assert_eq!(m.get(&2, now), None, "the entry closest to expiry goes first");
         assert_eq!(m.get(&1, now), Some("a"));
         assert_eq!(m.get(&1, now + Duration::from_secs(6)), None, "expired");
         let mut off = ExpiringMap::new(0);
@@ -339,20 +302,11 @@ mod tests {
 
     #[test]
     fn time_checks_use_the_leeway() {
-        let t = TimeCheck {
-            now: 1000,
-            leeway: 30,
-        };
+        let t = TimeCheck { now: 1000, leeway: 30 };
         assert_eq!(t.check(1029, None, None), Ok(()));
         assert_eq!(t.check(970, None, None), Err(InvalidToken::Expired));
         assert_eq!(t.check(2000, Some(1030), Some(1000)), Ok(()));
-        assert_eq!(
-            t.check(2000, Some(1031), None),
-            Err(InvalidToken::NotYetValid)
-        );
-        assert_eq!(
-            t.check(2000, None, Some(1031)),
-            Err(InvalidToken::IssuedInFuture)
-        );
+        assert_eq!(t.check(2000, Some(1031), None), Err(InvalidToken::NotYetValid));
+        assert_eq!(t.check(2000, None, Some(1031)), Err(InvalidToken::IssuedInFuture));
     }
 }

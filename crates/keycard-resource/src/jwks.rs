@@ -77,9 +77,7 @@ impl Key {
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key")
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("Key").field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -107,9 +105,7 @@ struct RawJwks {
 /// base64url, tolerating padding some servers add.
 fn b64(s: &Option<String>) -> Result<Vec<u8>, String> {
     let s = s.as_deref().ok_or("missing key parameter")?;
-    URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .map_err(|e| format!("bad base64url: {e}"))
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|e| format!("bad base64url: {e}"))
 }
 
 /// Turns one JWK into a key. The algorithm comes from the key: `alg` when present, and it must
@@ -119,11 +115,7 @@ fn parse_jwk(jwk: &RawJwk) -> Result<Key, String> {
     if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
         return Err("not a signing key (use)".into());
     }
-    if jwk
-        .key_ops
-        .as_ref()
-        .is_some_and(|ops| !ops.iter().any(|o| o == "verify"))
-    {
+    if jwk.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == "verify")) {
         return Err("not a verification key (key_ops)".into());
     }
     let alg = match (jwk.kty.as_str(), jwk.crv.as_deref(), jwk.alg.as_deref()) {
@@ -131,9 +123,7 @@ fn parse_jwk(jwk: &RawJwk) -> Result<Key, String> {
         ("RSA", None, None | Some("RS256")) => Alg::Rs256,
         ("OKP", Some("Ed25519"), None | Some("EdDSA" | "Ed25519")) => Alg::EdDsa,
         (kty, crv, alg) => {
-            return Err(format!(
-                "unsupported key: kty {kty:?}, crv {crv:?}, alg {alg:?}"
-            ));
+            return Err(format!("unsupported key: kty {kty:?}, crv {crv:?}, alg {alg:?}"));
         }
     };
     let public = match alg {
@@ -146,16 +136,11 @@ fn parse_jwk(jwk: &RawJwk) -> Result<Key, String> {
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            ParsedPublicKey::new(alg.verification(), point)
-                .map_err(|e| format!("bad EC key: {e}"))?
+            ParsedPublicKey::new(alg.verification(), point).map_err(|e| format!("bad EC key: {e}"))?
         }
         Alg::Rs256 => {
             let (n, e) = (b64(&jwk.n)?, b64(&jwk.e)?);
-            let strip = |v: &[u8]| {
-                v.iter()
-                    .position(|&b| b != 0)
-                    .map_or(Vec::new(), |i| v[i..].to_vec())
-            };
+            let strip = |v: &[u8]| v.iter().position(|&b| b != 0).map_or(Vec::new(), |i| v[i..].to_vec());
             let (n, e) = (strip(&n), strip(&e));
             if n.len() < 256 {
                 return Err("RSA keys must have at least 2048 bits".into());
@@ -169,8 +154,7 @@ fn parse_jwk(jwk: &RawJwk) -> Result<Key, String> {
             if x.len() != 32 {
                 return Err("Ed25519 keys must be 32 bytes".into());
             }
-            ParsedPublicKey::new(alg.verification(), x)
-                .map_err(|e| format!("bad Ed25519 key: {e}"))?
+            ParsedPublicKey::new(alg.verification(), x).map_err(|e| format!("bad Ed25519 key: {e}"))?
         }
     };
     Ok(Key { alg, public })
@@ -263,15 +247,12 @@ impl State {
         }
         match reason {
             Reason::Initial | Reason::Stale => true,
-            Reason::UnknownKid => self
-                .forced_at
-                .is_none_or(|at| now.duration_since(at) >= t.refetch_interval),
+            Reason::UnknownKid => self.forced_at.is_none_or(|at| now.duration_since(at) >= t.refetch_interval),
         }
     }
 
     fn is_stale(&self, now: Instant, max_age: Duration) -> bool {
-        self.fetched_at
-            .is_some_and(|at| now.duration_since(at) >= max_age)
+        self.fetched_at.is_some_and(|at| now.duration_since(at) >= max_age)
     }
 
     /// The answer for a `kid` that is not in the set and will not be fetched now: the server
@@ -287,23 +268,15 @@ impl State {
 
 impl JwksCache {
     pub(crate) fn new(timing: JwksTiming) -> Self {
-        Self {
-            state: RwLock::new(State::default()),
-            refresh: tokio::sync::Mutex::new(()),
-            timing,
-        }
+        Self { state: RwLock::new(State::default()), refresh: tokio::sync::Mutex::new(()), timing }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The key named `kid`, fetching or refreshing the set as the module documentation says.
@@ -311,11 +284,7 @@ impl JwksCache {
         let now = Instant::now();
         let (found, generation, stale) = {
             let st = self.read();
-            (
-                st.keys.get(kid).cloned(),
-                st.generation,
-                st.is_stale(now, self.timing.max_age),
-            )
+            (st.keys.get(kid).cloned(), st.generation, st.is_stale(now, self.timing.max_age))
         };
         if let Some(key) = found {
             if !stale {
@@ -334,11 +303,7 @@ impl JwksCache {
             }
             // A successful refresh may have dropped the key (retired or compromised).
             let st = self.read();
-            return st
-                .keys
-                .get(kid)
-                .cloned()
-                .ok_or(Error::InvalidToken(InvalidToken::UnknownKey));
+            return st.keys.get(kid).cloned().ok_or(Error::InvalidToken(InvalidToken::UnknownKey));
         }
 
         // Unknown kid: wait for any fetch in progress, then fetch ourselves only if nobody did.
@@ -349,11 +314,7 @@ impl JwksCache {
             if st.generation != generation {
                 return st.keys.get(kid).cloned().ok_or_else(|| st.unknown_kid());
             }
-            let reason = if st.fetched_at.is_none() {
-                Reason::Initial
-            } else {
-                Reason::UnknownKid
-            };
+            let reason = if st.fetched_at.is_none() { Reason::Initial } else { Reason::UnknownKid };
             if !st.may_fetch(reason, now, &self.timing) {
                 return Err(st.unknown_kid());
             }
@@ -430,23 +391,8 @@ mod tests {
         let jwk = |v: serde_json::Value| RawJwk::deserialize(&v).unwrap();
         let x = URL_SAFE_NO_PAD.encode([1u8; 32]);
         // An EC key claiming RS256, an OKP key claiming ES256.
-        assert!(
-            parse_jwk(&jwk(
-                serde_json::json!({"kty":"EC","crv":"P-256","alg":"RS256","x":x,"y":x})
-            ))
-            .is_err()
-        );
-        assert!(
-            parse_jwk(&jwk(
-                serde_json::json!({"kty":"OKP","crv":"Ed25519","alg":"ES256","x":x})
-            ))
-            .is_err()
-        );
-        assert!(
-            parse_jwk(&jwk(
-                serde_json::json!({"kty":"OKP","crv":"Ed25519","alg":"none","x":x})
-            ))
-            .is_err()
-        );
+        assert!(parse_jwk(&jwk(serde_json::json!({"kty":"EC","crv":"P-256","alg":"RS256","x":x,"y":x}))).is_err());
+        assert!(parse_jwk(&jwk(serde_json::json!({"kty":"OKP","crv":"Ed25519","alg":"ES256","x":x}))).is_err());
+        assert!(parse_jwk(&jwk(serde_json::json!({"kty":"OKP","crv":"Ed25519","alg":"none","x":x}))).is_err());
     }
 }

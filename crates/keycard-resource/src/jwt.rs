@@ -72,9 +72,7 @@ fn is_access_token_typ(typ: &str) -> bool {
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, InvalidToken> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| InvalidToken::Malformed)
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| InvalidToken::Malformed)
 }
 
 /// Is `alg` one this crate ever verifies? Anything else (`none`, `HS*`, …) is refused before a
@@ -92,9 +90,7 @@ pub(crate) async fn validate(
     time: &TimeCheck,
 ) -> Result<Claims, Error> {
     let mut parts = token.split('.');
-    let (Some(h64), Some(p64), Some(s64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(InvalidToken::Malformed.into());
     };
     let header: Header = serde_json::from_slice(&b64(h64)?).map_err(|_| InvalidToken::Malformed)?;
@@ -120,8 +116,7 @@ pub(crate) async fn validate(
         return Err(InvalidToken::BadSignature.into());
     }
 
-    let raw: serde_json::Value =
-        serde_json::from_slice(&b64(p64)?).map_err(|_| InvalidToken::Malformed)?;
+    let raw: serde_json::Value = serde_json::from_slice(&b64(p64)?).map_err(|_| InvalidToken::Malformed)?;
     let claims = Payload::deserialize(&raw).map_err(|_| InvalidToken::Malformed)?;
     check_claims(claims, raw, &upstream.issuer, audience, time).map_err(Error::InvalidToken)
 }
@@ -147,8 +142,7 @@ fn check_claims(
     let exp = c.exp.ok_or(InvalidToken::MissingClaim("exp"))?.secs();
     let iat = c.iat.ok_or(InvalidToken::MissingClaim("iat"))?.secs();
     time.check(exp, c.nbf.map(|n| n.secs()), Some(iat))?;
-    let scopes =
-        Scope::parse(c.scope.as_deref().unwrap_or("")).map_err(|_| InvalidToken::InvalidScope)?;
+    let scopes = Scope::parse(c.scope.as_deref().unwrap_or("")).map_err(|_| InvalidToken::InvalidScope)?;
     Ok(Claims {
         subject: c.sub.ok_or(InvalidToken::MissingClaim("sub"))?,
         client_id: c.client_id.ok_or(InvalidToken::MissingClaim("client_id"))?,
@@ -167,16 +161,7 @@ mod tests {
 
     fn check(v: serde_json::Value) -> Result<Claims, InvalidToken> {
         let p = Payload::deserialize(&v).map_err(|_| InvalidToken::Malformed)?;
-        check_claims(
-            p,
-            v,
-            "https://as.example",
-            "api",
-            &TimeCheck {
-                now: 1000,
-                leeway: 30,
-            },
-        )
+        check_claims(p, v, "https://as.example", "api", &TimeCheck { now: 1000, leeway: 30 })
     }
 
     fn base() -> serde_json::Value {
@@ -209,11 +194,7 @@ mod tests {
         for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] {
             let mut v = base();
             v.as_object_mut().unwrap().remove(claim);
-            assert_eq!(
-                check(v).err(),
-                Some(InvalidToken::MissingClaim(claim)),
-                "{claim}"
-            );
+            assert_eq!(check(v).err(), Some(InvalidToken::MissingClaim(claim)), "{claim}");
         }
         let mut v = base();
         v["exp"] = json!("2000");
@@ -223,21 +204,12 @@ mod tests {
         assert_eq!(check(v).err(), Some(InvalidToken::InvalidScope));
         let mut v = base();
         v["iss"] = json!("https://as.example/");
-        assert_eq!(
-            check(v).err(),
-            Some(InvalidToken::WrongIssuer),
-            "issuer compared exactly"
-        );
+        assert_eq!(check(v).err(), Some(InvalidToken::WrongIssuer), "issuer compared exactly");
     }
 
     #[test]
     fn typ_values() {
-        for ok in [
-            "at+jwt",
-            "AT+JWT",
-            "application/at+jwt",
-            "Application/AT+JWT",
-        ] {
+        for ok in ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"] {
             assert!(is_access_token_typ(ok));
         }
         for bad in ["JWT", "jwt", "at+jwt ", "application/jwt", ""] {

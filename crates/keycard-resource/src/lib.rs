@@ -145,11 +145,7 @@ impl Claims {
         S: AsRef<str>,
     {
         let required = Scope::from_tokens(required.into_iter().map(|s| s.as_ref().to_owned()));
-        if required.is_subset(&self.scopes) {
-            Ok(())
-        } else {
-            Err(Error::InsufficientScope { required })
-        }
+        if required.is_subset(&self.scopes) { Ok(()) } else { Err(Error::InsufficientScope { required }) }
     }
 }
 
@@ -200,17 +196,12 @@ impl Validator {
             Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
             Err(_) => 0,
         };
-        let time = TimeCheck {
-            now,
-            leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
-        };
+        let time = TimeCheck { now, leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX) };
         if token.starts_with(OPAQUE_TOKEN_PREFIX) {
             let Some(introspector) = &self.introspector else {
                 return Err(InvalidToken::OpaqueNotAccepted.into());
             };
-            return introspector
-                .validate(token, &self.upstream, &self.audience, &time)
-                .await;
+            return introspector.validate(token, &self.upstream, &self.audience, &time).await;
         }
         if token.bytes().filter(|&b| b == b'.').count() == 2 {
             return jwt::validate(token, &self.jwks, &self.upstream, &self.audience, &time).await;
@@ -331,11 +322,7 @@ impl ValidatorBuilder {
     /// This resource server's own client credentials for introspection (HTTP Basic, RFC 6749
     /// §2.3.1). Without them opaque tokens are refused with
     /// [`InvalidToken::OpaqueNotAccepted`].
-    pub fn introspection_credentials(
-        mut self,
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-    ) -> Self {
+    pub fn introspection_credentials(mut self, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         self.credentials = Some((client_id.into(), client_secret.into()));
         self
     }
@@ -391,21 +378,13 @@ impl ValidatorBuilder {
     /// [`Validator::warm_up`]). Fails with [`Error::Configuration`].
     pub fn build(self) -> Result<Validator, Error> {
         let config = |m: String| Error::Configuration(m);
-        let audience = self
-            .audience
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| config("audience is required".into()))?;
+        let audience = self.audience.filter(|a| !a.is_empty()).ok_or_else(|| config("audience is required".into()))?;
         if self.leeway > Self::MAX_LEEWAY {
-            return Err(config(format!(
-                "leeway {:?} exceeds {:?}",
-                self.leeway,
-                Self::MAX_LEEWAY
-            )));
+            return Err(config(format!("leeway {:?} exceeds {:?}", self.leeway, Self::MAX_LEEWAY)));
         }
         let url = |what: &str, s: &str| -> Result<Url, Error> {
             let u = Url::parse(s).map_err(|e| config(format!("{what} {s:?} is not a URL: {e}")))?;
-            upstream::check_scheme(&u, self.allow_http)
-                .map_err(|m| config(format!("{what}: {m}")))?;
+            upstream::check_scheme(&u, self.allow_http).map_err(|m| config(format!("{what}: {m}")))?;
             Ok(u)
         };
         let issuer_url = url("issuer", &self.issuer)?;
@@ -413,16 +392,9 @@ impl ValidatorBuilder {
             Some(s) => url("metadata_url", s)?,
             None => upstream::metadata_url(&issuer_url),
         };
-        let jwks_uri = self
-            .jwks_uri
-            .as_deref()
-            .map(|s| url("jwks_uri", s))
-            .transpose()?;
-        let introspection_endpoint = self
-            .introspection_endpoint
-            .as_deref()
-            .map(|s| url("introspection_endpoint", s))
-            .transpose()?;
+        let jwks_uri = self.jwks_uri.as_deref().map(|s| url("jwks_uri", s)).transpose()?;
+        let introspection_endpoint =
+            self.introspection_endpoint.as_deref().map(|s| url("introspection_endpoint", s)).transpose()?;
         let http = match self.http {
             Some(c) => c,
             None => reqwest::Client::builder()
@@ -436,12 +408,7 @@ impl ValidatorBuilder {
         let introspector = self
             .credentials
             .map(|(id, secret)| {
-                Introspector::new(
-                    &id,
-                    &secret,
-                    self.introspection_cache_max_age,
-                    self.introspection_cache_capacity,
-                )
+                Introspector::new(&id, &secret, self.introspection_cache_max_age, self.introspection_cache_capacity)
             })
             .transpose()?;
         Ok(Validator {
@@ -473,70 +440,22 @@ mod tests {
     #[test]
     fn builder_checks_configuration() {
         let b = || Validator::builder("https://as.example");
-        assert!(
-            matches!(b().build(), Err(Error::Configuration(_))),
-            "audience required"
-        );
+        assert!(matches!(b().build(), Err(Error::Configuration(_))), "audience required");
         assert!(b().audience("api").build().is_ok());
-        assert!(
-            b().audience("api")
-                .leeway(Duration::from_secs(301))
-                .build()
-                .is_err()
-        );
-        assert!(
-            Validator::builder("not a url")
-                .audience("api")
-                .build()
-                .is_err()
-        );
-        assert!(
-            Validator::builder("http://as.example")
-                .audience("api")
-                .build()
-                .is_err()
-        );
-        assert!(
-            Validator::builder("http://as.example")
-                .audience("api")
-                .allow_http(true)
-                .build()
-                .is_ok()
-        );
-        assert!(
-            b().audience("api")
-                .jwks_uri("http://evil.example/jwks")
-                .build()
-                .is_err()
-        );
+        assert!(b().audience("api").leeway(Duration::from_secs(301)).build().is_err());
+        assert!(Validator::builder("not a url").audience("api").build().is_err());
+        assert!(Validator::builder("http://as.example").audience("api").build().is_err());
+        assert!(Validator::builder("http://as.example").audience("api").allow_http(true).build().is_ok());
+        assert!(b().audience("api").jwks_uri("http://evil.example/jwks").build().is_err());
     }
 
     #[tokio::test]
     async fn refuses_garbage_before_any_fetch() {
         // Port 9 (discard) on loopback: any fetch would fail with "unavailable", not "invalid".
-        let v = Validator::builder("http://127.0.0.1:9")
-            .audience("api")
-            .build()
-            .unwrap();
-        for t in [
-            "",
-            "abc",
-            "a.b",
-            "a.b.c.d.e",
-            &"x".repeat(MAX_TOKEN_LEN + 1),
-            "é.b.c",
-        ] {
-            assert!(
-                matches!(
-                    v.validate(t).await,
-                    Err(Error::InvalidToken(InvalidToken::Malformed))
-                ),
-                "{t:?}"
-            );
+        let v = Validator::builder("http://127.0.0.1:9").audience("api").build().unwrap();
+        for t in ["", "abc", "a.b", "a.b.c.d.e", &"x".repeat(MAX_TOKEN_LEN + 1), "é.b.c"] {
+            assert!(matches!(v.validate(t).await, Err(Error::InvalidToken(InvalidToken::Malformed))), "{t:?}");
         }
-        assert!(matches!(
-            v.validate("kc_at_abc").await,
-            Err(Error::InvalidToken(InvalidToken::OpaqueNotAccepted))
-        ));
+        assert!(matches!(v.validate("kc_at_abc").await, Err(Error::InvalidToken(InvalidToken::OpaqueNotAccepted))));
     }
 }

@@ -90,15 +90,9 @@ impl Upstream {
         if let Some(u) = &self.explicit_introspection_endpoint {
             return Ok(u.clone());
         }
-        self.metadata()
-            .await?
-            .introspection_endpoint
-            .clone()
-            .ok_or_else(|| {
-                Error::Configuration(
-                    "the authorization server metadata has no introspection_endpoint".into(),
-                )
-            })
+        self.metadata().await?.introspection_endpoint.clone().ok_or_else(|| {
+            Error::Configuration("the authorization server metadata has no introspection_endpoint".into())
+        })
     }
 
     /// RFC 8414 metadata, fetched once; concurrent first callers share one fetch (the
@@ -153,17 +147,12 @@ impl Upstream {
             Some(u) => Some(self.endpoint_url("introspection_endpoint", u)?),
             None => None,
         };
-        Ok(Endpoints {
-            jwks_uri,
-            introspection_endpoint,
-        })
+        Ok(Endpoints { jwks_uri, introspection_endpoint })
     }
 
     fn endpoint_url(&self, what: &str, s: &str) -> Result<Url, Error> {
-        let url = Url::parse(s)
-            .map_err(|e| Error::Configuration(format!("metadata {what} is not a URL: {e}")))?;
-        check_scheme(&url, self.allow_http)
-            .map_err(|m| Error::Configuration(format!("metadata {what}: {m}")))?;
+        let url = Url::parse(s).map_err(|e| Error::Configuration(format!("metadata {what} is not a URL: {e}")))?;
+        check_scheme(&url, self.allow_http).map_err(|m| Error::Configuration(format!("metadata {what}: {m}")))?;
         Ok(url)
     }
 }
@@ -191,9 +180,7 @@ pub(crate) fn check_scheme(url: &Url, allow_http: bool) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_http || is_loopback(url) => Ok(()),
-        "http" => Err(format!(
-            "{url} uses plain http; use https (or allow_http(true) for a trusted network)"
-        )),
+        "http" => Err(format!("{url} uses plain http; use https (or allow_http(true) for a trusted network)")),
         other => Err(format!("{url}: unsupported URL scheme {other:?}")),
     }
 }
@@ -220,11 +207,7 @@ pub(crate) fn metadata_url(issuer: &Url) -> Url {
 }
 
 /// GET a JSON document, 2xx only, body bounded by [`MAX_BODY`].
-pub(crate) async fn get(
-    http: &reqwest::Client,
-    url: Url,
-    endpoint: &'static str,
-) -> Result<Vec<u8>, Error> {
+pub(crate) async fn get(http: &reqwest::Client, url: Url, endpoint: &'static str) -> Result<Vec<u8>, Error> {
     let resp = http
         .get(url)
         .header(ACCEPT, HeaderValue::from_static("application/json"))
@@ -232,28 +215,18 @@ pub(crate) async fn get(
         .await
         .map_err(|e| Error::unavailable(endpoint, e))?;
     if !resp.status().is_success() {
-        return Err(Error::unavailable(
-            endpoint,
-            format!("HTTP status {}", resp.status()),
-        ));
+        return Err(Error::unavailable(endpoint, format!("HTTP status {}", resp.status())));
     }
     read_body(resp, endpoint).await
 }
 
 /// Reads a response body, refusing more than [`MAX_BODY`] bytes.
-pub(crate) async fn read_body(
-    mut resp: reqwest::Response,
-    endpoint: &'static str,
-) -> Result<Vec<u8>, Error> {
+pub(crate) async fn read_body(mut resp: reqwest::Response, endpoint: &'static str) -> Result<Vec<u8>, Error> {
     if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Error::unavailable(endpoint, "response body too large"));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| Error::unavailable(endpoint, e))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::unavailable(endpoint, e))? {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(Error::unavailable(endpoint, "response body too large"));
         }
@@ -269,22 +242,13 @@ mod tests {
     #[test]
     fn metadata_url_follows_rfc8414() {
         let u = |s: &str| metadata_url(&Url::parse(s).unwrap()).to_string();
-        assert_eq!(
-            u("https://as.example"),
-            "https://as.example/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            u("https://as.example/"),
-            "https://as.example/.well-known/oauth-authorization-server"
-        );
+        assert_eq!(u("https://as.example"), "https://as.example/.well-known/oauth-authorization-server");
+        assert_eq!(u("https://as.example/"), "https://as.example/.well-known/oauth-authorization-server");
         assert_eq!(
             u("https://as.example/tenant/a"),
             "https://as.example/.well-known/oauth-authorization-server/tenant/a"
         );
-        assert_eq!(
-            u("http://127.0.0.1:8080"),
-            "http://127.0.0.1:8080/.well-known/oauth-authorization-server"
-        );
+        assert_eq!(u("http://127.0.0.1:8080"), "http://127.0.0.1:8080/.well-known/oauth-authorization-server");
     }
 
     #[test]

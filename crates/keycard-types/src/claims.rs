@@ -32,4 +32,8 @@ pub struct AccessTokenClaims {
     /// Time of the user's authentication, for tokens issued on behalf of a user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// Keycard's grant id (private claim): the authorization this token descends from, so
+    /// introspection can report it inactive once the grant is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }

@@ -127,8 +127,7 @@ impl Serialize for ErrorCode {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|()| serde::de::Error::custom(format!("unknown OAuth error code {s:?}")))
+        s.parse().map_err(|()| serde::de::Error::custom(format!("unknown OAuth error code {s:?}")))
     }
 }
 

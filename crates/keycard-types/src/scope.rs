@@ -21,9 +21,7 @@ pub enum ScopeError {
 impl fmt::Display for ScopeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidCharacter => {
-                f.write_str("scope contains a character not allowed by RFC 6749 section 3.3")
-            }
+            Self::InvalidCharacter => f.write_str("scope contains a character not allowed by RFC 6749 section 3.3"),
             Self::TooMany => f.write_str("too many scope values"),
         }
     }
@@ -134,11 +132,7 @@ mod tests {
     #[test]
     fn refuses_forbidden_characters() {
         for bad in ["a\"b", "a\\b", "caf\u{e9}", "a\tb", "a\u{7f}"] {
-            assert_eq!(
-                Scope::parse(bad),
-                Err(ScopeError::InvalidCharacter),
-                "{bad:?}"
-            );
+            assert_eq!(Scope::parse(bad), Err(ScopeError::InvalidCharacter), "{bad:?}");
         }
         assert!(Scope::parse("invoices:read https://api.example/x").is_ok());
     }

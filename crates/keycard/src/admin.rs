@@ -5,9 +5,7 @@
 use crate::clock::UnixTime;
 use crate::config::{Config, Provision};
 use crate::jose;
-use crate::model::{
-    AuthMethod, Client, ClientSettings, GrantType, ScopeDef, TokenFormat, USER_ID_PREFIX, User,
-};
+use crate::model::{AuthMethod, Client, ClientSettings, GrantType, ScopeDef, TokenFormat, USER_ID_PREFIX, User};
 use crate::store::{Store, StoreError};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::fmt;
@@ -60,9 +58,7 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
         return Err("client id must be printable ASCII without spaces".into());
     }
     if id.starts_with(USER_ID_PREFIX) {
-        return Err(format!(
-            "client id must not start with {USER_ID_PREFIX:?} (reserved for users)"
-        ));
+        return Err(format!("client id must not start with {USER_ID_PREFIX:?} (reserved for users)"));
     }
     Ok(())
 }
@@ -71,8 +67,7 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
 /// fragment, no wildcard, `http` only for loopback IP literals, no script-capable schemes,
 /// private-use schemes must contain a dot (reverse domain name).
 pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
-    let u =
-        url::Url::parse(uri).map_err(|_| format!("redirect URI {uri:?} is not an absolute URI"))?;
+    let u = url::Url::parse(uri).map_err(|_| format!("redirect URI {uri:?} is not an absolute URI"))?;
     if u.fragment().is_some() || uri.contains('#') {
         return Err(format!("redirect URI {uri:?} must not contain a fragment"));
     }
@@ -84,9 +79,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
         "http" => match u.host() {
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
             Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            _ => Err(format!(
-                "redirect URI {uri:?}: http is allowed only for loopback IP literals (127.0.0.1, [::1])"
-            )),
+            _ => Err(format!("redirect URI {uri:?}: http is allowed only for loopback IP literals (127.0.0.1, [::1])")),
         },
         "javascript" | "data" | "vbscript" | "file" | "about" | "blob" => {
             Err(format!("redirect URI {uri:?} uses a forbidden scheme"))
@@ -102,9 +95,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
 pub fn validate_scope_name(name: &str) -> Result<(), String> {
     match keycard_types::Scope::parse(name) {
         Ok(s) if s.len() == 1 => Ok(()),
-        _ => Err(format!(
-            "scope {name:?} is not a single RFC 6749 scope token"
-        )),
+        _ => Err(format!("scope {name:?} is not a single RFC 6749 scope token")),
     }
 }
 
@@ -149,11 +140,7 @@ pub struct Admin<'a> {
 
 impl Admin<'_> {
     /// Builds and validates a client from a spec (no store access).
-    fn build_client(
-        &self,
-        spec: &ClientSpec,
-        secret_hash: Option<String>,
-    ) -> Result<Client, AdminError> {
+    fn build_client(&self, spec: &ClientSpec, secret_hash: Option<String>) -> Result<Client, AdminError> {
         let id = spec.id.clone().unwrap_or_else(|| jose::random_token(16));
         validate_client_id(&id).map_err(AdminError::Invalid)?;
         let auth_method = if spec.public {
@@ -171,9 +158,7 @@ impl Admin<'_> {
             return invalid("a client needs at least one grant type (--grant)");
         }
         if auth_method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
-            return invalid(
-                "the client_credentials grant is for confidential clients only (RFC 6749 section 4.4)",
-            );
+            return invalid("the client_credentials grant is for confidential clients only (RFC 6749 section 4.4)");
         }
         for s in &spec.scopes {
             validate_scope_name(s).map_err(AdminError::Invalid)?;
@@ -181,9 +166,7 @@ impl Admin<'_> {
         for u in &spec.redirect_uris {
             validate_redirect_uri(u).map_err(AdminError::Invalid)?;
         }
-        let ttl = spec
-            .access_token_ttl
-            .unwrap_or(self.config.tokens.access_token_ttl_secs);
+        let ttl = spec.access_token_ttl.unwrap_or(self.config.tokens.access_token_ttl_secs);
         if ttl < 1 || ttl > self.config.tokens.max_access_token_ttl_secs {
             return invalid(format!(
                 "access token lifetime must be between 1 and {} seconds (tokens.max_access_token_ttl_secs)",
@@ -196,11 +179,7 @@ impl Admin<'_> {
         Ok(Client {
             name: spec.name.clone().unwrap_or_else(|| id.clone()),
             id,
-            secret_hash: if auth_method == AuthMethod::None {
-                None
-            } else {
-                secret_hash
-            },
+            secret_hash: if auth_method == AuthMethod::None { None } else { secret_hash },
             auth_method,
             grant_types,
             scopes,
@@ -208,43 +187,30 @@ impl Admin<'_> {
             access_token_ttl: ttl,
             token_format: spec.token_format.unwrap_or_default(),
             disabled: spec.disabled,
-            settings: ClientSettings {
-                audience: spec.audience.clone(),
-                ..Default::default()
-            },
+            settings: ClientSettings { audience: spec.audience.clone(), ..Default::default() },
             created_at: self.now,
             updated_at: self.now,
         })
     }
 
     /// Creates a client; returns it and, for confidential clients, the secret to show ONCE.
-    pub async fn create_client(
-        &self,
-        spec: &ClientSpec,
-    ) -> Result<(Client, Option<PlainSecret>), AdminError> {
+    pub async fn create_client(&self, spec: &ClientSpec) -> Result<(Client, Option<PlainSecret>), AdminError> {
         let secret = (!spec.public).then(generate_client_secret);
-        let hash = secret
-            .as_ref()
-            .map(|s| jose::keyed_hash(self.hash_key, s.0.as_bytes()));
+        let hash = secret.as_ref().map(|s| jose::keyed_hash(self.hash_key, s.0.as_bytes()));
         let client = self.build_client(spec, hash)?;
         for s in &client.scopes {
             self.store.ensure_scope(s, self.now).await?;
         }
         match self.store.create_client(&client).await {
             Ok(()) => Ok((client, secret)),
-            Err(StoreError::Conflict(_)) => {
-                Err(AdminError::Exists(format!("client {:?}", client.id)))
-            }
+            Err(StoreError::Conflict(_)) => Err(AdminError::Exists(format!("client {:?}", client.id))),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Loads a client or fails with `NotFound`.
     pub async fn client(&self, id: &str) -> Result<Client, AdminError> {
-        self.store
-            .get_client(id)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("client {id:?}")))
+        self.store.get_client(id).await?.ok_or_else(|| AdminError::NotFound(format!("client {id:?}")))
     }
 
     /// Saves a changed client after validating it again.
@@ -264,9 +230,7 @@ impl Admin<'_> {
         };
         let checked = self.build_client(&spec, client.secret_hash.clone())?;
         if checked.auth_method != AuthMethod::None && checked.secret_hash.is_none() {
-            return invalid(
-                "a confidential client needs a secret: run `keycard client rotate-secret`",
-            );
+            return invalid("a confidential client needs a secret: run `keycard client rotate-secret`");
         }
         client.grant_types = checked.grant_types;
         client.scopes = checked.scopes;
@@ -295,11 +259,7 @@ impl Admin<'_> {
 
     /// Deletes a client and its tokens.
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
-        if self.store.delete_client(id).await? {
-            Ok(())
-        } else {
-            Err(AdminError::NotFound(format!("client {id:?}")))
-        }
+        if self.store.delete_client(id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("client {id:?}"))) }
     }
 
     /// Creates a user with an optional password.
@@ -327,9 +287,9 @@ impl Admin<'_> {
         };
         match self.store.create_user(&user).await {
             Ok(()) => Ok(user),
-            Err(StoreError::Conflict(_)) => Err(AdminError::Exists(format!(
-                "a user with username {username:?} or that e-mail"
-            ))),
+            Err(StoreError::Conflict(_)) => {
+                Err(AdminError::Exists(format!("a user with username {username:?} or that e-mail")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -341,10 +301,7 @@ impl Admin<'_> {
         {
             return Ok(u);
         }
-        self.store
-            .find_user(who)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("user {who:?}")))
+        self.store.find_user(who).await?.ok_or_else(|| AdminError::NotFound(format!("user {who:?}")))
     }
 
     /// Saves a changed user.
@@ -354,9 +311,7 @@ impl Admin<'_> {
         match self.store.update_user(&user).await {
             Ok(true) => Ok(user),
             Ok(false) => Err(AdminError::NotFound(format!("user {:?}", user.username))),
-            Err(StoreError::Conflict(_)) => Err(AdminError::Exists(
-                "a user with that username or e-mail".into(),
-            )),
+            Err(StoreError::Conflict(_)) => Err(AdminError::Exists("a user with that username or e-mail".into())),
             Err(e) => Err(e.into()),
         }
     }
@@ -364,15 +319,7 @@ impl Admin<'_> {
     /// Creates or updates a scope.
     pub async fn upsert_scope(&self, name: &str, description: &str) -> Result<(), AdminError> {
         validate_scope_name(name).map_err(AdminError::Invalid)?;
-        self.store
-            .upsert_scope(
-                &ScopeDef {
-                    name: name.into(),
-                    description: description.into(),
-                },
-                self.now,
-            )
-            .await?;
+        self.store.upsert_scope(&ScopeDef { name: name.into(), description: description.into() }, self.now).await?;
         Ok(())
     }
 
@@ -416,10 +363,7 @@ impl Admin<'_> {
             match self.store.get_client(&c.id).await? {
                 Some(existing) => {
                     client.created_at = existing.created_at;
-                    client.settings = ClientSettings {
-                        audience: c.audience.clone(),
-                        ..existing.settings
-                    };
+                    client.settings = ClientSettings { audience: c.audience.clone(), ..existing.settings };
                     self.save_client(client).await?;
                     done.push(format!("client {:?} updated", c.id));
                 }
@@ -434,13 +378,10 @@ impl Admin<'_> {
         }
         for u in &p.users {
             let hash = match (&u.password, &u.password_hash) {
-                (Some(pw), _) => Some(hash_password(&pw.0).map_err(AdminError::Invalid)?),
+                (Some(pw), _) => Some(hash_password(self.config, &pw.0).map_err(AdminError::Invalid)?),
                 (None, Some(h)) => {
                     argon2::password_hash::phc::PasswordHash::new(h).map_err(|_| {
-                        AdminError::Invalid(format!(
-                            "provision: user {:?} has an invalid password_hash",
-                            u.username
-                        ))
+                        AdminError::Invalid(format!("provision: user {:?} has an invalid password_hash", u.username))
                     })?;
                     Some(h.clone())
                 }
@@ -458,9 +399,7 @@ impl Admin<'_> {
                     done.push(format!("user {:?} updated", u.username));
                 }
                 None => {
-                    let mut user = self
-                        .create_user(&u.username, u.email.as_deref(), u.name.as_deref(), hash)
-                        .await?;
+                    let mut user = self.create_user(&u.username, u.email.as_deref(), u.name.as_deref(), hash).await?;
                     if u.disabled {
                         user.disabled = true;
                         self.save_user(user).await?;
@@ -474,13 +413,8 @@ impl Admin<'_> {
 }
 
 fn validate_username(u: &str) -> Result<(), AdminError> {
-    if u.is_empty()
-        || u.chars().count() > 128
-        || u.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return invalid(
-            "username must be 1 to 128 characters without spaces or control characters",
-        );
+    if u.is_empty() || u.chars().count() > 128 || u.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return invalid("username must be 1 to 128 characters without spaces or control characters");
     }
     if u.starts_with(USER_ID_PREFIX) {
         return invalid(format!("username must not start with {USER_ID_PREFIX:?}"));
@@ -490,24 +424,22 @@ fn validate_username(u: &str) -> Result<(), AdminError> {
 
 fn validate_email(e: &str) -> Result<(), AdminError> {
     let ok = e.len() <= 254
-        && e.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
         && !e.chars().any(|c| c.is_control() || c.is_whitespace());
-    if ok {
-        Ok(())
-    } else {
-        invalid(format!("{e:?} is not an e-mail address"))
-    }
+    if ok { Ok(()) } else { invalid(format!("{e:?} is not an e-mail address")) }
 }
 
-/// Hashes a password with argon2id and the OWASP-recommended parameters (m=19 MiB, t=2, p=1).
-/// CPU-heavy: call from `spawn_blocking` on a server.
-pub fn hash_password(password: &str) -> Result<String, String> {
+/// Hashes a password with argon2id and the configured parameters (`login.argon2_*`, OWASP
+/// defaults). CPU-heavy: call from `spawn_blocking` on a server.
+pub fn hash_password(config: &Config, password: &str) -> Result<String, String> {
     if password.is_empty() {
         return Err("the password must not be empty".into());
     }
+    let l = &config.login;
+    let params = argon2::Params::new(l.argon2_memory_kib, l.argon2_iterations, l.argon2_parallelism, None)
+        .map_err(|e| e.to_string())?;
     let salt: [u8; 16] = jose::random_bytes();
-    argon2::Argon2::default()
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| format!("could not hash the password: {e}"))
@@ -515,9 +447,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 
 /// Checks a password against an argon2 PHC string (constant-time inside argon2).
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    argon2::Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
+    argon2::Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
 }
 
 #[cfg(test)]
@@ -570,11 +500,11 @@ mod tests {
 
     #[test]
     fn password_hash_round_trip() {
-        let h = hash_password("correct horse").unwrap();
+        let h = hash_password(&Config::default(), "correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
-        assert!(hash_password("").is_err());
+        assert!(hash_password(&Config::default(), "").is_err());
     }
 }

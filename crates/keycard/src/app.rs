@@ -54,6 +54,10 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     /// The metadata document, serialised once.
     pub metadata_json: Arc<str>,
+    /// Password hashing (argon2id behind a concurrency limit).
+    pub hashing: Arc<crate::oauth::login::PasswordHashing>,
+    /// The HTML pages.
+    pub pages: Arc<crate::pages::Pages>,
 }
 
 /// Reads the server secret: `secret`, else `secret_file`, else `data_dir/secret` (created with
@@ -71,22 +75,15 @@ pub fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             .with_context(|| format!("cannot read the server secret file {}", path.display()))?;
         let s = s.trim();
         if s.len() < 32 {
-            bail!(
-                "the server secret in {} is shorter than 32 characters",
-                path.display()
-            );
+            bail!("the server secret in {} is shorter than 32 characters", path.display());
         }
         return Ok(s.as_bytes().to_vec());
     }
     if !generated_ok {
         bail!("secret_file {} does not exist", path.display());
     }
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     let secret = jose::random_token(32);
     write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
     tracing::warn!(
@@ -123,12 +120,8 @@ pub fn redact_url(url: &str) -> String {
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     if url.starts_with("sqlite:") && config.database.url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     }
     let opts = StoreOptions {
         max_connections: config.database.max_connections,
@@ -153,10 +146,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             ),
         }
     };
-    let applied = store
-        .migrate()
-        .await
-        .with_context(|| format!("migrating {} failed", redact_url(&url)))?;
+    let applied = store.migrate().await.with_context(|| format!("migrating {} failed", redact_url(&url)))?;
     for m in applied {
         tracing::info!(migration = %m, "applied database migration");
     }
@@ -175,31 +165,29 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
     let secrets = Secrets::derive(&secret);
     let store = open_store(&config).await?;
     let now = clock.now();
-    let (keys, created) =
-        KeyRing::load_or_create(&store, secrets.kek, &config.keys.algorithms, now).await?;
+    let (keys, created) = KeyRing::load_or_create(&store, secrets.kek, &config.keys.algorithms, now).await?;
     for kid in created {
         tracing::info!(%kid, "created signing key");
     }
-    let admin = Admin {
-        store: &store,
-        config: &config,
-        hash_key: &secrets.hash_key,
-        now,
-    };
+    let admin = Admin { store: &store, config: &config, hash_key: &secrets.hash_key, now };
     for c in &config.provision.clients {
         if c.secret.is_some() {
             tracing::warn!(client_id = %c.id, "provisioned client has a plain-text secret in the config: use secret_hash outside development");
         }
     }
-    for line in admin
-        .provision(&config.provision)
-        .await
-        .context("provisioning failed")?
-    {
+    for line in admin.provision(&config.provision).await.context("provisioning failed")? {
         tracing::info!("provision: {line}");
     }
-    let metadata_json: Arc<str> =
-        serde_json::to_string(&crate::oauth::discovery::metadata(&config))?.into();
+    let metadata_json: Arc<str> = serde_json::to_string(&crate::oauth::discovery::metadata(&config))?.into();
+    let l = &config.login;
+    let hashing = crate::oauth::login::PasswordHashing::new(
+        l.argon2_memory_kib,
+        l.argon2_iterations,
+        l.argon2_parallelism,
+        l.max_concurrent_hashes,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let pages = crate::pages::Pages::new(&config.ui)?;
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -208,6 +196,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         clients: Arc::new(ClientCache::default()),
         secrets: Arc::new(secrets),
         metadata_json,
+        hashing: Arc::new(hashing),
+        pages: Arc::new(pages),
     })
 }
 
@@ -284,20 +274,14 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then waits up to
 /// `http.shutdown_grace_secs` for in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::graceful::GracefulShutdown;
 
     let router = crate::http::router(state.clone());
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
-    let limit = Arc::new(tokio::sync::Semaphore::new(
-        state.config.http.max_connections,
-    ));
+    let limit = Arc::new(tokio::sync::Semaphore::new(state.config.http.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -319,11 +303,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let svc =
-            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(crate::http::PeerAddr(peer));
-                tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
-            });
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(crate::http::PeerAddr(peer));
+            tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+        });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
@@ -336,10 +319,7 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("shutdown grace period over; closing remaining connections");
     }
     Ok(())

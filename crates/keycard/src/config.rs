@@ -66,6 +66,14 @@ pub struct Config {
     pub log: LogConfig,
     /// Look of the HTML pages (login, consent, errors).
     pub ui: UiConfig,
+    /// The authorization endpoint.
+    pub authorization: AuthorizationConfig,
+    /// Single sign-on sessions.
+    pub sessions: SessionConfig,
+    /// Password sign-in: hashing and throttling.
+    pub login: LoginConfig,
+    /// OpenID Connect.
+    pub oidc: OidcConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -128,6 +136,108 @@ pub struct TokensConfig {
     pub max_access_token_ttl_secs: i64,
     /// Default `aud` of access tokens whose client sets none. Default: the issuer.
     pub audience: Option<String>,
+    /// A refresh token expires when not used for this long (seconds).
+    pub refresh_token_idle_ttl_secs: i64,
+    /// A refresh-token family ends this long after the user signed in, used or not (seconds).
+    pub refresh_token_absolute_ttl_secs: i64,
+    /// ID token lifetime in seconds.
+    pub id_token_ttl_secs: i64,
+}
+
+/// The authorization endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// Lifetime of an authorization code (seconds; RFC 6749 recommends at most 600).
+    pub code_ttl_secs: i64,
+    /// How long a user has to sign in and consent before the request expires (seconds).
+    pub request_ttl_secs: i64,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self { code_ttl_secs: 60, request_ttl_secs: 1800 }
+    }
+}
+
+/// Single sign-on sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session ends when unused for this long (seconds).
+    pub idle_ttl_secs: i64,
+    /// A session ends this long after sign-in, used or not (seconds).
+    pub absolute_ttl_secs: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { idle_ttl_secs: 8 * 3600, absolute_ttl_secs: 7 * 86_400 }
+    }
+}
+
+/// Password sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Attempts per account within `window_secs` before it is locked.
+    pub max_attempts: i64,
+    /// Attempts per client IP within `window_secs` before the IP is locked (credential stuffing).
+    pub ip_max_attempts: i64,
+    /// The counting window (seconds).
+    pub window_secs: i64,
+    /// First lock duration (seconds); it doubles with every further attempt while locked, up to an hour.
+    pub lockout_secs: i64,
+    /// Password hashes computed at once; further sign-ins queue (so a login storm cannot starve the token endpoint).
+    pub max_concurrent_hashes: usize,
+    /// argon2id memory cost in KiB (OWASP: 19456).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (OWASP: 2).
+    pub argon2_iterations: u32,
+    /// argon2id parallelism (OWASP: 1).
+    pub argon2_parallelism: u32,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            ip_max_attempts: 100,
+            window_secs: 900,
+            lockout_secs: 60,
+            max_concurrent_hashes: 2,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+/// Subject identifier type (OpenID Connect Core §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectType {
+    /// The same `sub` for every client.
+    #[default]
+    Public,
+    /// A different `sub` per client sector (the host of its redirect URIs).
+    Pairwise,
+}
+
+/// OpenID Connect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// Default ID token signing algorithm (OpenID Connect requires RS256 support).
+    pub id_token_alg: Alg,
+    /// `public` or `pairwise` subject identifiers.
+    pub subject_type: SubjectType,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self { id_token_alg: Alg::RS256, subject_type: SubjectType::Public }
+    }
 }
 
 /// In-memory caches.
@@ -290,6 +400,10 @@ impl Default for Config {
             cache: CacheConfig::default(),
             log: LogConfig::default(),
             ui: UiConfig::default(),
+            authorization: AuthorizationConfig::default(),
+            sessions: SessionConfig::default(),
+            login: LoginConfig::default(),
+            oidc: OidcConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -311,12 +425,7 @@ impl Default for HttpConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            url: None,
-            max_connections: 16,
-            acquire_timeout_secs: 5,
-            startup_retry_secs: 10,
-        }
+        Self { url: None, max_connections: 16, acquire_timeout_secs: 5, startup_retry_secs: 10 }
     }
 }
 
@@ -336,24 +445,22 @@ impl Default for TokensConfig {
             access_token_ttl_secs: 3600,
             max_access_token_ttl_secs: 86_400,
             audience: None,
+            refresh_token_idle_ttl_secs: 14 * 86_400,
+            refresh_token_absolute_ttl_secs: 90 * 86_400,
+            id_token_ttl_secs: 3600,
         }
     }
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self {
-            poll_interval_ms: 1000,
-        }
+        Self { poll_interval_ms: 1000 }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".into(),
-        }
+        Self { format: LogFormat::Text, level: "info".into() }
     }
 }
 
@@ -375,6 +482,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "cache",
     "log",
     "ui",
+    "authorization",
+    "sessions",
+    "login",
+    "oidc",
     "provision_file",
 ];
 
@@ -386,10 +497,7 @@ impl Config {
         match file {
             Some(f) => {
                 if !f.exists() {
-                    return Err(ConfigError(format!(
-                        "config file {} does not exist",
-                        f.display()
-                    )));
+                    return Err(ConfigError(format!("config file {} does not exist", f.display())));
                 }
                 fig = fig.merge(Toml::file_exact(f));
             }
@@ -410,16 +518,9 @@ impl Config {
                 Some(dir) if pf.is_relative() => dir.join(&pf),
                 _ => pf,
             };
-            let extra: Provision =
-                Figment::from(Toml::file_exact(&path))
-                    .extract()
-                    .map_err(|e| {
-                        ConfigError(format!(
-                            "provision_file {}: {}",
-                            path.display(),
-                            figment_error(e)
-                        ))
-                    })?;
+            let extra: Provision = Figment::from(Toml::file_exact(&path))
+                .extract()
+                .map_err(|e| ConfigError(format!("provision_file {}: {}", path.display(), figment_error(e))))?;
             config.provision.scopes.extend(extra.scopes);
             config.provision.clients.extend(extra.clients);
             config.provision.users.extend(extra.users);
@@ -436,22 +537,13 @@ impl Config {
             Err(e) => return err("issuer", &format!("not an absolute URL ({e})")),
         };
         if !matches!(issuer.scheme(), "https" | "http") {
-            return err(
-                "issuer",
-                "must be an https URL (http only for loopback development)",
-            );
+            return err("issuer", "must be an https URL (http only for loopback development)");
         }
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return err(
-                "issuer",
-                "must not have a query or fragment (RFC 8414 section 2)",
-            );
+            return err("issuer", "must not have a query or fragment (RFC 8414 section 2)");
         }
         if self.issuer.ends_with('/') {
-            return err(
-                "issuer",
-                "must not end with a slash (it is compared byte for byte)",
-            );
+            return err("issuer", "must not end with a slash (it is compared byte for byte)");
         }
         if let Some(s) = &self.secret
             && s.0.len() < 32
@@ -459,9 +551,7 @@ impl Config {
             return err("secret", "must be at least 32 characters");
         }
         if let Some(url) = &self.database.url
-            && !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return err("database.url", "must start with sqlite:// or postgres://");
         }
@@ -472,10 +562,7 @@ impl Config {
             return err("http.body_limit_bytes", "must be at least 1024");
         }
         if self.http.request_timeout_secs == 0 || self.http.header_read_timeout_secs == 0 {
-            return err(
-                "http.request_timeout_secs",
-                "timeouts must be at least 1 second",
-            );
+            return err("http.request_timeout_secs", "timeouts must be at least 1 second");
         }
         if self.keys.algorithms.is_empty() {
             return err("keys.algorithms", "must list at least one algorithm");
@@ -486,10 +573,49 @@ impl Config {
         if self.tokens.access_token_ttl_secs < 1
             || self.tokens.access_token_ttl_secs > self.tokens.max_access_token_ttl_secs
         {
+            return err("tokens.access_token_ttl_secs", "must be between 1 and tokens.max_access_token_ttl_secs");
+        }
+        if !(1..=600).contains(&self.authorization.code_ttl_secs) {
+            return err("authorization.code_ttl_secs", "must be between 1 and 600");
+        }
+        if self.authorization.request_ttl_secs < 60 {
+            return err("authorization.request_ttl_secs", "must be at least 60");
+        }
+        if self.sessions.idle_ttl_secs < 60 || self.sessions.absolute_ttl_secs < self.sessions.idle_ttl_secs {
+            return err("sessions.idle_ttl_secs", "must be at least 60 and at most sessions.absolute_ttl_secs");
+        }
+        if self.tokens.refresh_token_idle_ttl_secs < 1
+            || self.tokens.refresh_token_absolute_ttl_secs < self.tokens.refresh_token_idle_ttl_secs
+        {
             return err(
-                "tokens.access_token_ttl_secs",
-                "must be between 1 and tokens.max_access_token_ttl_secs",
+                "tokens.refresh_token_idle_ttl_secs",
+                "must be at least 1 and at most tokens.refresh_token_absolute_ttl_secs",
             );
+        }
+        if !(1..=86_400).contains(&self.tokens.id_token_ttl_secs) {
+            return err("tokens.id_token_ttl_secs", "must be between 1 and 86400");
+        }
+        if self.login.max_attempts < 1 || self.login.ip_max_attempts < self.login.max_attempts {
+            return err("login.max_attempts", "must be at least 1 and at most login.ip_max_attempts");
+        }
+        if self.login.window_secs < 1 || self.login.lockout_secs < 1 {
+            return err("login.window_secs", "windows and lockouts must be at least 1 second");
+        }
+        if self.login.max_concurrent_hashes == 0 {
+            return err("login.max_concurrent_hashes", "must be at least 1");
+        }
+        if argon2::Params::new(
+            self.login.argon2_memory_kib,
+            self.login.argon2_iterations,
+            self.login.argon2_parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return err("login.argon2_memory_kib", "these argon2 parameters are not valid");
+        }
+        if !self.keys.algorithms.contains(&self.oidc.id_token_alg) {
+            return err("oidc.id_token_alg", "must be one of keys.algorithms");
         }
         if self.cache.poll_interval_ms < 50 {
             return err("cache.poll_interval_ms", "must be at least 50");
@@ -497,13 +623,10 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return err("log.level", &e.to_string());
         }
-        for (key, color) in [
-            ("ui.primary_color", &self.ui.primary_color),
-            ("ui.background_color", &self.ui.background_color),
-        ] {
-            let ok = color.len() == 7
-                && color.starts_with('#')
-                && color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        for (key, color) in
+            [("ui.primary_color", &self.ui.primary_color), ("ui.background_color", &self.ui.background_color)]
+        {
+            let ok = color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit());
             if !ok {
                 return err(key, "must be a colour like #1f5fbf");
             }
@@ -512,30 +635,21 @@ impl Config {
             return err("ui.product_name", "must be 1 to 100 characters");
         }
         if let Some(logo) = &self.ui.logo_uri
-            && !(logo.starts_with("https://") || logo.starts_with('/'))
+            && !(logo.starts_with("https://") || (logo.starts_with('/') && !logo.starts_with("//")))
         {
-            return err(
-                "ui.logo_uri",
-                "must be an https URL or a path on this server",
-            );
+            return err("ui.logo_uri", "must be an https URL or a path on this server");
         }
         for (i, c) in self.provision.clients.iter().enumerate() {
             if let Err(m) = crate::admin::validate_client_id(&c.id) {
                 return err(&format!("provision.clients[{i}].id"), &m);
             }
             if c.secret.is_some() && c.secret_hash.is_some() {
-                return err(
-                    &format!("provision.clients[{i}]"),
-                    "set secret or secret_hash, not both",
-                );
+                return err(&format!("provision.clients[{i}]"), "set secret or secret_hash, not both");
             }
         }
         for (i, u) in self.provision.users.iter().enumerate() {
             if u.password.is_some() && u.password_hash.is_some() {
-                return err(
-                    &format!("provision.users[{i}]"),
-                    "set password or password_hash, not both",
-                );
+                return err(&format!("provision.users[{i}]"), "set password or password_hash, not both");
             }
         }
         Ok(())
@@ -543,10 +657,7 @@ impl Config {
 
     /// The effective database URL.
     pub fn database_url(&self) -> String {
-        self.database
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("keycard.db").display()))
+        self.database.url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("keycard.db").display()))
     }
 
     /// Is the issuer an `http://` URL on a non-loopback host? (Start-up warns loudly.)
@@ -572,21 +683,9 @@ fn figment_error(e: figment::Error) -> String {
     for e in e {
         let key = e.path.join(".");
         let kind = e.kind.to_string();
-        let source = e
-            .metadata
-            .as_ref()
-            .map(|m| m.name.to_string())
-            .unwrap_or_default();
-        let what = if key.is_empty() {
-            String::new()
-        } else {
-            format!("key `{key}`: ")
-        };
-        let from = if source.is_empty() {
-            String::new()
-        } else {
-            format!(" (from {source})")
-        };
+        let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
+        let what = if key.is_empty() { String::new() } else { format!("key `{key}`: ") };
+        let from = if source.is_empty() { String::new() } else { format!(" (from {source})") };
         parts.push(format!("{what}{kind}{from}"));
     }
     format!("invalid configuration: {}", parts.join("; "))
@@ -641,10 +740,7 @@ mod tests {
             .lines()
             .map(|l| {
                 l.strip_prefix("# ")
-                    .filter(|l| {
-                        (l.contains(" = ") || l.starts_with('['))
-                            && !l.starts_with("provision_file")
-                    })
+                    .filter(|l| (l.contains(" = ") || l.starts_with('[')) && !l.starts_with("provision_file"))
                     .unwrap_or("")
             })
             .collect::<Vec<_>>()
@@ -654,10 +750,7 @@ mod tests {
         let dumped = toml_keys(&serde_json::to_value(Config::default()).unwrap(), "");
         for key in dumped {
             let leaf = key.rsplit('.').next().unwrap();
-            assert!(
-                text.contains(&format!("{leaf} =")),
-                "keycard.example.toml lacks `{key}`"
-            );
+            assert!(text.contains(&format!("{leaf} =")), "keycard.example.toml lacks `{key}`");
         }
     }
 
@@ -667,11 +760,7 @@ mod tests {
                 .iter()
                 .filter(|(k, _)| k.as_str() != "provision")
                 .flat_map(|(k, v)| {
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     match v {
                         serde_json::Value::Object(_) => toml_keys(v, &p),
                         _ => vec![p],
@@ -684,15 +773,9 @@ mod tests {
 
     #[test]
     fn insecure_issuer_detected() {
-        let c = Config {
-            issuer: "http://auth.example".into(),
-            ..Config::default()
-        };
+        let c = Config { issuer: "http://auth.example".into(), ..Config::default() };
         assert!(c.insecure_issuer());
-        let c = Config {
-            issuer: "https://auth.example".into(),
-            ..Config::default()
-        };
+        let c = Config { issuer: "https://auth.example".into(), ..Config::default() };
         assert!(!c.insecure_issuer());
     }
 }

@@ -12,8 +12,8 @@ use aws_lc_rs::{
     encoding::{AsDer, Pkcs8V1Der},
     hkdf, hmac, pkcs8, rand,
     signature::{
-        self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
-        ParsedPublicKey, RsaKeyPair, RsaPublicKeyComponents,
+        self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair,
+        RsaPublicKeyComponents,
     },
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
@@ -122,10 +122,7 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish()
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish()
     }
 }
 
@@ -168,9 +165,7 @@ impl SigningKey {
     pub fn from_pkcs8(alg: Alg, kid: String, der: &[u8]) -> Result<Self, JoseError> {
         let bad = |_| JoseError::InvalidKey("PKCS#8 does not hold a key for this alg");
         let pair = match alg {
-            Alg::ES256 => Pair::Es256(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?,
-            ),
+            Alg::ES256 => Pair::Es256(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?),
             Alg::RS256 => Pair::Rs256(RsaKeyPair::from_pkcs8(der).map_err(bad)?),
             Alg::EdDSA => Pair::EdDsa(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
         };
@@ -180,11 +175,9 @@ impl SigningKey {
     fn new(alg: Alg, kid: String, pair: Pair) -> Result<Self, JoseError> {
         let params = match &pair {
             Pair::Es256(p) => match p.public_key().as_ref() {
-                [4, xy @ ..] if xy.len() == 64 => JwkParams::Ec {
-                    crv: "P-256".into(),
-                    x: B64.encode(&xy[..32]),
-                    y: B64.encode(&xy[32..]),
-                },
+                [4, xy @ ..] if xy.len() == 64 => {
+                    JwkParams::Ec { crv: "P-256".into(), x: B64.encode(&xy[..32]), y: B64.encode(&xy[32..]) }
+                }
                 _ => return Err(JoseError::InvalidKey("unexpected EC point encoding")),
             },
             Pair::Rs256(p) => {
@@ -192,28 +185,12 @@ impl SigningKey {
                     return Err(JoseError::InvalidKey("RSA modulus shorter than 2048 bits"));
                 }
                 let c = RsaPublicKeyComponents::<Vec<u8>>::from(p.public_key());
-                JwkParams::Rsa {
-                    n: B64.encode(&c.n),
-                    e: B64.encode(&c.e),
-                }
+                JwkParams::Rsa { n: B64.encode(&c.n), e: B64.encode(&c.e) }
             }
-            Pair::EdDsa(p) => JwkParams::Okp {
-                crv: "Ed25519".into(),
-                x: B64.encode(p.public_key().as_ref()),
-            },
+            Pair::EdDsa(p) => JwkParams::Okp { crv: "Ed25519".into(), x: B64.encode(p.public_key().as_ref()) },
         };
-        let jwk = PublicJwk {
-            params,
-            kid: kid.clone(),
-            key_use: KeyUse::Sig,
-            alg,
-        };
-        Ok(SigningKey {
-            kid,
-            alg,
-            pair,
-            jwk,
-        })
+        let jwk = PublicJwk { params, kid: kid.clone(), key_use: KeyUse::Sig, alg };
+        Ok(SigningKey { kid, alg, pair, jwk })
     }
 
     /// RFC 5208 §5: PKCS#8 v1 DER of the private key (zeroed on drop).
@@ -251,12 +228,7 @@ impl SigningKey {
             kid: &'a str,
         }
         let ser = |_| JoseError::Signing("serialization failed");
-        let header = serde_json::to_vec(&Header {
-            alg: self.alg,
-            typ,
-            kid: &self.kid,
-        })
-        .map_err(ser)?;
+        let header = serde_json::to_vec(&Header { alg: self.alg, typ, kid: &self.kid }).map_err(ser)?;
         let payload = serde_json::to_vec(claims).map_err(ser)?;
         let mut out = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 360);
         B64.encode_string(&header, &mut out);
@@ -269,8 +241,7 @@ impl SigningKey {
             Pair::Es256(p) => p.sign(&rng, msg).map_err(sig_err)?.as_ref().to_vec(),
             Pair::Rs256(p) => {
                 let mut sig = vec![0; p.public_modulus_len()];
-                p.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
-                    .map_err(sig_err)?;
+                p.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).map_err(sig_err)?;
                 sig
             }
             Pair::EdDsa(p) => p.try_sign(msg).map_err(sig_err)?.as_ref().to_vec(),
@@ -357,18 +328,13 @@ pub struct VerifyingKeys {
 
 impl fmt::Debug for VerifyingKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.keys.iter().map(|(kid, alg, _)| (kid, alg)))
-            .finish()
+        f.debug_list().entries(self.keys.iter().map(|(kid, alg, _)| (kid, alg))).finish()
     }
 }
 
 fn b64_exact<const N: usize>(s: &str) -> Result<[u8; N], JoseError> {
-    let v = B64
-        .decode(s)
-        .map_err(|_| JoseError::InvalidKey("bad base64url coordinate"))?;
-    v.try_into()
-        .map_err(|_| JoseError::InvalidKey("coordinate has the wrong length"))
+    let v = B64.decode(s).map_err(|_| JoseError::InvalidKey("bad base64url coordinate"))?;
+    v.try_into().map_err(|_| JoseError::InvalidKey("coordinate has the wrong length"))
 }
 
 impl VerifyingKeys {
@@ -418,18 +384,12 @@ impl VerifyingKeys {
             return Err(JoseError::Malformed("longer than MAX_JWS_LEN"));
         }
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(JoseError::Malformed("expected three segments"));
         };
-        let decode = |seg: &str| {
-            B64.decode(seg)
-                .map_err(|_| JoseError::Malformed("bad base64url"))
-        };
+        let decode = |seg: &str| B64.decode(seg).map_err(|_| JoseError::Malformed("bad base64url"));
         let header: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&decode(h64)?)
-                .map_err(|_| JoseError::Malformed("header is not a JSON object"))?;
+            serde_json::from_slice(&decode(h64)?).map_err(|_| JoseError::Malformed("header is not a JSON object"))?;
         if header.contains_key("crit") {
             return Err(JoseError::CritUnsupported);
         }
@@ -439,28 +399,19 @@ impl VerifyingKeys {
             Some(_) => Err(JoseError::Malformed("header parameter is not a string")),
         };
         let kid = param("kid")?.ok_or(JoseError::MissingKid)?;
-        let (kid, alg, key) = self
-            .keys
-            .iter()
-            .find(|(k, _, _)| k == kid)
-            .ok_or(JoseError::UnknownKid)?;
+        let (kid, alg, key) = self.keys.iter().find(|(k, _, _)| k == kid).ok_or(JoseError::UnknownKid)?;
         if param("alg").ok().flatten().map(String::as_str) != Some(alg.as_str()) {
             return Err(JoseError::AlgNotAllowed);
         }
         let typ = param("typ")?.cloned();
         let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
-        key.verify_sig(signing_input, &decode(s64)?)
-            .map_err(|_| JoseError::BadSignature)?;
-        let claims: serde_json::Value = serde_json::from_slice(&decode(p64)?)
-            .map_err(|_| JoseError::Malformed("payload is not JSON"))?;
+        key.verify_sig(signing_input, &decode(s64)?).map_err(|_| JoseError::BadSignature)?;
+        let claims: serde_json::Value =
+            serde_json::from_slice(&decode(p64)?).map_err(|_| JoseError::Malformed("payload is not JSON"))?;
         if !claims.is_object() {
             return Err(JoseError::Malformed("payload is not a JSON object"));
         }
-        let header = JwsHeader {
-            alg: *alg,
-            kid: kid.clone(),
-            typ,
-        };
+        let header = JwsHeader { alg: *alg, kid: kid.clone(), typ };
         Ok(Verified { header, claims })
     }
 }
@@ -474,9 +425,7 @@ pub fn verify_jwt(token: &str, keys: &[PublicJwk]) -> Result<Verified, JoseError
 pub fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, JoseError> {
     let k = RandomizedNonceKey::new(&AES_256_GCM, key).map_err(|_| JoseError::Seal)?;
     let mut ct = plaintext.to_vec();
-    let nonce = k
-        .seal_in_place_append_tag(Aad::from(aad), &mut ct)
-        .map_err(|_| JoseError::Seal)?;
+    let nonce = k.seal_in_place_append_tag(Aad::from(aad), &mut ct).map_err(|_| JoseError::Seal)?;
     let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
     out.push(SEAL_VERSION);
     let nonce: &[u8; NONCE_LEN] = nonce.as_ref();
@@ -497,10 +446,7 @@ pub fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, JoseEr
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| JoseError::Open)?;
     let k = RandomizedNonceKey::new(&AES_256_GCM, key).map_err(|_| JoseError::Open)?;
     let mut buf = ct.to_vec();
-    let len = k
-        .open_in_place(nonce, Aad::from(aad), &mut buf)
-        .map_err(|_| JoseError::Open)?
-        .len();
+    let len = k.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| JoseError::Open)?.len();
     buf.truncate(len);
     Ok(buf)
 }
@@ -595,20 +541,10 @@ mod tests {
             let v = verify_jwt(&t, &[k.public_jwk()]).unwrap();
             assert_eq!(v.claims, claims);
             let typ = Some("at+jwt".to_string());
-            assert_eq!(
-                v.header,
-                JwsHeader {
-                    alg,
-                    kid: k.kid().into(),
-                    typ
-                }
-            );
+            assert_eq!(v.header, JwsHeader { alg, kid: k.kid().into(), typ });
             let raw = B64.decode(t.split('.').next().unwrap()).unwrap();
             let raw: Value = serde_json::from_slice(&raw).unwrap();
-            assert_eq!(
-                raw,
-                json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": k.kid()})
-            );
+            assert_eq!(raw, json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": k.kid()}));
         }
     }
 
@@ -624,10 +560,7 @@ mod tests {
             let j = serde_json::to_value(k.public_jwk()).unwrap();
             let len = |f: &str| B64.decode(field(&j, f)).unwrap().len();
             let (kty, crv, alg_s) = (field(&j, "kty"), field(&j, "crv"), field(&j, "alg"));
-            assert_eq!(
-                (field(&j, "use").as_str(), alg_s.as_str()),
-                ("sig", alg.as_str())
-            );
+            assert_eq!((field(&j, "use").as_str(), alg_s.as_str()), ("sig", alg.as_str()));
             match alg {
                 Alg::ES256 => {
                     assert_eq!((&*kty, &*crv, len("x"), len("y")), ("EC", "P-256", 32, 32))
@@ -635,15 +568,8 @@ mod tests {
                 Alg::RS256 => assert_eq!((&*kty, len("n"), &*field(&j, "e")), ("RSA", 256, "AQAB")),
                 Alg::EdDSA => assert_eq!((&*kty, &*crv, len("x")), ("OKP", "Ed25519", 32)),
             }
-            assert_eq!(
-                serde_json::from_value::<PublicJwk>(j).unwrap(),
-                k.public_jwk()
-            );
-            let other = if alg == Alg::ES256 {
-                Alg::EdDSA
-            } else {
-                Alg::ES256
-            };
+            assert_eq!(serde_json::from_value::<PublicJwk>(j).unwrap(), k.public_jwk());
+            let other = if alg == Alg::ES256 { Alg::EdDSA } else { Alg::ES256 };
             assert!(SigningKey::from_pkcs8(other, "x".into(), der.as_ref()).is_err());
         }
     }
@@ -672,11 +598,7 @@ mod tests {
             let t = k.sign_jwt("JWT", &claims).unwrap();
             let p: Vec<&str> = t.split('.').collect();
             let forged = b64json(&json!({"sub": "mallory"}));
-            refuses!(
-                keys,
-                format!("{}.{forged}.{}", p[0], p[2]),
-                JoseError::BadSignature
-            );
+            refuses!(keys, format!("{}.{forged}.{}", p[0], p[2]), JoseError::BadSignature);
             let mut sig = B64.decode(p[2]).unwrap();
             sig[10] ^= 1;
             let bad_sig = format!("{}.{}.{}", p[0], p[1], B64.encode(&sig));
@@ -687,26 +609,15 @@ mod tests {
             // HS256 with the public key as the HMAC secret.
             let input = format!("{}.{}", b64json(&json!({"alg": "HS256", "kid": kid})), p[1]);
             let secret = serde_json::to_vec(&k.public_jwk()).unwrap();
-            let mac = hmac::sign(
-                &hmac::Key::new(hmac::HMAC_SHA256, &secret),
-                input.as_bytes(),
-            );
-            refuses!(
-                keys,
-                format!("{input}.{}", B64.encode(mac)),
-                JoseError::AlgNotAllowed
-            );
+            let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &secret), input.as_bytes());
+            refuses!(keys, format!("{input}.{}", B64.encode(mac)), JoseError::AlgNotAllowed);
             // Validly signed, but the header alg is not the key's.
             let other = if alg == Alg::RS256 { "ES256" } else { "RS256" };
             let t = sign_raw(&k, json!({"alg": other, "kid": kid}), &claims);
             refuses!(keys, t, JoseError::AlgNotAllowed);
             let t = sign_raw(&k, json!({"alg": a, "kid": "nope"}), &claims);
             refuses!(keys, t, JoseError::UnknownKid);
-            refuses!(
-                keys,
-                sign_raw(&k, json!({"alg": a}), &claims),
-                JoseError::MissingKid
-            );
+            refuses!(keys, sign_raw(&k, json!({"alg": a}), &claims), JoseError::MissingKid);
             let h = json!({"alg": a, "kid": kid, "crit": ["exp"], "exp": 1});
             refuses!(keys, sign_raw(&k, h, &claims), JoseError::CritUnsupported);
             let t = sign_raw(&k, json!({"alg": a, "kid": kid}), &json!([1]));
@@ -756,10 +667,7 @@ mod tests {
             format!("{}.{bad_utf8}.AA", hdr("ES256")),
             format!("{}.e30.{big}", hdr("RS256")),
             format!("{}.e30.=", hdr("EdDSA")),
-            format!(
-                "{}.e30.AA",
-                b64json(&json!({"alg": 7, "kid": ["k-ES256"], "typ": 1}))
-            ),
+            format!("{}.e30.AA", b64json(&json!({"alg": 7, "kid": ["k-ES256"], "typ": 1}))),
         ]);
         for t in &inputs {
             assert!(keys.verify(t).is_err(), "accepted garbage");
@@ -776,27 +684,17 @@ mod tests {
     fn seal_open() {
         let (key, msg) = (random_bytes::<32>(), b"private key bytes");
         let sealed = seal(&key, b"kid-1", msg).unwrap();
-        assert_eq!(
-            (sealed[0], sealed.len()),
-            (SEAL_VERSION, 1 + 12 + msg.len() + 16)
-        );
+        assert_eq!((sealed[0], sealed.len()), (SEAL_VERSION, 1 + 12 + msg.len() + 16));
         assert_eq!(open(&key, b"kid-1", &sealed).unwrap(), msg);
         assert_ne!(seal(&key, b"kid-1", msg).unwrap(), sealed, "fresh nonce");
-        assert!(matches!(
-            open(&random_bytes(), b"kid-1", &sealed),
-            Err(JoseError::Open)
-        ));
+        assert!(matches!(open(&random_bytes(), b"kid-1", &sealed), Err(JoseError::Open)));
         assert!(open(&key, b"kid-2", &sealed).is_err());
         for i in 0..sealed.len() {
             let mut s = sealed.clone();
             s[i] ^= 0x01;
             assert!(open(&key, b"kid-1", &s).is_err(), "bit flip at {i}");
         }
-        assert!(
-            open(&key, b"", &seal(&key, b"", b"").unwrap())
-                .unwrap()
-                .is_empty()
-        );
+        assert!(open(&key, b"", &seal(&key, b"", b"").unwrap()).unwrap().is_empty());
     }
 
     #[test]

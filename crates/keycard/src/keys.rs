@@ -23,9 +23,7 @@ pub enum KeyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored key could not be opened: most likely the server secret changed.
-    #[error(
-        "signing key {kid} cannot be decrypted with this server secret (was the secret changed or lost?)"
-    )]
+    #[error("signing key {kid} cannot be decrypted with this server secret (was the secret changed or lost?)")]
     Unseal {
         /// The key id.
         kid: String,
@@ -75,17 +73,13 @@ impl std::fmt::Debug for KeyRing {
 
 /// Seals a signing key for storage.
 pub fn seal_key(kek: &[u8; 32], key: &SigningKey, now: UnixTime) -> Result<StoredKey, KeyError> {
-    let der = key
-        .to_pkcs8()
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let sealed = jose::seal(kek, key.kid().as_bytes(), der.as_ref())
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let der = key.to_pkcs8().map_err(|e| KeyError::Generate(e.to_string()))?;
+    let sealed = jose::seal(kek, key.kid().as_bytes(), der.as_ref()).map_err(|e| KeyError::Generate(e.to_string()))?;
     Ok(StoredKey {
         kid: key.kid().to_owned(),
         alg: key.alg().as_str().to_owned(),
         private_key: STANDARD.encode(sealed),
-        public_jwk: serde_json::to_string(&key.public_jwk())
-            .map_err(|e| KeyError::Generate(e.to_string()))?,
+        public_jwk: serde_json::to_string(&key.public_jwk()).map_err(|e| KeyError::Generate(e.to_string()))?,
         created_at: now,
         retired_at: None,
         publish_until: None,
@@ -93,12 +87,7 @@ pub fn seal_key(kek: &[u8; 32], key: &SigningKey, now: UnixTime) -> Result<Store
 }
 
 fn new_kid(alg: Alg, now: UnixTime) -> String {
-    format!(
-        "{}-{}-{}",
-        alg.as_str().to_lowercase(),
-        now,
-        jose::random_token(6)
-    )
+    format!("{}-{}-{}", alg.as_str().to_lowercase(), now, jose::random_token(6))
 }
 
 /// Generates a new key of `alg` (RSA generation takes tens of milliseconds).
@@ -112,16 +101,10 @@ pub fn is_published(k: &StoredKey, now: UnixTime) -> bool {
 }
 
 fn unseal(kek: &[u8; 32], k: &StoredKey) -> Result<SigningKey, KeyError> {
-    let corrupt = |why: &str| KeyError::Corrupt {
-        kid: k.kid.clone(),
-        why: why.to_owned(),
-    };
+    let corrupt = |why: &str| KeyError::Corrupt { kid: k.kid.clone(), why: why.to_owned() };
     let alg: Alg = k.alg.parse().map_err(|_| corrupt("unknown algorithm"))?;
-    let sealed = STANDARD
-        .decode(&k.private_key)
-        .map_err(|_| corrupt("bad base64"))?;
-    let der = jose::open(kek, k.kid.as_bytes(), &sealed)
-        .map_err(|_| KeyError::Unseal { kid: k.kid.clone() })?;
+    let sealed = STANDARD.decode(&k.private_key).map_err(|_| corrupt("bad base64"))?;
+    let der = jose::open(kek, k.kid.as_bytes(), &sealed).map_err(|_| KeyError::Unseal { kid: k.kid.clone() })?;
     SigningKey::from_pkcs8(alg, k.kid.clone(), &der).map_err(|_| corrupt("bad PKCS#8"))
 }
 
@@ -132,30 +115,18 @@ fn snapshot(kek: &[u8; 32], stored: &[StoredKey], now: UnixTime) -> Result<KeySn
     let mut published: Vec<PublicJwk> = Vec::new();
     // `stored` is newest first.
     for k in stored.iter().filter(|k| is_published(k, now)) {
-        let jwk: PublicJwk =
-            serde_json::from_str(&k.public_jwk).map_err(|_| KeyError::Corrupt {
-                kid: k.kid.clone(),
-                why: "bad public JWK".into(),
-            })?;
+        let jwk: PublicJwk = serde_json::from_str(&k.public_jwk)
+            .map_err(|_| KeyError::Corrupt { kid: k.kid.clone(), why: "bad public JWK".into() })?;
         if k.retired_at.is_none() && !active.contains_key(&jwk.alg()) {
             active.insert(jwk.alg(), Arc::new(unseal(kek, k)?));
         }
         published.push(jwk);
     }
-    let verifying = VerifyingKeys::new(&published).map_err(|e| KeyError::Corrupt {
-        kid: "(set)".into(),
-        why: e.to_string(),
-    })?;
+    let verifying =
+        VerifyingKeys::new(&published).map_err(|e| KeyError::Corrupt { kid: "(set)".into(), why: e.to_string() })?;
     let jwks = Jwks { keys: published };
-    let jwks_json: Arc<str> = serde_json::to_string(&jwks)
-        .unwrap_or_else(|_| "{\"keys\":[]}".into())
-        .into();
-    Ok(KeySnapshot {
-        active,
-        jwks,
-        jwks_json,
-        verifying,
-    })
+    let jwks_json: Arc<str> = serde_json::to_string(&jwks).unwrap_or_else(|_| "{\"keys\":[]}".into()).into();
+    Ok(KeySnapshot { active, jwks, jwks_json, verifying })
 }
 
 impl KeyRing {
@@ -170,28 +141,16 @@ impl KeyRing {
         let stored = store.list_keys().await?;
         let mut created = Vec::new();
         for alg in algorithms {
-            let has = stored
-                .iter()
-                .any(|k| k.retired_at.is_none() && k.alg == alg.as_str());
+            let has = stored.iter().any(|k| k.retired_at.is_none() && k.alg == alg.as_str());
             if !has {
                 let key = tokio::task::block_in_place(|| generate(*alg, now))?;
                 store.insert_key(&seal_key(&kek, &key, now)?).await?;
                 created.push(key.kid().to_owned());
             }
         }
-        let stored = if created.is_empty() {
-            stored
-        } else {
-            store.list_keys().await?
-        };
+        let stored = if created.is_empty() { stored } else { store.list_keys().await? };
         let snap = snapshot(&kek, &stored, now)?;
-        Ok((
-            KeyRing {
-                kek,
-                current: RwLock::new(Arc::new(snap)),
-            },
-            created,
-        ))
+        Ok((KeyRing { kek, current: RwLock::new(Arc::new(snap)) }, created))
     }
 
     /// Re-reads the keys from the store (after the `keys` epoch moved).
@@ -204,10 +163,7 @@ impl KeyRing {
 
     /// The current snapshot (cheap: one `Arc` clone under a read lock).
     pub fn snapshot(&self) -> Arc<KeySnapshot> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -223,9 +179,7 @@ pub async fn rotate(
 ) -> Result<String, KeyError> {
     let key = generate(alg, now)?;
     let stored = seal_key(kek, &key, now)?;
-    store
-        .rotate_key(&stored, now, now + max_token_ttl + leeway)
-        .await?;
+    store.rotate_key(&stored, now, now + max_token_ttl + leeway).await?;
     Ok(stored.kid)
 }
 
@@ -239,50 +193,28 @@ mod tests {
         let db = TestDb::sqlite();
         let store = db.store().await;
         let kek = [7u8; 32];
-        let (ring, created) = KeyRing::load_or_create(&store, kek, &[Alg::ES256, Alg::EdDSA], 1000)
-            .await
-            .unwrap();
+        let (ring, created) = KeyRing::load_or_create(&store, kek, &[Alg::ES256, Alg::EdDSA], 1000).await.unwrap();
         assert_eq!(created.len(), 2);
         let snap = ring.snapshot();
         let old = snap.signer(Alg::ES256).unwrap().kid().to_owned();
-        let token = snap
-            .signer(Alg::ES256)
-            .unwrap()
-            .sign_jwt("at+jwt", &serde_json::json!({"a": 1}))
-            .unwrap();
+        let token = snap.signer(Alg::ES256).unwrap().sign_jwt("at+jwt", &serde_json::json!({"a": 1})).unwrap();
         assert!(snap.verifying.verify(&token).is_ok());
 
         // A second start creates nothing.
-        let (_, again) = KeyRing::load_or_create(&store, kek, &[Alg::ES256, Alg::EdDSA], 1001)
-            .await
-            .unwrap();
+        let (_, again) = KeyRing::load_or_create(&store, kek, &[Alg::ES256, Alg::EdDSA], 1001).await.unwrap();
         assert!(again.is_empty());
 
-        let new = rotate(&store, &kek, Alg::ES256, 3600, 60, 2000)
-            .await
-            .unwrap();
+        let new = rotate(&store, &kek, Alg::ES256, 3600, 60, 2000).await.unwrap();
         ring.reload(&store, 2000).await.unwrap();
         let snap = ring.snapshot();
         assert_eq!(snap.signer(Alg::ES256).unwrap().kid(), new);
         let kids: Vec<_> = snap.jwks.keys.iter().map(|k| k.kid().to_owned()).collect();
-        assert!(
-            kids.contains(&old) && kids.contains(&new),
-            "old key still published"
-        );
-        assert!(
-            snap.verifying.verify(&token).is_ok(),
-            "tokens of the old key still verify"
-        );
+        assert!(kids.contains(&old) && kids.contains(&new), "old key still published");
+        assert!(snap.verifying.verify(&token).is_ok(), "tokens of the old key still verify");
 
         // After every token of the old key expired, it leaves the JWKS.
         ring.reload(&store, 2000 + 3600 + 61).await.unwrap();
-        let kids: Vec<_> = ring
-            .snapshot()
-            .jwks
-            .keys
-            .iter()
-            .map(|k| k.kid().to_owned())
-            .collect();
+        let kids: Vec<_> = ring.snapshot().jwks.keys.iter().map(|k| k.kid().to_owned()).collect();
         assert!(!kids.contains(&old));
         assert!(ring.snapshot().verifying.verify(&token).is_err());
     }
@@ -291,12 +223,8 @@ mod tests {
     async fn wrong_secret_is_a_clear_error() {
         let db = TestDb::sqlite();
         let store = db.store().await;
-        KeyRing::load_or_create(&store, [1u8; 32], &[Alg::ES256], 10)
-            .await
-            .unwrap();
-        let err = KeyRing::load_or_create(&store, [2u8; 32], &[Alg::ES256], 10)
-            .await
-            .unwrap_err();
+        KeyRing::load_or_create(&store, [1u8; 32], &[Alg::ES256], 10).await.unwrap();
+        let err = KeyRing::load_or_create(&store, [2u8; 32], &[Alg::ES256], 10).await.unwrap_err();
         assert!(err.to_string().contains("cannot be decrypted"), "{err}");
     }
 
@@ -308,9 +236,6 @@ mod tests {
         let der = key.to_pkcs8().unwrap();
         let raw = STANDARD.decode(&stored.private_key).unwrap();
         assert!(!raw.windows(der.as_ref().len()).any(|w| w == der.as_ref()));
-        assert_eq!(
-            unseal(&kek, &stored).unwrap().public_jwk(),
-            key.public_jwk()
-        );
+        assert_eq!(unseal(&kek, &stored).unwrap().public_jwk(), key.public_jwk());
     }
 }

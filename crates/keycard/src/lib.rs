@@ -7,6 +7,7 @@
 //! - [`http`]: the only module that names axum: routes, extractors, error responses.
 //! - [`oauth`]: protocol logic without HTTP or SQL: client authentication, grants, tokens,
 //!   introspection, revocation, discovery.
+//! - [`pages`]: the HTML pages (login, consent, error, logout, form_post, device): minijinja templates.
 //! - [`admin`]: operations shared by the admin CLI and provisioning.
 //! - [`model`]: clients, users, scopes, keys, tokens.
 //! - [`store`]: the database (SQLite or PostgreSQL) and its conformance suite.
@@ -27,5 +28,6 @@ pub mod jose;
 pub mod keys;
 pub mod model;
 pub mod oauth;
+pub mod pages;
 pub mod store;
 pub mod testing;

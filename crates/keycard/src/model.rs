@@ -36,9 +36,7 @@ impl std::str::FromStr for AuthMethod {
             "client_secret_basic" => Ok(Self::ClientSecretBasic),
             "client_secret_post" => Ok(Self::ClientSecretPost),
             "none" => Ok(Self::None),
-            _ => Err(format!(
-                "unknown auth method {s:?} (expected client_secret_basic, client_secret_post or none)"
-            )),
+            _ => Err(format!("unknown auth method {s:?} (expected client_secret_basic, client_secret_post or none)")),
         }
     }
 }
@@ -93,11 +91,7 @@ impl GrantType {
 impl std::str::FromStr for GrantType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let s = if s == "device_code" {
-            Self::DeviceCode.as_str()
-        } else {
-            s
-        };
+        let s = if s == "device_code" { Self::DeviceCode.as_str() } else { s };
         Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
             format!("unknown grant type {s:?} (expected one of authorization_code, client_credentials, refresh_token, device_code, password, implicit)")
         })
@@ -137,9 +131,7 @@ impl std::str::FromStr for TokenFormat {
         match s {
             "jwt" => Ok(Self::Jwt),
             "opaque" => Ok(Self::Opaque),
-            _ => Err(format!(
-                "unknown token format {s:?} (expected jwt or opaque)"
-            )),
+            _ => Err(format!("unknown token format {s:?} (expected jwt or opaque)")),
         }
     }
 }
@@ -161,6 +153,17 @@ pub struct ClientSettings {
     pub pkce_optional: bool,
     /// Logo shown on the consent page.
     pub logo_uri: Option<String>,
+    /// Rotate refresh tokens on every use (always on for public clients).
+    pub refresh_rotation: Option<bool>,
+    /// Replay window (seconds) in which the immediately previous refresh token gets the same
+    /// successor pair again instead of revoking the family (0 = off, the secure default).
+    pub refresh_replay_window_secs: i64,
+    /// How many replays the window allows.
+    pub refresh_replay_max: i64,
+    /// Issue refresh tokens for OpenID requests even without `offline_access`.
+    pub always_issue_refresh_token: bool,
+    /// ID token signing algorithm (OpenID Connect Registration `id_token_signed_response_alg`).
+    pub id_token_signed_response_alg: Option<crate::jose::Alg>,
 }
 
 /// A registered client (RFC 6749 §2).
@@ -211,10 +214,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("id", &self.id)
             .field("name", &self.name)
-            .field(
-                "secret_hash",
-                &self.secret_hash.as_ref().map(|_| "<redacted>"),
-            )
+            .field("secret_hash", &self.secret_hash.as_ref().map(|_| "<redacted>"))
             .field("auth_method", &self.auth_method)
             .field("grant_types", &self.grant_types)
             .field("scopes", &self.scopes)

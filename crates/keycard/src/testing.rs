@@ -36,16 +36,12 @@ pub struct TestOptions {
 
 impl Default for TestOptions {
     fn default() -> Self {
-        Self {
-            db: None,
-            mock_time: None,
-            configure: Box::new(|_| {}),
-        }
+        Self { db: None, mock_time: None, configure: Box::new(|_| {}) }
     }
 }
 
 impl TestServer {
-    /// A server on a fresh SQLite database, ES256 keys only (fast start).
+    /// A server on a fresh SQLite database with ES256 and RS256 keys.
     pub async fn start() -> TestServer {
         Self::start_with(TestOptions::default()).await
     }
@@ -53,24 +49,19 @@ impl TestServer {
     /// A server with options. Needs a multi-threaded Tokio runtime.
     pub async fn start_with(opts: TestOptions) -> TestServer {
         let db = opts.db.unwrap_or_else(TestDb::sqlite);
-        let listener = app::bind("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("bind");
+        let listener = app::bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let base = format!("http://{addr}");
         let mut config = Config {
             issuer: base.clone(),
             data_dir: std::env::temp_dir().join("keycard-test-unused"),
-            secret: Some(crate::config::Secret(format!(
-                "test-secret-{}",
-                crate::jose::random_token(24)
-            ))),
+            secret: Some(crate::config::Secret(format!("test-secret-{}", crate::jose::random_token(24)))),
             ..Config::default()
         };
         config.http.listen = addr;
         config.database.url = Some(db.url.clone());
         config.database.startup_retry_secs = 2;
-        config.keys.algorithms = vec![Alg::ES256];
+        config.keys.algorithms = vec![Alg::ES256, Alg::RS256];
         config.cache.poll_interval_ms = 100;
         config.http.shutdown_grace_secs = 2;
         (opts.configure)(&mut config);
@@ -90,15 +81,7 @@ impl TestServer {
             })
             .await;
         });
-        TestServer {
-            base,
-            state,
-            clock: mock,
-            shutdown: Some(tx),
-            task: Some(task),
-            background,
-            db: Some(db),
-        }
+        TestServer { base, state, clock: mock, shutdown: Some(tx), task: Some(task), background, db: Some(db) }
     }
 
     /// `base` + `path`.
@@ -130,11 +113,7 @@ impl TestServer {
 
     /// Creates a client from a spec; returns (id, secret or empty for public clients).
     pub async fn create_client(&self, spec: ClientSpec) -> (String, String) {
-        let (c, s) = self
-            .admin()
-            .create_client(&spec)
-            .await
-            .expect("create client");
+        let (c, s) = self.admin().create_client(&spec).await.expect("create client");
         (c.id, s.map(|s| s.0).unwrap_or_default())
     }
 

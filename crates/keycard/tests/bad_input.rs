@@ -58,20 +58,8 @@ async fn token_endpoint_bad_input_table() {
             400,
             "invalid_request",
         ),
-        (
-            "missing grant_type",
-            Some(good.clone()),
-            b"scope=invoices%3Aread".to_vec(),
-            400,
-            "invalid_request",
-        ),
-        (
-            "empty grant_type",
-            Some(good.clone()),
-            b"grant_type=".to_vec(),
-            400,
-            "invalid_request",
-        ),
+        ("missing grant_type", Some(good.clone()), b"scope=invoices%3Aread".to_vec(), 400, "invalid_request"),
+        ("empty grant_type", Some(good.clone()), b"grant_type=".to_vec(), 400, "invalid_request"),
         (
             "unknown grant type",
             Some(good.clone()),
@@ -100,13 +88,7 @@ async fn token_endpoint_bad_input_table() {
             400,
             "invalid_scope",
         ),
-        (
-            "Basic not base64",
-            Some("Basic !!!***".into()),
-            cc.as_bytes().to_vec(),
-            401,
-            "invalid_client",
-        ),
+        ("Basic not base64", Some("Basic !!!***".into()), cc.as_bytes().to_vec(), 401, "invalid_client"),
         (
             "Basic without colon",
             Some(format!("Basic {}", b64(b"svc%3Abilling"))),
@@ -123,28 +105,13 @@ async fn token_endpoint_bad_input_table() {
         ),
         (
             "Basic not form-decoded: raw id with colon is split at the first colon",
-            Some(format!(
-                "Basic {}",
-                b64(format!("svc:billing:{secret}").as_bytes())
-            )),
+            Some(format!("Basic {}", b64(format!("svc:billing:{secret}").as_bytes()))),
             cc.as_bytes().to_vec(),
             401,
             "invalid_client",
         ),
-        (
-            "unknown client",
-            Some(basic("nobody", "x")),
-            cc.as_bytes().to_vec(),
-            401,
-            "invalid_client",
-        ),
-        (
-            "wrong secret",
-            Some(basic(&id, "kc_cs_wrong")),
-            cc.as_bytes().to_vec(),
-            401,
-            "invalid_client",
-        ),
+        ("unknown client", Some(basic("nobody", "x")), cc.as_bytes().to_vec(), 401, "invalid_client"),
+        ("wrong secret", Some(basic(&id, "kc_cs_wrong")), cc.as_bytes().to_vec(), 401, "invalid_client"),
         (
             "wrong secret, same length",
             Some(basic(&id, &format!("{}X", &secret[..secret.len() - 1]))),
@@ -152,20 +119,8 @@ async fn token_endpoint_bad_input_table() {
             401,
             "invalid_client",
         ),
-        (
-            "no client authentication",
-            None,
-            cc.as_bytes().to_vec(),
-            401,
-            "invalid_client",
-        ),
-        (
-            "Bearer instead of Basic",
-            Some("Bearer abc".into()),
-            cc.as_bytes().to_vec(),
-            401,
-            "invalid_client",
-        ),
+        ("no client authentication", None, cc.as_bytes().to_vec(), 401, "invalid_client"),
+        ("Bearer instead of Basic", Some("Bearer abc".into()), cc.as_bytes().to_vec(), 401, "invalid_client"),
         (
             "Basic and client_secret together",
             Some(good.clone()),
@@ -182,10 +137,7 @@ async fn token_endpoint_bad_input_table() {
         ),
     ];
     for (name, auth, body, status, code) in cases {
-        let mut rb = http()
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        let mut rb = http().post(&url).header("content-type", "application/x-www-form-urlencoded").body(body);
         if let Some(a) = &auth {
             rb = rb.header("authorization", a);
         }
@@ -193,15 +145,11 @@ async fn token_endpoint_bad_input_table() {
         assert_eq!(r.status, status, "{name}: {}", r.body);
         r.assert_error(status, code);
         if status == 401 && auth.as_deref().is_some_and(|a| a.starts_with("Basic")) {
-            let h = r
-                .header("www-authenticate")
-                .unwrap_or_else(|| panic!("{name}: WWW-Authenticate on 401 after Basic"));
+            let h =
+                r.header("www-authenticate").unwrap_or_else(|| panic!("{name}: WWW-Authenticate on 401 after Basic"));
             assert!(h.starts_with("Basic"), "{name}: {h}");
         }
-        assert!(
-            !r.body.contains(&secret),
-            "{name}: the secret never appears in an error"
-        );
+        assert!(!r.body.contains(&secret), "{name}: the secret never appears in an error");
     }
     s.stop().await;
 }
@@ -218,11 +166,7 @@ async fn percent_encoded_credentials_work_in_basic_and_post() {
     let (id, secret) = s.create_client(spec).await;
     assert_eq!(id, "svc:billing+u");
     let r = cc_token(&s, &id, &secret, None).await;
-    assert_eq!(
-        r.status, 200,
-        "Basic with form-encoded ':' and '+': {}",
-        r.body
-    );
+    assert_eq!(r.status, 200, "Basic with form-encoded ':' and '+': {}", r.body);
     let body = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),
@@ -231,16 +175,8 @@ async fn percent_encoded_credentials_work_in_basic_and_post() {
     let r = post_form(&s.url("/token"), None, &body).await;
     assert_eq!(r.status, 200, "client_secret_post: {}", r.body);
     // '+' in Basic credentials means a space after form-decoding: the raw id does not match.
-    let raw = format!(
-        "Basic {}",
-        b64(format!("svc%3Abilling+u:{secret}").as_bytes())
-    );
-    let r = post_form(
-        &s.url("/token"),
-        Some(&raw),
-        "grant_type=client_credentials",
-    )
-    .await;
+    let raw = format!("Basic {}", b64(format!("svc%3Abilling+u:{secret}").as_bytes()));
+    let r = post_form(&s.url("/token"), Some(&raw), "grant_type=client_credentials").await;
     r.assert_error(401, "invalid_client");
     s.stop().await;
 }
@@ -261,19 +197,11 @@ async fn transport_level_bad_input() {
     .await;
     r.assert_error(400, "invalid_request");
     // No content type at all.
-    let r = send(
-        http()
-            .post(&url)
-            .header("authorization", basic(&id, &secret))
-            .body("grant_type=client_credentials"),
-    )
-    .await;
+    let r = send(http().post(&url).header("authorization", basic(&id, &secret)).body("grant_type=client_credentials"))
+        .await;
     r.assert_error(400, "invalid_request");
     // A huge body: 413, quickly, without the server reading all of it.
-    let big = format!(
-        "grant_type=client_credentials&scope={}",
-        "a".repeat(1 << 20)
-    );
+    let big = format!("grant_type=client_credentials&scope={}", "a".repeat(1 << 20));
     let r = post_form(&url, Some(&basic(&id, &secret)), &big).await;
     assert_eq!(r.status, 413, "{}", r.body);
     assert_eq!(r.json()["error"], "invalid_request");
@@ -317,9 +245,7 @@ async fn disabled_client_and_grant_not_allowed() {
         ..Default::default()
     };
     let (web, web_secret) = s.create_client(spec).await;
-    cc_token(&s, &web, &web_secret, None)
-        .await
-        .assert_error(400, "unauthorized_client");
+    cc_token(&s, &web, &web_secret, None).await.assert_error(400, "unauthorized_client");
     // Public client: no secret, cannot use client_credentials.
     let spec = ClientSpec {
         id: Some("spa".into()),
@@ -329,20 +255,12 @@ async fn disabled_client_and_grant_not_allowed() {
         ..Default::default()
     };
     s.create_client(spec).await;
-    post_form(
-        &s.url("/token"),
-        None,
-        "grant_type=client_credentials&client_id=spa",
-    )
-    .await
-    .assert_error(400, "unauthorized_client");
-    post_form(
-        &s.url("/token"),
-        None,
-        "grant_type=client_credentials&client_id=spa&client_secret=x",
-    )
-    .await
-    .assert_error(401, "invalid_client");
+    post_form(&s.url("/token"), None, "grant_type=client_credentials&client_id=spa")
+        .await
+        .assert_error(400, "unauthorized_client");
+    post_form(&s.url("/token"), None, "grant_type=client_credentials&client_id=spa&client_secret=x")
+        .await
+        .assert_error(401, "invalid_client");
 
     let admin = s.admin();
     let mut c = admin.client(&id).await.unwrap();
@@ -350,9 +268,7 @@ async fn disabled_client_and_grant_not_allowed() {
     admin.save_client(c).await.unwrap();
     // The cache follows the change within the poll interval (100 ms in tests).
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    cc_token(&s, &id, &secret, None)
-        .await
-        .assert_error(401, "invalid_client");
+    cc_token(&s, &id, &secret, None).await.assert_error(401, "invalid_client");
     s.stop().await;
 }
 
@@ -364,19 +280,11 @@ async fn introspection_and_revocation_bad_input() {
     let intro = s.url("/introspect");
     let revoke = s.url("/revoke");
     // Unauthenticated introspection: 401 (RFC 7662 §2.1).
-    post_form(&intro, None, "token=abc")
-        .await
-        .assert_error(401, "invalid_client");
-    post_form(&intro, Some(&basic(&id, "bad")), "token=abc")
-        .await
-        .assert_error(401, "invalid_client");
+    post_form(&intro, None, "token=abc").await.assert_error(401, "invalid_client");
+    post_form(&intro, Some(&basic(&id, "bad")), "token=abc").await.assert_error(401, "invalid_client");
     // Missing token: invalid_request.
-    post_form(&intro, Some(&auth), "")
-        .await
-        .assert_error(400, "invalid_request");
-    post_form(&revoke, Some(&auth), "")
-        .await
-        .assert_error(400, "invalid_request");
+    post_form(&intro, Some(&auth), "").await.assert_error(400, "invalid_request");
+    post_form(&revoke, Some(&auth), "").await.assert_error(400, "invalid_request");
     // Garbage of every shape: active:false, never an error.
     let long = "a".repeat(5000);
     for garbage in [
@@ -394,10 +302,7 @@ async fn introspection_and_revocation_bad_input() {
         assert_eq!(r.json(), serde_json::json!({"active": false}), "{garbage}");
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let r = post_form(&revoke, Some(&auth), &format!("token={garbage}")).await;
-        assert_eq!(
-            r.status, 200,
-            "revocation of garbage is 200 (RFC 7009 §2.2): {garbage}"
-        );
+        assert_eq!(r.status, 200, "revocation of garbage is 200 (RFC 7009 §2.2): {garbage}");
     }
     s.stop().await;
 }

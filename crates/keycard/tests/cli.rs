@@ -25,11 +25,7 @@ impl Dir {
     fn config(&self, extra: &str) -> PathBuf {
         let p = self.path().join("keycard.toml");
         let data = self.path().join("data");
-        std::fs::write(
-            &p,
-            format!("data_dir = {:?}\n{extra}", data.display().to_string()),
-        )
-        .unwrap();
+        std::fs::write(&p, format!("data_dir = {:?}\n{extra}", data.display().to_string())).unwrap();
         p
     }
 }
@@ -55,23 +51,13 @@ fn keycard_stdin(config: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn ok_json(o: &Output) -> serde_json::Value {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn stderr(o: &Output) -> String {
@@ -79,11 +65,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]
@@ -91,15 +73,7 @@ fn help_teaches() {
     let o = Command::new(BIN).arg("--help").output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success());
-    for word in [
-        "serve",
-        "client",
-        "user",
-        "scope",
-        "keys",
-        "Examples:",
-        "KEYCARD_",
-    ] {
+    for word in ["serve", "client", "user", "scope", "keys", "Examples:", "KEYCARD_"] {
         assert!(out.contains(word), "--help mentions {word}");
     }
 }
@@ -126,17 +100,10 @@ fn config_check_names_the_bad_key_and_exits_non_zero() {
     let o = keycard(&cfg, &["config", "check"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dump = String::from_utf8(
-        keycard(
-            &d.config("secret = \"a-very-long-secret-value-0123456789\"\n"),
-            &["config", "dump"],
-        )
-        .stdout,
+        keycard(&d.config("secret = \"a-very-long-secret-value-0123456789\"\n"), &["config", "dump"]).stdout,
     )
     .unwrap();
-    assert!(
-        dump.contains("<redacted>") && !dump.contains("a-very-long-secret-value"),
-        "{dump}"
-    );
+    assert!(dump.contains("<redacted>") && !dump.contains("a-very-long-secret-value"), "{dump}");
 }
 
 #[test]
@@ -152,10 +119,7 @@ fn environment_overrides_the_file() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("127.0.0.1:9999") && out.contains("https://env.example"),
-        "{out}"
-    );
+    assert!(out.contains("127.0.0.1:9999") && out.contains("https://env.example"), "{out}");
     let o = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
@@ -189,24 +153,9 @@ fn admin_commands_round_trip() {
     let secret = c["client_secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("kc_cs_") && secret.len() >= 6 + 43);
     // Text output shows the secret once, with a warning.
-    let o = keycard(
-        &cfg,
-        &[
-            "client",
-            "create",
-            "--name",
-            "web",
-            "--id",
-            "svc:web",
-            "--grant",
-            "client_credentials",
-        ],
-    );
+    let o = keycard(&cfg, &["client", "create", "--name", "web", "--id", "svc:web", "--grant", "client_credentials"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("client_secret:") && out.contains("shown only now"),
-        "{out}"
-    );
+    assert!(out.contains("client_secret:") && out.contains("shown only now"), "{out}");
     // show/list never print a secret or its hash.
     let shown = keycard(&cfg, &["client", "show", &id, "--json"]);
     let s = String::from_utf8_lossy(&shown.stdout);
@@ -215,21 +164,9 @@ fn admin_commands_round_trip() {
     assert_eq!(list.as_array().unwrap().len(), 2);
     let up = ok_json(&keycard(
         &cfg,
-        &[
-            "client",
-            "update",
-            &id,
-            "--add-scope",
-            "invoices:write",
-            "--token-format",
-            "opaque",
-            "--json",
-        ],
+        &["client", "update", &id, "--add-scope", "invoices:write", "--token-format", "opaque", "--json"],
     ));
-    assert_eq!(
-        up["scopes"],
-        serde_json::json!(["invoices:read", "invoices:write"])
-    );
+    assert_eq!(up["scopes"], serde_json::json!(["invoices:read", "invoices:write"]));
     assert_eq!(up["token_format"], "opaque");
     let rot = ok_json(&keycard(&cfg, &["client", "rotate-secret", &id, "--json"]));
     assert_ne!(rot["client_secret"], secret.as_str());
@@ -249,152 +186,74 @@ fn admin_commands_round_trip() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("loopback"), "{}", stderr(&o));
-    let o = keycard(
-        &cfg,
-        &["client", "create", "--name", "x", "--grant", "telepathy"],
-    );
+    let o = keycard(&cfg, &["client", "create", "--name", "x", "--grant", "telepathy"]);
     assert_eq!(o.status.code(), Some(2), "clap usage error");
     let o = keycard(&cfg, &["client", "show", "nope"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not found"));
-    assert!(
-        keycard(&cfg, &["client", "delete", "svc:web"])
-            .status
-            .success()
-    );
+    assert!(keycard(&cfg, &["client", "delete", "svc:web"]).status.success());
 
     // Users: password from stdin, never argv.
     let u = keycard_stdin(
         &cfg,
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--email",
-            "alice@example.com",
-            "--password-stdin",
-            "--json",
-        ],
+        &["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin", "--json"],
         "correct horse battery\n",
     );
     let u = ok_json(&u);
     assert!(u["id"].as_str().unwrap().starts_with("usr_"));
     assert_eq!(u["has_password"], true);
-    let dup = keycard_stdin(
-        &cfg,
-        &["user", "create", "--username", "ALICE", "--password-stdin"],
-        "another password\n",
-    );
+    let dup = keycard_stdin(&cfg, &["user", "create", "--username", "ALICE", "--password-stdin"], "another password\n");
     assert_eq!(dup.status.code(), Some(1));
     assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
-    let short = keycard_stdin(
-        &cfg,
-        &["user", "create", "--username", "bob", "--password-stdin"],
-        "short\n",
-    );
+    let short = keycard_stdin(&cfg, &["user", "create", "--username", "bob", "--password-stdin"], "short\n");
     assert!(stderr(&short).contains("at least 8"));
     let o = keycard(&cfg, &["user", "create", "--username", "bob"]);
-    assert!(
-        stderr(&o).contains("--password-stdin"),
-        "no terminal: says what to do: {}",
-        stderr(&o)
-    );
-    assert!(
-        keycard(&cfg, &["user", "disable", "alice@example.com"])
-            .status
-            .success()
-    );
+    assert!(stderr(&o).contains("--password-stdin"), "no terminal: says what to do: {}", stderr(&o));
+    assert!(keycard(&cfg, &["user", "disable", "alice@example.com"]).status.success());
     let show = ok_json(&keycard(&cfg, &["user", "show", "alice", "--json"]));
     assert_eq!(show["disabled"], true);
     assert!(keycard(&cfg, &["user", "enable", "alice"]).status.success());
     assert!(
-        keycard_stdin(
-            &cfg,
-            &["user", "set-password", "alice", "--password-stdin"],
-            "a new long password\n"
-        )
-        .status
-        .success()
+        keycard_stdin(&cfg, &["user", "set-password", "alice", "--password-stdin"], "a new long password\n")
+            .status
+            .success()
     );
     let users = ok_json(&keycard(&cfg, &["user", "list", "--json"]));
     assert_eq!(users.as_array().unwrap().len(), 1);
     assert!(keycard(&cfg, &["user", "delete", "alice"]).status.success());
 
     // Scopes.
-    assert!(
-        keycard(
-            &cfg,
-            &[
-                "scope",
-                "create",
-                "reports:read",
-                "--description",
-                "Read reports"
-            ]
-        )
-        .status
-        .success()
-    );
+    assert!(keycard(&cfg, &["scope", "create", "reports:read", "--description", "Read reports"]).status.success());
     let scopes = ok_json(&keycard(&cfg, &["scope", "list", "--json"]));
     assert!(
-        scopes
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["name"] == "reports:read" && s["description"] == "Read reports")
+        scopes.as_array().unwrap().iter().any(|s| s["name"] == "reports:read" && s["description"] == "Read reports")
     );
-    assert!(
-        keycard(&cfg, &["scope", "delete", "reports:read"])
-            .status
-            .success()
-    );
-    assert_eq!(
-        keycard(&cfg, &["scope", "delete", "reports:read"])
-            .status
-            .code(),
-        Some(1)
-    );
+    assert!(keycard(&cfg, &["scope", "delete", "reports:read"]).status.success());
+    assert_eq!(keycard(&cfg, &["scope", "delete", "reports:read"]).status.code(), Some(1));
 
     // Keys.
     let keys = ok_json(&keycard(&cfg, &["keys", "list", "--json"]));
-    assert_eq!(
-        keys.as_array().unwrap().len(),
-        3,
-        "ES256, RS256 and EdDSA by default"
-    );
+    assert_eq!(keys.as_array().unwrap().len(), 3, "ES256, RS256 and EdDSA by default");
     assert!(keycard(&cfg, &["keys", "rotate"]).status.success());
     let keys = ok_json(&keycard(&cfg, &["keys", "list", "--json"]));
-    let es: Vec<_> = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| k["alg"] == "ES256")
-        .collect();
+    let es: Vec<_> = keys.as_array().unwrap().iter().filter(|k| k["alg"] == "ES256").collect();
     assert_eq!(es.len(), 2);
     assert!(
         es.iter().any(|k| k["state"] == "active")
-            && es
-                .iter()
-                .any(|k| k["state"].as_str().unwrap().starts_with("retired"))
+            && es.iter().any(|k| k["state"].as_str().unwrap().starts_with("retired"))
     );
 }
 
 #[test]
 fn unreachable_database_is_one_line_and_non_zero() {
     let d = Dir::new();
-    let cfg = d.config(
-        "[database]\nurl = \"postgres://postgres@127.0.0.1:1/nothing\"\nstartup_retry_secs = 1\n",
-    );
+    let cfg = d.config("[database]\nurl = \"postgres://postgres@127.0.0.1:1/nothing\"\nstartup_retry_secs = 1\n");
     let started = Instant::now();
     let o = keycard(&cfg, &["migrate"]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains("cannot reach the database"), "{e}");
-    assert!(
-        !e.contains("panicked") && !e.contains("RUST_BACKTRACE"),
-        "{e}"
-    );
+    assert!(!e.contains("panicked") && !e.contains("RUST_BACKTRACE"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(15), "bounded retry");
 }
 
@@ -407,11 +266,7 @@ struct Server {
 impl Server {
     fn start(cfg: &Path, port: u16, envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(cfg)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.arg("--config").arg(cfg).arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -439,22 +294,14 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("server exited with {status}: {}", log.lock().unwrap());
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start: {}",
-                log.lock().unwrap()
-            );
+            assert!(Instant::now() < deadline, "server did not start: {}", log.lock().unwrap());
             std::thread::sleep(Duration::from_millis(20));
         }
         Server { child, base, log }
     }
 
     fn term(mut self) -> (std::process::ExitStatus, String) {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(15);
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -515,57 +362,27 @@ password = "{password}"
     )
     .await;
     assert_eq!(r.json()["active"], true);
-    let r = post_form(
-        &token_url,
-        Some(&basic("svc:billing", "wrong-secret-value-xyz")),
-        "grant_type=client_credentials",
-    )
-    .await;
+    let r =
+        post_form(&token_url, Some(&basic("svc:billing", "wrong-secret-value-xyz")), "grant_type=client_credentials")
+            .await;
     assert_eq!(r.status, 401);
-    post_form(
-        &token_url,
-        Some("Basic !!garbage!!"),
-        "grant_type=client_credentials&client_secret=abc",
-    )
-    .await;
+    post_form(&token_url, Some("Basic !!garbage!!"), "grant_type=client_credentials&client_secret=abc").await;
     // The users are there too.
     let (status, log) = server.term();
     assert!(status.success(), "graceful exit on SIGTERM: {status} {log}");
     assert!(log.contains("shutting down"), "{log}");
-    for secret in [
-        client_secret,
-        password,
-        at.as_str(),
-        &at[6..30],
-        "wrong-secret-value-xyz",
-    ] {
-        assert!(
-            !log.contains(secret),
-            "a secret leaked into the log: {secret}\n{log}"
-        );
+    for secret in [client_secret, password, at.as_str(), &at[6..30], "wrong-secret-value-xyz"] {
+        assert!(!log.contains(secret), "a secret leaked into the log: {secret}\n{log}");
     }
     // Every log line is JSON with --log-format json.
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
-        assert!(
-            serde_json::from_str::<serde_json::Value>(line).is_ok(),
-            "not JSON: {line}"
-        );
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not JSON: {line}");
     }
     // Restart: provisioning is idempotent (updates, no duplicates).
     let server = Server::start(&cfg, port, &[]);
-    let r = post_form(
-        &token_url,
-        Some(&basic("svc:billing", client_secret)),
-        "grant_type=client_credentials",
-    )
-    .await;
+    let r = post_form(&token_url, Some(&basic("svc:billing", client_secret)), "grant_type=client_credentials").await;
     assert_eq!(r.status, 200);
-    let users = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["user", "list", "--json"])
-        .output()
-        .unwrap();
+    let users = Command::new(BIN).arg("--config").arg(&cfg).args(["user", "list", "--json"]).output().unwrap();
     let users: serde_json::Value = serde_json::from_slice(&users.stdout).unwrap();
     assert_eq!(users.as_array().unwrap().len(), 1);
     server.term();
@@ -575,16 +392,9 @@ password = "{password}"
 async fn taken_port_is_a_clear_error_and_in_flight_requests_finish() {
     let d = Dir::new();
     let port = free_port();
-    let cfg = d.config(&format!(
-        "issuer = \"http://127.0.0.1:{port}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
-    ));
+    let cfg = d.config(&format!("issuer = \"http://127.0.0.1:{port}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n"));
     let server = Server::start(&cfg, port, &[]);
-    let o = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .output()
-        .unwrap();
+    let o = Command::new(BIN).arg("--config").arg(&cfg).arg("serve").output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
     // A request whose body is still arriving when SIGTERM comes is answered, not cut.
@@ -593,20 +403,13 @@ async fn taken_port_is_a_clear_error_and_in_flight_requests_finish() {
     write!(conn, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}", body.len(), &body[..5]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let pid = server.child.id();
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
+    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     conn.write_all(&body.as_bytes()[5..]).unwrap();
     let mut resp = String::new();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = conn.read_to_string(&mut resp);
-    assert!(
-        resp.starts_with("HTTP/1.1 401"),
-        "in-flight request answered during shutdown: {resp:?}"
-    );
+    assert!(resp.starts_with("HTTP/1.1 401"), "in-flight request answered during shutdown: {resp:?}");
     let (status, _) = server.term();
     assert!(status.success());
 }

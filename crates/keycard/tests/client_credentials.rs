@@ -12,9 +12,7 @@ use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 #[tokio::test(flavor = "multi_thread")]
 async fn oauth2_crate_gets_a_token_with_basic_auth_and_it_is_an_rfc9068_jwt() {
     let s = TestServer::start().await;
-    let (id, secret) = s
-        .cc_client("svc:billing", &["invoices:read", "invoices:write"])
-        .await;
+    let (id, secret) = s.cc_client("svc:billing", &["invoices:read", "invoices:write"]).await;
     let client = BasicClient::new(ClientId::new(id.clone()))
         .set_client_secret(ClientSecret::new(secret))
         .set_token_uri(TokenUrl::new(s.url("/token")).unwrap());
@@ -25,10 +23,7 @@ async fn oauth2_crate_gets_a_token_with_basic_auth_and_it_is_an_rfc9068_jwt() {
         .await
         .expect("token");
     assert_eq!(tok.token_type().as_ref(), "bearer");
-    assert!(
-        tok.refresh_token().is_none(),
-        "RFC 6749 §4.4.3: no refresh token"
-    );
+    assert!(tok.refresh_token().is_none(), "RFC 6749 §4.4.3: no refresh token");
     assert_eq!(tok.scopes().unwrap()[0].as_str(), "invoices:read");
     let exp = tok.expires_in().unwrap().as_secs();
     assert!((3590..=3600).contains(&exp));
@@ -38,14 +33,7 @@ async fn oauth2_crate_gets_a_token_with_basic_auth_and_it_is_an_rfc9068_jwt() {
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "ES256");
     // The signature verifies against the published JWKS.
-    let jwks: keycard::jose::Jwks = http()
-        .get(s.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: keycard::jose::Jwks = http().get(s.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
     let v = keycard::jose::verify_jwt(jwt, &jwks.keys).expect("verifies with the JWKS");
     assert_eq!(v.header.kid, header["kid"].as_str().unwrap());
     assert_eq!(claims["iss"], s.base);
@@ -53,10 +41,7 @@ async fn oauth2_crate_gets_a_token_with_basic_auth_and_it_is_an_rfc9068_jwt() {
     assert_eq!(claims["client_id"], id);
     assert_eq!(claims["aud"], s.base, "default audience is the issuer");
     assert_eq!(claims["scope"], "invoices:read");
-    let (iat, exp) = (
-        claims["iat"].as_i64().unwrap(),
-        claims["exp"].as_i64().unwrap(),
-    );
+    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
     assert_eq!(exp - iat, 3600);
     assert!(claims["jti"].as_str().unwrap().len() >= 22);
     s.stop().await;
@@ -79,16 +64,9 @@ async fn client_secret_post_and_default_scope() {
         .set_client_secret(ClientSecret::new(secret))
         .set_auth_type(AuthType::RequestBody)
         .set_token_uri(TokenUrl::new(s.url("/token")).unwrap());
-    let tok = client
-        .exchange_client_credentials()
-        .request_async(&oauth2_http)
-        .await
-        .expect("token");
+    let tok = client.exchange_client_credentials().request_async(&oauth2_http).await.expect("token");
     let (_, claims) = jwt_parts(tok.access_token().secret());
-    assert_eq!(
-        claims["scope"], "a b",
-        "no scope parameter: all allowed scopes"
-    );
+    assert_eq!(claims["scope"], "a b", "no scope parameter: all allowed scopes");
     assert_eq!(claims["aud"], "https://api.example");
     assert_eq!(tok.expires_in().unwrap().as_secs(), 120);
     s.stop().await;
@@ -98,21 +76,12 @@ async fn client_secret_post_and_default_scope() {
 async fn token_response_headers_and_empty_scope_means_default() {
     let s = TestServer::start().await;
     let (id, secret) = s.cc_client("c1", &["x"]).await;
-    let r = post_form(
-        &s.url("/token"),
-        Some(&basic(&id, &secret)),
-        "grant_type=client_credentials&scope=",
-    )
-    .await;
+    let r = post_form(&s.url("/token"), Some(&basic(&id, &secret)), "grant_type=client_credentials&scope=").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("pragma"), Some("no-cache"));
     assert!(r.header("x-request-id").is_some());
-    assert_eq!(
-        r.json()["scope"],
-        "x",
-        "RFC 6749 §3.1: an empty parameter is an omitted one"
-    );
+    assert_eq!(r.json()["scope"], "x", "RFC 6749 §3.1: an empty parameter is an omitted one");
     assert_eq!(r.json()["token_type"], "Bearer");
     s.stop().await;
 }
@@ -128,20 +97,9 @@ async fn opaque_tokens_introspect_and_revoke() {
         ..Default::default()
     };
     let (id, secret) = s.create_client(spec).await;
-    let tok = cc_token(&s, &id, &secret, Some("r")).await.json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        tok.starts_with("kc_at_") && tok.len() >= 6 + 43,
-        "256-bit random opaque token"
-    );
-    let intro = post_form(
-        &s.url("/introspect"),
-        Some(&basic(&id, &secret)),
-        &format!("token={tok}"),
-    )
-    .await;
+    let tok = cc_token(&s, &id, &secret, Some("r")).await.json()["access_token"].as_str().unwrap().to_owned();
+    assert!(tok.starts_with("kc_at_") && tok.len() >= 6 + 43, "256-bit random opaque token");
+    let intro = post_form(&s.url("/introspect"), Some(&basic(&id, &secret)), &format!("token={tok}")).await;
     assert_eq!(intro.status, 200);
     let j = intro.json();
     assert_eq!(j["active"], true);
@@ -152,27 +110,16 @@ async fn opaque_tokens_introspect_and_revoke() {
     let stored = s
         .state
         .store
-        .get_access_token(&keycard::jose::keyed_hash(
-            &s.state.secrets.hash_key,
-            tok.as_bytes(),
-        ))
+        .get_access_token(&keycard::jose::keyed_hash(&s.state.secrets.hash_key, tok.as_bytes()))
         .await
         .unwrap()
         .unwrap();
     assert_ne!(stored.token_hash, tok);
-    let r = post_form(
-        &s.url("/revoke"),
-        Some(&basic(&id, &secret)),
-        &format!("token={tok}&token_type_hint=access_token"),
-    )
-    .await;
+    let r =
+        post_form(&s.url("/revoke"), Some(&basic(&id, &secret)), &format!("token={tok}&token_type_hint=access_token"))
+            .await;
     assert_eq!(r.status, 200);
-    let intro = post_form(
-        &s.url("/introspect"),
-        Some(&basic(&id, &secret)),
-        &format!("token={tok}"),
-    )
-    .await;
+    let intro = post_form(&s.url("/introspect"), Some(&basic(&id, &secret)), &format!("token={tok}")).await;
     assert_eq!(intro.json(), serde_json::json!({"active": false}));
     s.stop().await;
 }

@@ -7,10 +7,7 @@ use common::*;
 use keycard::jose::{Alg, SigningKey};
 
 async fn token(s: &TestServer, id: &str, secret: &str) -> String {
-    cc_token(s, id, secret, None).await.json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    cc_token(s, id, secret, None).await.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn active(s: &TestServer, auth: &str, token: &str) -> bool {
@@ -41,27 +38,15 @@ async fn a_client_cannot_revoke_another_clients_token() {
     let (a, a_secret) = s.cc_client("a", &["x"]).await;
     let (b, b_secret) = s.cc_client("b", &["x"]).await;
     let t = token(&s, &a, &a_secret).await;
-    let r = post_form(
-        &s.url("/revoke"),
-        Some(&basic(&b, &b_secret)),
-        &format!("token={t}"),
-    )
-    .await;
-    assert_eq!(
-        r.status, 200,
-        "RFC 7009 §2.2: 200 even though nothing happened"
-    );
+    let r = post_form(&s.url("/revoke"), Some(&basic(&b, &b_secret)), &format!("token={t}")).await;
+    assert_eq!(r.status, 200, "RFC 7009 §2.2: 200 even though nothing happened");
     assert!(active(&s, &basic(&a, &a_secret), &t).await, "still active");
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_tokens_are_inactive() {
-    let s = TestServer::start_with(TestOptions {
-        mock_time: Some(1_800_000_000),
-        ..Default::default()
-    })
-    .await;
+    let s = TestServer::start_with(TestOptions { mock_time: Some(1_800_000_000), ..Default::default() }).await;
     let (id, secret) = s.cc_client("a", &["x"]).await;
     let auth = basic(&id, &secret);
     let t = token(&s, &id, &secret).await;
@@ -79,26 +64,20 @@ async fn foreign_and_forged_jwts_are_inactive() {
     let real = token(&s, &id, &secret).await;
     let (header, claims) = jwt_parts(&real);
     // Same kid and claims, signed by a key that is not ours.
-    let foreign =
-        SigningKey::generate(Alg::ES256, header["kid"].as_str().unwrap().to_owned()).unwrap();
+    let foreign = SigningKey::generate(Alg::ES256, header["kid"].as_str().unwrap().to_owned()).unwrap();
     let forged = foreign.sign_jwt("at+jwt", &claims).unwrap();
     assert!(!active(&s, &auth, &forged).await);
     // Tampered payload with the real signature.
     let parts: Vec<&str> = real.split('.').collect();
     let mut c2 = claims.clone();
     c2["scope"] = "admin".into();
-    let payload = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        serde_json::to_vec(&c2).unwrap(),
-    );
+    let payload =
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, serde_json::to_vec(&c2).unwrap());
     assert!(!active(&s, &auth, &format!("{}.{}.{}", parts[0], payload, parts[2])).await);
     // alg none.
     let none = format!(
         "{}.{}.",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            br#"{"alg":"none","typ":"at+jwt"}"#
-        ),
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, br#"{"alg":"none","typ":"at+jwt"}"#),
         parts[1]
     );
     assert!(!active(&s, &auth, &none).await);

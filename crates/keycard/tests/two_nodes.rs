@@ -29,12 +29,7 @@ async fn node(url: &str, secret: &str) -> TestServer {
 
 async fn kids(s: &TestServer) -> Vec<String> {
     let j = send(http().get(s.url("/jwks.json"))).await.json();
-    j["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
+    j["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,74 +40,35 @@ async fn two_nodes_share_clients_tokens_and_keys() {
     let secret = "shared-cluster-secret-0123456789abcdef";
     let a = node(&pg.url, secret).await;
     let b = node(&pg.url, secret).await;
-    assert_eq!(
-        kids(&a).await,
-        kids(&b).await,
-        "one key set for the cluster"
-    );
+    assert_eq!(kids(&a).await, kids(&b).await, "one key set for the cluster");
 
     let (id, cs) = a.cc_client("svc:billing", &["x"]).await;
     // Created on A, usable on B at once (B's cache had no entry).
-    let t = cc_token(&a, &id, &cs, None).await.json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = post_form(
-        &b.url("/introspect"),
-        Some(&basic(&id, &cs)),
-        &format!("token={t}"),
-    )
-    .await;
-    assert_eq!(
-        r.json()["active"],
-        true,
-        "A's token is active at B: {}",
-        r.body
-    );
+    let t = cc_token(&a, &id, &cs, None).await.json()["access_token"].as_str().unwrap().to_owned();
+    let r = post_form(&b.url("/introspect"), Some(&basic(&id, &cs)), &format!("token={t}")).await;
+    assert_eq!(r.json()["active"], true, "A's token is active at B: {}", r.body);
     assert_eq!(cc_token(&b, &id, &cs, None).await.status, 200);
 
     // Revoked at B → inactive at A.
-    post_form(
-        &b.url("/revoke"),
-        Some(&basic(&id, &cs)),
-        &format!("token={t}"),
-    )
-    .await;
-    let r = post_form(
-        &a.url("/introspect"),
-        Some(&basic(&id, &cs)),
-        &format!("token={t}"),
-    )
-    .await;
+    post_form(&b.url("/revoke"), Some(&basic(&id, &cs)), &format!("token={t}")).await;
+    let r = post_form(&a.url("/introspect"), Some(&basic(&id, &cs)), &format!("token={t}")).await;
     assert_eq!(r.json()["active"], false);
 
     // Rotate the key in the store (what `keycard keys rotate` does on any machine).
     let old_kid = jwt_parts(&t).0["kid"].as_str().unwrap().to_owned();
-    let new_kid = keycard::keys::rotate(
-        &a.state.store,
-        &a.state.secrets.kek,
-        keycard::jose::Alg::ES256,
-        3600,
-        60,
-        1_900_000_000,
-    )
-    .await
-    .unwrap();
+    let new_kid =
+        keycard::keys::rotate(&a.state.store, &a.state.secrets.kek, keycard::jose::Alg::ES256, 3600, 60, 1_900_000_000)
+            .await
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let kb = kids(&b).await;
-        let t2 = cc_token(&b, &id, &cs, None).await.json()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let t2 = cc_token(&b, &id, &cs, None).await.json()["access_token"].as_str().unwrap().to_owned();
         if kb.contains(&new_kid) && jwt_parts(&t2).0["kid"] == new_kid.as_str() {
             assert!(kb.contains(&old_kid), "the old key stays published");
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "node B did not pick up the rotation within 5 s"
-        );
+        assert!(Instant::now() < deadline, "node B did not pick up the rotation within 5 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Disable on A → refused on B within the poll interval.
@@ -121,9 +77,7 @@ async fn two_nodes_share_clients_tokens_and_keys() {
     c.disabled = true;
     admin.save_client(c).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    cc_token(&b, &id, &cs, None)
-        .await
-        .assert_error(401, "invalid_client");
+    cc_token(&b, &id, &cs, None).await.assert_error(401, "invalid_client");
 
     a.stop().await;
     b.stop().await;

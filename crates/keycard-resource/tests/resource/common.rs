@@ -3,8 +3,7 @@
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
-    RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaPublicKeyComponents,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -31,10 +30,7 @@ pub fn b64(bytes: &[u8]) -> String {
 /// The wall clock, which `Validator::validate` also reads.
 #[allow(clippy::disallowed_methods)]
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// A signing key of one of the three algorithms Keycard uses.
@@ -87,8 +83,7 @@ impl TestKey {
             Self::Es256(k) => k.sign(&SystemRandom::new(), msg).unwrap().as_ref().to_vec(),
             Self::Rs256(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
-                    .unwrap();
+                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig).unwrap();
                 sig
             }
             Self::EdDsa(k) => k.sign(msg).as_ref().to_vec(),
@@ -98,11 +93,7 @@ impl TestKey {
 
 /// `header.payload.signature` with the signature from `sign`.
 pub fn jwt_with(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     let sig = sign(signing_input.as_bytes());
     format!("{signing_input}.{}", b64(&sig))
 }
@@ -180,11 +171,7 @@ impl MockAs {
     }
 
     pub fn set_introspection(&self, token: &str, answer: Value) {
-        self.state
-            .introspection
-            .lock()
-            .unwrap()
-            .insert(token.to_owned(), answer);
+        self.state.introspection.lock().unwrap().insert(token.to_owned(), answer);
     }
 
     /// An active answer as Keycard gives it.
@@ -197,9 +184,7 @@ impl MockAs {
 
     /// A builder with the audience and the introspection credentials set.
     pub fn builder(&self) -> ValidatorBuilder {
-        Validator::builder(&self.issuer)
-            .audience(AUDIENCE)
-            .introspection_credentials(CLIENT_ID, CLIENT_SECRET)
+        Validator::builder(&self.issuer).audience(AUDIENCE).introspection_credentials(CLIENT_ID, CLIENT_SECRET)
     }
 
     pub fn validator(&self) -> Validator {
@@ -208,10 +193,7 @@ impl MockAs {
 }
 
 fn down(state: &MockState) -> Option<Response> {
-    state
-        .down
-        .load(Ordering::SeqCst)
-        .then(|| StatusCode::SERVICE_UNAVAILABLE.into_response())
+    state.down.load(Ordering::SeqCst).then(|| StatusCode::SERVICE_UNAVAILABLE.into_response())
 }
 
 async fn metadata(State(s): State<Arc<MockState>>) -> Response {
@@ -220,12 +202,7 @@ async fn metadata(State(s): State<Arc<MockState>>) -> Response {
         return r;
     }
     let issuer = s.issuer.lock().unwrap().clone();
-    let claimed = s
-        .metadata_issuer
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or_else(|| issuer.clone());
+    let claimed = s.metadata_issuer.lock().unwrap().clone().unwrap_or_else(|| issuer.clone());
     Json(json!({
         "issuer": claimed,
         "token_endpoint": format!("{issuer}/token"),
@@ -256,28 +233,14 @@ async fn introspect(State(s): State<Arc<MockState>>, headers: HeaderMap, body: S
     if let Some(r) = down(&s) {
         return r;
     }
-    *s.last_authorization.lock().unwrap() = headers
-        .get("authorization")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    *s.last_authorization.lock().unwrap() = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
+    let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     *s.last_form.lock().unwrap() = Some(form.clone());
     if s.refuse_client.load(Ordering::SeqCst) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
     }
     let token = form.get("token").cloned().unwrap_or_default();
-    let answer = s
-        .introspection
-        .lock()
-        .unwrap()
-        .get(&token)
-        .cloned()
-        .unwrap_or(json!({"active": false}));
+    let answer = s.introspection.lock().unwrap().get(&token).cloned().unwrap_or(json!({"active": false}));
     Json(answer).into_response()
 }
 

@@ -23,20 +23,9 @@ async fn active_token_and_client_authentication() {
     assert_eq!(claims.raw["token_type"], "Bearer");
 
     // RFC 6749 §2.3.1: each of id and secret form-encoded, then base64.
-    let auth = mock
-        .state
-        .last_authorization
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap();
+    let auth = mock.state.last_authorization.lock().unwrap().clone().unwrap();
     let b64 = auth.strip_prefix("Basic ").expect("HTTP Basic");
-    let decoded = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .unwrap(),
-    )
-    .unwrap();
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap();
     assert_eq!(decoded, "svc%3Abilling:s3cret%26%3D%2B");
     let form = mock.state.last_form.lock().unwrap().clone().unwrap();
     assert_eq!(form["token"], TOKEN);
@@ -48,11 +37,7 @@ async fn answers_are_cached_and_revocation_seen_after_max_age() {
     let mock = MockAs::start().await;
     mock.set_introspection(TOKEN, mock.active("a"));
     let max_age = Duration::from_secs(1);
-    let v = mock
-        .builder()
-        .introspection_cache_max_age(max_age)
-        .build()
-        .unwrap();
+    let v = mock.builder().introspection_cache_max_age(max_age).build().unwrap();
     for _ in 0..5 {
         assert!(v.validate(TOKEN).await.is_ok());
     }
@@ -62,10 +47,7 @@ async fn answers_are_cached_and_revocation_seen_after_max_age() {
     mock.set_introspection(TOKEN, json!({"active": false}));
     assert!(v.validate(TOKEN).await.is_ok());
     sleep_past(max_age).await;
-    assert!(matches!(
-        v.validate(TOKEN).await,
-        Err(Error::InvalidToken(InvalidToken::Inactive))
-    ));
+    assert!(matches!(v.validate(TOKEN).await, Err(Error::InvalidToken(InvalidToken::Inactive))));
     assert_eq!(mock.introspection_calls(), 2);
     // The refusal is cached too (briefly).
     assert!(v.validate(TOKEN).await.is_err());
@@ -76,11 +58,7 @@ async fn answers_are_cached_and_revocation_seen_after_max_age() {
 async fn max_age_zero_sees_revocation_at_once() {
     let mock = MockAs::start().await;
     mock.set_introspection(TOKEN, mock.active("a"));
-    let v = mock
-        .builder()
-        .introspection_cache_max_age(Duration::ZERO)
-        .build()
-        .unwrap();
+    let v = mock.builder().introspection_cache_max_age(Duration::ZERO).build().unwrap();
     assert!(v.validate(TOKEN).await.is_ok());
     mock.set_introspection(TOKEN, json!({"active": false}));
     let err = v.validate(TOKEN).await.unwrap_err();
@@ -106,36 +84,17 @@ async fn cache_entry_never_outlives_the_token() {
     assert!(v.validate_at(TOKEN, at(exp - 1)).await.is_ok());
     assert_eq!(mock.introspection_calls(), 2);
     // A cached answer is still checked against the clock.
-    assert!(matches!(
-        v.validate_at(TOKEN, at(exp + 1)).await,
-        Err(Error::InvalidToken(InvalidToken::Expired))
-    ));
+    assert!(matches!(v.validate_at(TOKEN, at(exp + 1)).await, Err(Error::InvalidToken(InvalidToken::Expired))));
 }
 
 #[tokio::test]
 async fn active_answers_are_still_checked() {
     let mock = MockAs::start().await;
-    let v = mock
-        .builder()
-        .introspection_cache_max_age(Duration::ZERO)
-        .build()
-        .unwrap();
+    let v = mock.builder().introspection_cache_max_age(Duration::ZERO).build().unwrap();
     let cases = [
-        (
-            "aud",
-            json!("https://other.example"),
-            InvalidToken::WrongAudience,
-        ),
-        (
-            "iss",
-            json!("https://evil.example"),
-            InvalidToken::WrongIssuer,
-        ),
-        (
-            "token_type",
-            json!("refresh_token"),
-            InvalidToken::NotAnAccessToken,
-        ),
+        ("aud", json!("https://other.example"), InvalidToken::WrongAudience),
+        ("iss", json!("https://evil.example"), InvalidToken::WrongIssuer),
+        ("token_type", json!("refresh_token"), InvalidToken::NotAnAccessToken),
         ("exp", json!(now() - 3600), InvalidToken::Expired),
         ("scope", json!("bad\"scope"), InvalidToken::InvalidScope),
     ];
@@ -151,24 +110,15 @@ async fn active_answers_are_still_checked() {
     let mut answer = mock.active("a");
     answer.as_object_mut().unwrap().remove("aud");
     mock.set_introspection(TOKEN, answer);
-    assert!(matches!(
-        v.validate(TOKEN).await,
-        Err(Error::InvalidToken(InvalidToken::WrongAudience))
-    ));
+    assert!(matches!(v.validate(TOKEN).await, Err(Error::InvalidToken(InvalidToken::WrongAudience))));
 }
 
 #[tokio::test]
 async fn opaque_tokens_need_credentials() {
     let mock = MockAs::start().await;
     mock.set_introspection(TOKEN, mock.active("a"));
-    let v = Validator::builder(&mock.issuer)
-        .audience(AUDIENCE)
-        .build()
-        .unwrap();
-    assert!(matches!(
-        v.validate(TOKEN).await,
-        Err(Error::InvalidToken(InvalidToken::OpaqueNotAccepted))
-    ));
+    let v = Validator::builder(&mock.issuer).audience(AUDIENCE).build().unwrap();
+    assert!(matches!(v.validate(TOKEN).await, Err(Error::InvalidToken(InvalidToken::OpaqueNotAccepted))));
     assert_eq!(mock.introspection_calls(), 0);
 }
 
@@ -187,43 +137,22 @@ async fn refused_credentials_are_a_configuration_error() {
 async fn server_down_is_unavailable() {
     let mock = MockAs::start().await;
     mock.set_introspection(TOKEN, mock.active("a"));
-    let v = mock
-        .builder()
-        .introspection_endpoint(format!("{}/introspect", mock.issuer))
-        .build()
-        .unwrap();
+    let v = mock.builder().introspection_endpoint(format!("{}/introspect", mock.issuer)).build().unwrap();
     mock.state.down.store(true, Ordering::SeqCst);
     let err = v.validate(TOKEN).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Unavailable {
-                endpoint: "introspection",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Unavailable { endpoint: "introspection", .. }), "{err:?}");
     assert_eq!(err.status(), 503);
     assert!(!format!("{err} {err:?}").contains(TOKEN));
     // A failure is not cached: the next request after recovery succeeds.
     mock.state.down.store(false, Ordering::SeqCst);
     assert!(v.validate(TOKEN).await.is_ok());
-    assert_eq!(
-        mock.state.metadata_fetches.load(Ordering::SeqCst),
-        0,
-        "explicit endpoint, no discovery"
-    );
+    assert_eq!(mock.state.metadata_fetches.load(Ordering::SeqCst), 0, "explicit endpoint, no discovery");
 }
 
 #[tokio::test]
 async fn cache_is_bounded() {
     let mock = MockAs::start().await;
-    let v = mock
-        .builder()
-        .introspection_cache_capacity(4)
-        .build()
-        .unwrap();
+    let v = mock.builder().introspection_cache_capacity(4).build().unwrap();
     for i in 0..10 {
         let t = format!("kc_at_token{i}");
         mock.set_introspection(&t, mock.active("a"));

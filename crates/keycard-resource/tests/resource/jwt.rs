@@ -20,10 +20,7 @@ async fn valid_tokens_of_every_algorithm() {
     mock.set_keys(&[(&es, "es"), (&rs, "rs"), (&ed, "ed")]);
     let v = mock.validator();
     for (key, kid) in [(&es, "es"), (&rs, "rs"), (&ed, "ed")] {
-        let claims = v
-            .validate(&jwt(key, kid, &claims(&mock.issuer)))
-            .await
-            .unwrap();
+        let claims = v.validate(&jwt(key, kid, &claims(&mock.issuer))).await.unwrap();
         assert_eq!(claims.subject, "user-1");
         assert_eq!(claims.client_id, "web");
         assert_eq!(claims.scopes.to_string(), "invoices:read profile");
@@ -33,12 +30,7 @@ async fn valid_tokens_of_every_algorithm() {
         assert_eq!(claims.raw["auth_time"], json!(now_minus(&claims, 10)));
     }
     assert_eq!(mock.jwks_fetches(), 1, "one JWKS fetch serves every key");
-    assert_eq!(
-        mock.state
-            .metadata_fetches
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(mock.state.metadata_fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 fn now_minus(c: &keycard_resource::Claims, secs: i64) -> i64 {
@@ -53,9 +45,7 @@ async fn typ_variants_and_audience_arrays() {
     let v = mock.validator();
     let c = claims(&mock.issuer);
     for typ in ["AT+JWT", "application/at+jwt"] {
-        let t = jwt_with(&json!({"alg":"ES256","typ":typ,"kid":"k"}), &c, |m| {
-            key.sign(m)
-        });
+        let t = jwt_with(&json!({"alg":"ES256","typ":typ,"kid":"k"}), &c, |m| key.sign(m));
         assert!(v.validate(&t).await.is_ok(), "{typ}");
     }
     let mut c = claims(&mock.issuer);
@@ -69,48 +59,32 @@ async fn time_claims_with_leeway() {
     let mock = MockAs::start().await;
     let key = TestKey::es256();
     mock.set_keys(&[(&key, "k")]);
-    let v = mock
-        .builder()
-        .leeway(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let v = mock.builder().leeway(Duration::from_secs(30)).build().unwrap();
     let now = now();
 
     let mut c = claims(&mock.issuer);
     c["exp"] = json!(now - 31);
     c["iat"] = json!(now - 400);
     c["nbf"] = json!(now - 400);
-    assert_eq!(
-        invalid(v.validate(&jwt(&key, "k", &c)).await),
-        InvalidToken::Expired
-    );
+    assert_eq!(invalid(v.validate(&jwt(&key, "k", &c)).await), InvalidToken::Expired);
     c["exp"] = json!(now - 10); // within the leeway
     assert!(v.validate(&jwt(&key, "k", &c)).await.is_ok());
 
     let mut c = claims(&mock.issuer);
     c["nbf"] = json!(now + 120);
-    assert_eq!(
-        invalid(v.validate(&jwt(&key, "k", &c)).await),
-        InvalidToken::NotYetValid
-    );
+    assert_eq!(invalid(v.validate(&jwt(&key, "k", &c)).await), InvalidToken::NotYetValid);
     c["nbf"] = json!(now + 10);
     assert!(v.validate(&jwt(&key, "k", &c)).await.is_ok());
 
     let mut c = claims(&mock.issuer);
     c["iat"] = json!(now + 120);
-    assert_eq!(
-        invalid(v.validate(&jwt(&key, "k", &c)).await),
-        InvalidToken::IssuedInFuture
-    );
+    assert_eq!(invalid(v.validate(&jwt(&key, "k", &c)).await), InvalidToken::IssuedInFuture);
 
     // The clock is an input: the same token is valid before its exp and not after.
     let t = jwt(&key, "k", &claims(&mock.issuer));
     let at = |secs: i64| std::time::UNIX_EPOCH + Duration::from_secs(secs as u64);
     assert!(v.validate_at(&t, at(now + 299)).await.is_ok());
-    assert_eq!(
-        invalid(v.validate_at(&t, at(now + 330)).await),
-        InvalidToken::Expired
-    );
+    assert_eq!(invalid(v.validate_at(&t, at(now + 330)).await), InvalidToken::Expired);
 }
 
 #[tokio::test]
@@ -122,22 +96,13 @@ async fn wrong_audience_issuer_and_type() {
 
     let mut c = claims(&mock.issuer);
     c["aud"] = json!("https://other-api.example");
-    assert_eq!(
-        invalid(v.validate(&jwt(&key, "k", &c)).await),
-        InvalidToken::WrongAudience
-    );
+    assert_eq!(invalid(v.validate(&jwt(&key, "k", &c)).await), InvalidToken::WrongAudience);
 
     let mut c = claims(&mock.issuer);
     c["iss"] = json!("https://evil.example");
-    assert_eq!(
-        invalid(v.validate(&jwt(&key, "k", &c)).await),
-        InvalidToken::WrongIssuer
-    );
+    assert_eq!(invalid(v.validate(&jwt(&key, "k", &c)).await), InvalidToken::WrongIssuer);
     c["iss"] = json!(format!("{}/", mock.issuer));
-    assert_eq!(
-        invalid(v.validate(&jwt(&key, "k", &c)).await),
-        InvalidToken::WrongIssuer
-    );
+    assert_eq!(invalid(v.validate(&jwt(&key, "k", &c)).await), InvalidToken::WrongIssuer);
 
     let c = claims(&mock.issuer);
     for typ in [json!("JWT"), json!("id_token+jwt"), serde_json::Value::Null] {
@@ -146,11 +111,7 @@ async fn wrong_audience_issuer_and_type() {
             h["typ"] = typ.clone();
         }
         let t = jwt_with(&h, &c, |m| key.sign(m));
-        assert_eq!(
-            invalid(v.validate(&t).await),
-            InvalidToken::WrongType,
-            "{typ}"
-        );
+        assert_eq!(invalid(v.validate(&t).await), InvalidToken::WrongType, "{typ}");
     }
 }
 
@@ -164,24 +125,14 @@ async fn forged_and_confused_algorithms() {
 
     // alg none, with and without a signature.
     for sig in ["", "AAAA"] {
-        let h = b64(json!({"alg":"none","typ":"at+jwt","kid":"es"})
-            .to_string()
-            .as_bytes());
+        let h = b64(json!({"alg":"none","typ":"at+jwt","kid":"es"}).to_string().as_bytes());
         let p = b64(c.to_string().as_bytes());
         let t = format!("{h}.{p}.{sig}");
-        assert_eq!(
-            invalid(v.validate(&t).await),
-            InvalidToken::AlgorithmNotAllowed
-        );
+        assert_eq!(invalid(v.validate(&t).await), InvalidToken::AlgorithmNotAllowed);
     }
     for none in ["None", "NONE"] {
-        let t = jwt_with(&json!({"alg":none,"typ":"at+jwt","kid":"es"}), &c, |_| {
-            Vec::new()
-        });
-        assert_eq!(
-            invalid(v.validate(&t).await),
-            InvalidToken::AlgorithmNotAllowed
-        );
+        let t = jwt_with(&json!({"alg":none,"typ":"at+jwt","kid":"es"}), &c, |_| Vec::new());
+        assert_eq!(invalid(v.validate(&t).await), InvalidToken::AlgorithmNotAllowed);
     }
 
     // HS256 with the public key as the HMAC secret, in the forms an attacker would try.
@@ -189,18 +140,12 @@ async fn forged_and_confused_algorithms() {
     let point = {
         let mut p = vec![4u8];
         p.extend(
-            base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                jwk["x"].as_str().unwrap(),
-            )
-            .unwrap(),
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, jwk["x"].as_str().unwrap())
+                .unwrap(),
         );
         p.extend(
-            base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                jwk["y"].as_str().unwrap(),
-            )
-            .unwrap(),
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, jwk["y"].as_str().unwrap())
+                .unwrap(),
         );
         p
     };
@@ -210,44 +155,22 @@ async fn forged_and_confused_algorithms() {
                 let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
                 aws_lc_rs::hmac::sign(&key, m).as_ref().to_vec()
             });
-            assert_eq!(
-                invalid(v.validate(&t).await),
-                InvalidToken::AlgorithmNotAllowed
-            );
+            assert_eq!(invalid(v.validate(&t).await), InvalidToken::AlgorithmNotAllowed);
         }
     }
 
     // Header alg differs from the key's: RS256-signed under the EC key's kid, and the reverse.
-    let t = jwt_with(&json!({"alg":"RS256","typ":"at+jwt","kid":"es"}), &c, |m| {
-        rs.sign(m)
-    });
-    assert_eq!(
-        invalid(v.validate(&t).await),
-        InvalidToken::AlgorithmNotAllowed
-    );
-    let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt","kid":"rs"}), &c, |m| {
-        es.sign(m)
-    });
-    assert_eq!(
-        invalid(v.validate(&t).await),
-        InvalidToken::AlgorithmNotAllowed
-    );
+    let t = jwt_with(&json!({"alg":"RS256","typ":"at+jwt","kid":"es"}), &c, |m| rs.sign(m));
+    assert_eq!(invalid(v.validate(&t).await), InvalidToken::AlgorithmNotAllowed);
+    let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt","kid":"rs"}), &c, |m| es.sign(m));
+    assert_eq!(invalid(v.validate(&t).await), InvalidToken::AlgorithmNotAllowed);
     // Right alg, wrong key.
-    let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt","kid":"es"}), &c, |m| {
-        TestKey::es256().sign(m)
-    });
+    let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt","kid":"es"}), &c, |m| TestKey::es256().sign(m));
     assert_eq!(invalid(v.validate(&t).await), InvalidToken::BadSignature);
 
     // A crit header, a missing kid.
-    let t = jwt_with(
-        &json!({"alg":"ES256","typ":"at+jwt","kid":"es","crit":["exp"],"exp":1}),
-        &c,
-        |m| es.sign(m),
-    );
-    assert_eq!(
-        invalid(v.validate(&t).await),
-        InvalidToken::UnsupportedCriticalHeader
-    );
+    let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt","kid":"es","crit":["exp"],"exp":1}), &c, |m| es.sign(m));
+    assert_eq!(invalid(v.validate(&t).await), InvalidToken::UnsupportedCriticalHeader);
     let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt"}), &c, |m| es.sign(m));
     assert_eq!(invalid(v.validate(&t).await), InvalidToken::MissingKeyId);
 }
@@ -264,44 +187,19 @@ async fn tampered_tokens() {
     // Another payload under the original signature.
     let mut c = claims(&mock.issuer);
     c["scope"] = json!("invoices:read invoices:write admin");
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64(c.to_string().as_bytes()),
-        parts[2]
-    );
-    assert_eq!(
-        invalid(v.validate(&forged).await),
-        InvalidToken::BadSignature
-    );
+    let forged = format!("{}.{}.{}", parts[0], b64(c.to_string().as_bytes()), parts[2]);
+    assert_eq!(invalid(v.validate(&forged).await), InvalidToken::BadSignature);
 
     // One flipped character of the signature.
     let mut sig = parts[2].to_owned().into_bytes();
     sig[10] = if sig[10] == b'A' { b'B' } else { b'A' };
-    let t2 = format!(
-        "{}.{}.{}",
-        parts[0],
-        parts[1],
-        String::from_utf8(sig).unwrap()
-    );
+    let t2 = format!("{}.{}.{}", parts[0], parts[1], String::from_utf8(sig).unwrap());
     assert_eq!(invalid(v.validate(&t2).await), InvalidToken::BadSignature);
 
     // Padding, a bad character, an empty signature.
-    assert_eq!(
-        invalid(v.validate(&format!("{t}=")).await),
-        InvalidToken::Malformed
-    );
-    assert_eq!(
-        invalid(v.validate(&format!("{}.{}.", parts[0], parts[1])).await),
-        InvalidToken::BadSignature
-    );
-    assert_eq!(
-        invalid(
-            v.validate(&format!("{}!.{}.{}", parts[0], parts[1], parts[2]))
-                .await
-        ),
-        InvalidToken::Malformed
-    );
+    assert_eq!(invalid(v.validate(&format!("{t}=")).await), InvalidToken::Malformed);
+    assert_eq!(invalid(v.validate(&format!("{}.{}.", parts[0], parts[1])).await), InvalidToken::BadSignature);
+    assert_eq!(invalid(v.validate(&format!("{}!.{}.{}", parts[0], parts[1], parts[2])).await), InvalidToken::Malformed);
     // The original is still fine.
     assert!(v.validate(&t).await.is_ok());
 }
@@ -312,11 +210,7 @@ async fn forged_kids_cause_at_most_one_refetch() {
     let key = TestKey::es256();
     mock.set_keys(&[(&key, "k")]);
     let v = mock.validator();
-    assert!(
-        v.validate(&jwt(&key, "k", &claims(&mock.issuer)))
-            .await
-            .is_ok()
-    );
+    assert!(v.validate(&jwt(&key, "k", &claims(&mock.issuer))).await.is_ok());
     assert_eq!(mock.jwks_fetches(), 1);
 
     let c = claims(&mock.issuer);
@@ -324,11 +218,7 @@ async fn forged_kids_cause_at_most_one_refetch() {
         let t = jwt(&key, &format!("forged-{i}"), &c);
         assert_eq!(invalid(v.validate(&t).await), InvalidToken::UnknownKey);
     }
-    assert!(
-        mock.jwks_fetches() <= 2,
-        "20 forged kids made {} fetches",
-        mock.jwks_fetches() - 1
-    );
+    assert!(mock.jwks_fetches() <= 2, "20 forged kids made {} fetches", mock.jwks_fetches() - 1);
 
     // Concurrently, too.
     let v = Arc::new(v);
@@ -339,10 +229,7 @@ async fn forged_kids_cause_at_most_one_refetch() {
         })
         .collect();
     for t in tasks {
-        assert!(matches!(
-            t.await.unwrap(),
-            Err(Error::InvalidToken(InvalidToken::UnknownKey))
-        ));
+        assert!(matches!(t.await.unwrap(), Err(Error::InvalidToken(InvalidToken::UnknownKey))));
     }
     assert!(mock.jwks_fetches() <= 2);
 }
@@ -353,25 +240,15 @@ async fn unknown_kid_refetch_is_rate_limited_but_not_forever() {
     let (old, new) = (TestKey::es256(), TestKey::eddsa());
     mock.set_keys(&[(&old, "old")]);
     let interval = Duration::from_secs(1);
-    let v = mock
-        .builder()
-        .jwks_refetch_interval(interval)
-        .build()
-        .unwrap();
+    let v = mock.builder().jwks_refetch_interval(interval).build().unwrap();
     let c = claims(&mock.issuer);
     assert!(v.validate(&jwt(&old, "old", &c)).await.is_ok());
     // A forged kid uses up the refetch...
-    assert_eq!(
-        invalid(v.validate(&jwt(&old, "forged", &c)).await),
-        InvalidToken::UnknownKey
-    );
+    assert_eq!(invalid(v.validate(&jwt(&old, "forged", &c)).await), InvalidToken::UnknownKey);
     assert_eq!(mock.jwks_fetches(), 2);
     // ...so a real new key within the interval is not seen yet...
     mock.add_key(&new, "new");
-    assert_eq!(
-        invalid(v.validate(&jwt(&new, "new", &c)).await),
-        InvalidToken::UnknownKey
-    );
+    assert_eq!(invalid(v.validate(&jwt(&new, "new", &c)).await), InvalidToken::UnknownKey);
     assert_eq!(mock.jwks_fetches(), 2);
     // ...and is once the interval has passed.
     sleep_past(interval).await;
@@ -390,38 +267,22 @@ async fn key_rotation_causes_no_failed_request() {
 
     // Keycard publishes the next key and starts signing with it; 20 requests arrive at once.
     mock.add_key(&new, "2026-02");
-    mock.state
-        .jwks_delay_ms
-        .store(100, std::sync::atomic::Ordering::SeqCst);
+    mock.state.jwks_delay_ms.store(100, std::sync::atomic::Ordering::SeqCst);
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let v = v.clone();
-            let t = if i % 2 == 0 {
-                jwt(&new, "2026-02", &c)
-            } else {
-                jwt(&old, "2026-01", &c)
-            };
+            let t = if i % 2 == 0 { jwt(&new, "2026-02", &c) } else { jwt(&old, "2026-01", &c) };
             tokio::spawn(async move { v.validate(&t).await })
         })
         .collect();
     for t in tasks {
-        t.await
-            .unwrap()
-            .expect("no request fails during a rotation");
+        t.await.unwrap().expect("no request fails during a rotation");
     }
-    assert_eq!(
-        mock.jwks_fetches(),
-        2,
-        "concurrent refreshes coalesce into one fetch"
-    );
+    assert_eq!(mock.jwks_fetches(), 2, "concurrent refreshes coalesce into one fetch");
 
     // The old key is retired; once the cache is refreshed its tokens are refused.
     mock.set_keys(&[(&new, "2026-02")]);
-    let v = mock
-        .builder()
-        .jwks_max_age(Duration::from_millis(200))
-        .build()
-        .unwrap();
+    let v = mock.builder().jwks_max_age(Duration::from_millis(200)).build().unwrap();
     assert!(v.validate(&jwt(&old, "2026-01", &c)).await.is_err());
     assert!(v.validate(&jwt(&new, "2026-02", &c)).await.is_ok());
 }
@@ -441,17 +302,12 @@ async fn jwks_is_refreshed_when_older_than_max_age() {
     // Key "a" is withdrawn (compromised): after max age the refresh drops it.
     mock.set_keys(&[(&b, "b")]);
     sleep_past(max_age).await;
-    assert_eq!(
-        invalid(v.validate(&jwt(&a, "a", &c)).await),
-        InvalidToken::UnknownKey
-    );
+    assert_eq!(invalid(v.validate(&jwt(&a, "a", &c)).await), InvalidToken::UnknownKey);
     assert_eq!(mock.jwks_fetches(), 2);
     assert!(v.validate(&jwt(&b, "b", &c)).await.is_ok());
 
     // If the server is down at refresh time, the cached keys keep working.
-    mock.state
-        .down
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    mock.state.down.store(true, std::sync::atomic::Ordering::SeqCst);
     sleep_past(max_age).await;
     assert!(v.validate(&jwt(&b, "b", &c)).await.is_ok());
     assert_eq!(mock.jwks_fetches(), 3);
@@ -462,9 +318,7 @@ async fn authorization_server_down_is_unavailable_not_invalid() {
     let mock = MockAs::start().await;
     let key = TestKey::es256();
     mock.set_keys(&[(&key, "k")]);
-    mock.state
-        .down
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    mock.state.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let v = mock.validator();
     let t = jwt(&key, "k", &claims(&mock.issuer));
     let err = v.validate(&t).await.unwrap_err();
@@ -472,32 +326,15 @@ async fn authorization_server_down_is_unavailable_not_invalid() {
     assert_eq!(err.status(), 503);
     assert!(!err.to_string().contains(&t));
     // Within the backoff, no new fetch is made and the answer stays 503.
-    let fetches = mock
-        .state
-        .metadata_fetches
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let fetches = mock.state.metadata_fetches.load(std::sync::atomic::Ordering::SeqCst);
     for _ in 0..5 {
-        assert!(matches!(
-            v.validate(&t).await,
-            Err(Error::Unavailable { .. })
-        ));
+        assert!(matches!(v.validate(&t).await, Err(Error::Unavailable { .. })));
     }
-    assert_eq!(
-        mock.state
-            .metadata_fetches
-            .load(std::sync::atomic::Ordering::SeqCst),
-        fetches
-    );
+    assert_eq!(mock.state.metadata_fetches.load(std::sync::atomic::Ordering::SeqCst), fetches);
 
     // Nothing listening at all.
-    let v = Validator::builder("http://127.0.0.1:9")
-        .audience(AUDIENCE)
-        .build()
-        .unwrap();
-    assert!(matches!(
-        v.validate(&t).await,
-        Err(Error::Unavailable { .. })
-    ));
+    let v = Validator::builder("http://127.0.0.1:9").audience(AUDIENCE).build().unwrap();
+    assert!(matches!(v.validate(&t).await, Err(Error::Unavailable { .. })));
 }
 
 #[tokio::test]
@@ -505,23 +342,12 @@ async fn recovers_when_the_server_comes_back() {
     let mock = MockAs::start().await;
     let key = TestKey::es256();
     mock.set_keys(&[(&key, "k")]);
-    mock.state
-        .down
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    mock.state.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let interval = Duration::from_millis(200);
-    let v = mock
-        .builder()
-        .jwks_refetch_interval(interval)
-        .build()
-        .unwrap();
+    let v = mock.builder().jwks_refetch_interval(interval).build().unwrap();
     let t = jwt(&key, "k", &claims(&mock.issuer));
-    assert!(matches!(
-        v.validate(&t).await,
-        Err(Error::Unavailable { .. })
-    ));
-    mock.state
-        .down
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(v.validate(&t).await, Err(Error::Unavailable { .. })));
+    mock.state.down.store(false, std::sync::atomic::Ordering::SeqCst);
     sleep_past(interval).await;
     assert!(v.validate(&t).await.is_ok());
 }
@@ -533,10 +359,7 @@ async fn metadata_issuer_must_match() {
     mock.set_keys(&[(&key, "k")]);
     *mock.state.metadata_issuer.lock().unwrap() = Some("https://evil.example".into());
     let v = mock.validator();
-    let err = v
-        .validate(&jwt(&key, "k", &claims(&mock.issuer)))
-        .await
-        .unwrap_err();
+    let err = v.validate(&jwt(&key, "k", &claims(&mock.issuer))).await.unwrap_err();
     assert!(matches!(err, Error::Configuration(_)), "{err:?}");
     assert_eq!(err.status(), 500);
     assert!(matches!(v.warm_up().await, Err(Error::Configuration(_))));
@@ -547,25 +370,13 @@ async fn explicit_urls_skip_discovery() {
     let mock = MockAs::start().await;
     let key = TestKey::es256();
     mock.set_keys(&[(&key, "k")]);
-    let v = Validator::builder(&mock.issuer)
-        .audience(AUDIENCE)
-        .jwks_uri(format!("{}/jwks", mock.issuer))
-        .build()
-        .unwrap();
+    let v =
+        Validator::builder(&mock.issuer).audience(AUDIENCE).jwks_uri(format!("{}/jwks", mock.issuer)).build().unwrap();
     v.warm_up().await.unwrap();
     assert_eq!(mock.jwks_fetches(), 1);
-    assert!(
-        v.validate(&jwt(&key, "k", &claims(&mock.issuer)))
-            .await
-            .is_ok()
-    );
+    assert!(v.validate(&jwt(&key, "k", &claims(&mock.issuer))).await.is_ok());
     assert_eq!(mock.jwks_fetches(), 1);
-    assert_eq!(
-        mock.state
-            .metadata_fetches
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert_eq!(mock.state.metadata_fetches.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -574,15 +385,10 @@ async fn scopes() {
     let key = TestKey::es256();
     mock.set_keys(&[(&key, "k")]);
     let v = mock.validator();
-    let claims_ = v
-        .validate(&jwt(&key, "k", &claims(&mock.issuer)))
-        .await
-        .unwrap();
+    let claims_ = v.validate(&jwt(&key, "k", &claims(&mock.issuer))).await.unwrap();
     assert!(claims_.require_scopes(["invoices:read"]).is_ok());
     assert!(claims_.require_scopes(Vec::<String>::new()).is_ok());
-    let err = claims_
-        .require_scopes(["invoices:read", "invoices:write"])
-        .unwrap_err();
+    let err = claims_.require_scopes(["invoices:read", "invoices:write"]).unwrap_err();
     assert_eq!(err.status(), 403);
     match err {
         Error::InsufficientScope { required } => {
@@ -595,10 +401,7 @@ async fn scopes() {
     c.as_object_mut().unwrap().remove("scope");
     let none = v.validate(&jwt(&key, "k", &c)).await.unwrap();
     assert!(none.scopes.is_empty());
-    assert!(matches!(
-        none.require_scopes(["profile"]),
-        Err(Error::InsufficientScope { .. })
-    ));
+    assert!(matches!(none.require_scopes(["profile"]), Err(Error::InsufficientScope { .. })));
 }
 
 #[tokio::test]
@@ -609,17 +412,9 @@ async fn error_messages_never_contain_the_token() {
     let v = mock.validator();
     let mut c = claims(&mock.issuer);
     c["exp"] = json!(1);
-    for t in [
-        jwt(&key, "k", &c),
-        jwt(&key, "secret-kid", &c),
-        "kc_at_secret".into(),
-    ] {
+    for t in [jwt(&key, "k", &c), jwt(&key, "secret-kid", &c), "kc_at_secret".into()] {
         let err = v.validate(&t).await.unwrap_err();
-        for text in [
-            err.to_string(),
-            format!("{err:?}"),
-            err.www_authenticate(None).unwrap_or_default(),
-        ] {
+        for text in [err.to_string(), format!("{err:?}"), err.www_authenticate(None).unwrap_or_default()] {
             assert!(!text.contains(&t) && !text.contains("secret"), "{text}");
         }
     }

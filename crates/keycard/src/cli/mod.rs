@@ -313,10 +313,7 @@ pub enum KeysCmd {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_serve = matches!(cli.command, Command::Serve { .. });
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -336,25 +333,15 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config, cli_format: Option<&str>, serve: bool) {
-    let default = if serve {
-        config.log.level.clone()
-    } else {
-        "warn".to_owned()
-    };
+    let default = if serve { config.log.level.clone() } else { "warn".to_owned() };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let json = match cli_format {
         Some(f) => f == "json",
         None => config.log.format == LogFormat::Json,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
 /// Runs a parsed command.
@@ -364,8 +351,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let config = Config::load(file.as_deref())?;
         println!(
             "configuration OK{}: issuer {}, listening on {}, database {}",
-            file.map(|f| format!(" ({})", f.display()))
-                .unwrap_or_default(),
+            file.map(|f| format!(" ({})", f.display())).unwrap_or_default(),
             config.issuer,
             config.http.listen,
             app::redact_url(&config.database_url())
@@ -389,10 +375,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCmd::Check { .. }) => Ok(()),
         Command::Migrate => {
             let store = app::open_store(&config).await?;
-            println!(
-                "database {} is up to date",
-                app::redact_url(&config.database_url())
-            );
+            println!("database {} is up to date", app::redact_url(&config.database_url()));
             store.close().await;
             Ok(())
         }
@@ -428,10 +411,9 @@ mod toml_edit_lite {
             Value::String(s) => Some(serde_json::to_string(s).unwrap_or_default()),
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
-            Value::Array(a) if a.iter().all(|x| !x.is_object()) => Some(format!(
-                "[{}]",
-                a.iter().filter_map(scalar).collect::<Vec<_>>().join(", ")
-            )),
+            Value::Array(a) if a.iter().all(|x| !x.is_object()) => {
+                Some(format!("[{}]", a.iter().filter_map(scalar).collect::<Vec<_>>().join(", ")))
+            }
             _ => None,
         }
     }
@@ -444,11 +426,7 @@ mod toml_edit_lite {
             }
         }
         for (k, x) in m {
-            let name = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
+            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             match x {
                 Value::Object(_) => {
                     out.push_str(&format!("\n[{name}]\n"));
@@ -489,14 +467,13 @@ async fn serve_forever(config: Config) -> anyhow::Result<()> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        let _ = ctrl_c.await;
-                        return;
-                    }
-                };
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},
@@ -517,19 +494,11 @@ async fn serve_forever(config: Config) -> anyhow::Result<()> {
 
 type AdminFut<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
 
-async fn with_admin(
-    config: &Config,
-    f: impl for<'a> FnOnce(&'a Admin<'a>) -> AdminFut<'a>,
-) -> anyhow::Result<()> {
+async fn with_admin(config: &Config, f: impl for<'a> FnOnce(&'a Admin<'a>) -> AdminFut<'a>) -> anyhow::Result<()> {
     let secret = app::load_secret(config)?;
     let secrets = Secrets::derive(&secret);
     let store = app::open_store(config).await?;
-    let admin = Admin {
-        store: &store,
-        config,
-        hash_key: &secrets.hash_key,
-        now: SystemClock.now(),
-    };
+    let admin = Admin { store: &store, config, hash_key: &secrets.hash_key, now: SystemClock.now() };
     let r = f(&admin).await;
     store.close().await;
     r
@@ -538,9 +507,7 @@ async fn with_admin(
 fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> {
     let pw = if from_stdin {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read the password from stdin")?;
+        std::io::stdin().read_to_string(&mut s).context("cannot read the password from stdin")?;
         s.lines().next().unwrap_or("").to_owned()
     } else {
         if !std::io::stdin().is_terminal() {
@@ -559,9 +526,7 @@ fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> {
 }
 
 fn split_scopes(v: &[String]) -> Vec<String> {
-    v.iter()
-        .flat_map(|s| s.split_whitespace().map(str::to_owned))
-        .collect()
+    v.iter().flat_map(|s| s.split_whitespace().map(str::to_owned)).collect()
 }
 
 fn admin_err(e: AdminError) -> anyhow::Error {
@@ -600,9 +565,7 @@ async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<()> {
             Out::new(out.json).created_client(&client, secret.as_ref());
         }
         ClientCmd::List { out } => Out::new(out.json).clients(&a.store.list_clients().await?),
-        ClientCmd::Show { id, out } => {
-            Out::new(out.json).client(&a.client(&id).await.map_err(admin_err)?)
-        }
+        ClientCmd::Show { id, out } => Out::new(out.json).client(&a.client(&id).await.map_err(admin_err)?),
         ClientCmd::Update {
             id,
             name,
@@ -675,44 +638,35 @@ async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<()> {
 
 async fn user_cmd(a: &Admin<'_>, cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
-        UserCmd::Create {
-            username,
-            email,
-            name,
-            password_stdin,
-            no_password,
-            out,
-        } => {
+        UserCmd::Create { username, email, name, password_stdin, no_password, out } => {
             let hash = if no_password {
                 None
             } else {
                 let pw = read_password(password_stdin, true)?;
                 Some(
-                    tokio::task::spawn_blocking(move || crate::admin::hash_password(&pw))
-                        .await?
-                        .map_err(anyhow::Error::msg)?,
+                    tokio::task::spawn_blocking({
+                        let c = a.config.clone();
+                        move || crate::admin::hash_password(&c, &pw)
+                    })
+                    .await?
+                    .map_err(anyhow::Error::msg)?,
                 )
             };
-            let u = a
-                .create_user(&username, email.as_deref(), name.as_deref(), hash)
-                .await
-                .map_err(admin_err)?;
+            let u = a.create_user(&username, email.as_deref(), name.as_deref(), hash).await.map_err(admin_err)?;
             Out::new(out.json).user(&u, true);
         }
         UserCmd::List { out } => Out::new(out.json).users(&a.store.list_users().await?),
-        UserCmd::Show { user, out } => {
-            Out::new(out.json).user(&a.user(&user).await.map_err(admin_err)?, false)
-        }
-        UserCmd::SetPassword {
-            user,
-            password_stdin,
-        } => {
+        UserCmd::Show { user, out } => Out::new(out.json).user(&a.user(&user).await.map_err(admin_err)?, false),
+        UserCmd::SetPassword { user, password_stdin } => {
             let mut u = a.user(&user).await.map_err(admin_err)?;
             let pw = read_password(password_stdin, true)?;
             u.password_hash = Some(
-                tokio::task::spawn_blocking(move || crate::admin::hash_password(&pw))
-                    .await?
-                    .map_err(anyhow::Error::msg)?,
+                tokio::task::spawn_blocking({
+                    let c = a.config.clone();
+                    move || crate::admin::hash_password(&c, &pw)
+                })
+                .await?
+                .map_err(anyhow::Error::msg)?,
             );
             let u = a.save_user(u).await.map_err(admin_err)?;
             println!("password set for {:?}", u.username);
@@ -741,9 +695,7 @@ async fn user_cmd(a: &Admin<'_>, cmd: UserCmd) -> anyhow::Result<()> {
 async fn scope_cmd(a: &Admin<'_>, cmd: ScopeCmd) -> anyhow::Result<()> {
     match cmd {
         ScopeCmd::Create { name, description } => {
-            a.upsert_scope(&name, &description)
-                .await
-                .map_err(admin_err)?;
+            a.upsert_scope(&name, &description).await.map_err(admin_err)?;
             println!("scope {name:?} saved");
         }
         ScopeCmd::List { out } => Out::new(out.json).scopes(&a.store.list_scopes().await?),
@@ -767,25 +719,12 @@ async fn keys_cmd(config: &Config, cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
         KeysCmd::List { out } => Out::new(out.json).keys(&store.list_keys().await?, now),
         KeysCmd::Rotate { alg, all } => {
-            let algs: Vec<Alg> = if all {
-                config.keys.algorithms.clone()
-            } else {
-                vec![alg.unwrap_or(config.keys.access_token_alg)]
-            };
-            let max_ttl = store
-                .max_access_token_ttl()
-                .await?
-                .max(config.tokens.max_access_token_ttl_secs);
+            let algs: Vec<Alg> =
+                if all { config.keys.algorithms.clone() } else { vec![alg.unwrap_or(config.keys.access_token_alg)] };
+            let max_ttl = store.max_access_token_ttl().await?.max(config.tokens.max_access_token_ttl_secs);
             for alg in algs {
-                let kid = keys::rotate(
-                    &store,
-                    &secrets.kek,
-                    alg,
-                    max_ttl,
-                    config.keys.rotation_leeway_secs,
-                    now,
-                )
-                .await?;
+                let kid =
+                    keys::rotate(&store, &secrets.kek, alg, max_ttl, config.keys.rotation_leeway_secs, now).await?;
                 println!(
                     "rotated {alg}: now signing with {kid}; the previous key stays in the JWKS until {}",
                     rfc3339(now + max_ttl + config.keys.rotation_leeway_secs)

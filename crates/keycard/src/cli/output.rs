@@ -56,11 +56,7 @@ fn print_json(v: &Value) {
 }
 
 fn or_dash(v: &[String]) -> String {
-    if v.is_empty() {
-        "-".into()
-    } else {
-        v.join(" ")
-    }
+    if v.is_empty() { "-".into() } else { v.join(" ") }
 }
 
 impl Out {
@@ -93,22 +89,14 @@ impl Out {
     }
 
     fn client_details(&self, c: &Client) {
-        let grants: Vec<String> = c
-            .grant_types
-            .iter()
-            .map(|g| g.as_str().to_owned())
-            .collect();
+        let grants: Vec<String> = c.grant_types.iter().map(|g| g.as_str().to_owned()).collect();
         println!("  grant types:   {}", or_dash(&grants));
         println!("  scopes:        {}", or_dash(&c.scopes));
         if !c.redirect_uris.is_empty() {
             println!("  redirect URIs: {}", c.redirect_uris.join(" "));
         }
         println!("  auth method:   {}", c.auth_method.as_str());
-        println!(
-            "  access tokens: {} for {}s",
-            c.token_format.as_str(),
-            c.access_token_ttl
-        );
+        println!("  access tokens: {} for {}s", c.token_format.as_str(), c.access_token_ttl);
         if let Some(a) = &c.settings.audience {
             println!("  audience:      {a}");
         }
@@ -134,9 +122,7 @@ impl Out {
             return print_json(&Value::Array(cs.iter().map(client_json).collect()));
         }
         if cs.is_empty() {
-            println!(
-                "no clients yet: `keycard client create --name NAME --grant client_credentials`"
-            );
+            println!("no clients yet: `keycard client create --name NAME --grant client_credentials`");
             return;
         }
         println!("{:<28} {:<24} {:<8} GRANTS", "CLIENT_ID", "NAME", "TYPE");
@@ -168,22 +154,11 @@ impl Out {
         if self.json {
             return print_json(&user_json(u));
         }
-        println!(
-            "{} user {:?}",
-            if created { "Created" } else { "User" },
-            u.username
-        );
+        println!("{} user {:?}", if created { "Created" } else { "User" }, u.username);
         println!("  id:       {}", u.id);
         println!("  email:    {}", u.email.as_deref().unwrap_or("-"));
         println!("  name:     {}", u.name.as_deref().unwrap_or("-"));
-        println!(
-            "  password: {}",
-            if u.password_hash.is_some() {
-                "set"
-            } else {
-                "not set"
-            }
-        );
+        println!("  password: {}", if u.password_hash.is_some() { "set" } else { "not set" });
         if u.disabled {
             println!("  DISABLED");
         }
@@ -236,10 +211,7 @@ impl Out {
                 .collect();
             return print_json(&Value::Array(v));
         }
-        println!(
-            "{:<34} {:<6} {:<26} {:<21} PUBLISHED UNTIL",
-            "KID", "ALG", "STATE", "CREATED"
-        );
+        println!("{:<34} {:<6} {:<26} {:<21} PUBLISHED UNTIL", "KID", "ALG", "STATE", "CREATED");
         for k in ks {
             println!(
                 "{:<34} {:<6} {:<26} {:<21} {}",

@@ -22,10 +22,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
 
 /// A JSON error response with the no-store headers.
 pub fn json_error(status: StatusCode, code: ErrorCode, description: &str) -> Response {
-    let body = ErrorBody {
-        error: code,
-        error_description: Some(description.to_owned()),
-    };
+    let body = ErrorBody { error: code, error_description: Some(description.to_owned()) };
     let mut res = (status, axum::Json(body)).into_response();
     no_store(&mut res);
     res
@@ -69,18 +66,10 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(
-            status_for(ErrorCode::InvalidClient),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(status_for(ErrorCode::InvalidClient), StatusCode::UNAUTHORIZED);
         assert_eq!(status_for(ErrorCode::InvalidGrant), StatusCode::BAD_REQUEST);
-        assert_eq!(
-            status_for(ErrorCode::TemporarilyUnavailable),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        let res = OAuthError::invalid_client("x")
-            .with_basic_challenge(true)
-            .into_response();
+        assert_eq!(status_for(ErrorCode::TemporarilyUnavailable), StatusCode::SERVICE_UNAVAILABLE);
+        let res = OAuthError::invalid_client("x").with_basic_challenge(true).into_response();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert!(res.headers().contains_key(header::WWW_AUTHENTICATE));
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");

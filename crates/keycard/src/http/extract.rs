@@ -40,27 +40,19 @@ impl FromRequest<AppState> for OAuthForm {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         if req.uri().query().is_some_and(|q| !q.is_empty()) {
-            return Err(OAuthError::invalid_request(
-                "parameters must be sent in the request body, not in the URL",
-            )
-            .into());
+            return Err(
+                OAuthError::invalid_request("parameters must be sent in the request body, not in the URL").into()
+            );
         }
         let headers = req.headers();
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err(OAuthError::invalid_request(
-                "the request body must be application/x-www-form-urlencoded",
-            )
-            .into());
+            return Err(
+                OAuthError::invalid_request("the request body must be application/x-www-form-urlencoded").into()
+            );
         }
-        if let Some(cs) = ct
-            .split(';')
-            .skip(1)
-            .find_map(|p| p.trim().strip_prefix("charset="))
+        if let Some(cs) = ct.split(';').skip(1).find_map(|p| p.trim().strip_prefix("charset="))
             && !cs.trim_matches('"').eq_ignore_ascii_case("utf-8")
         {
             return Err(OAuthError::invalid_request("only the UTF-8 charset is accepted").into());
@@ -78,39 +70,27 @@ impl FromRequest<AppState> for OAuthForm {
                 "the request body is too large",
             ))
         };
-        if let Some(len) = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
+        if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok())
             && len.parse::<u64>().map_or(true, |n| n > limit as u64)
         {
             return Err(too_large());
         }
-        let body = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|e| {
-                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-                while let Some(s) = source {
-                    if s.is::<http_body_util::LengthLimitError>() {
-                        return too_large();
-                    }
-                    source = s.source();
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = source {
+                if s.is::<http_body_util::LengthLimitError>() {
+                    return too_large();
                 }
-                FormRejection::from(OAuthError::invalid_request(
-                    "the request body could not be read",
-                ))
-            })?;
+                source = s.source();
+            }
+            FormRejection::from(OAuthError::invalid_request("the request body could not be read"))
+        })?;
         let params = Params::parse(&body)?;
-        Ok(OAuthForm {
-            params,
-            authorization,
-        })
+        Ok(OAuthForm { params, authorization })
     }
 }
 
 /// A path made safe for a log line (bounded, printable).
 pub fn loggable_path(p: &str) -> String {
-    p.chars()
-        .take(200)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
+    p.chars().take(200).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }

@@ -10,6 +10,8 @@
 pub mod error;
 pub mod extract;
 pub mod oauth;
+pub mod oidc;
+pub mod pages;
 
 use crate::app::AppState;
 use axum::Router;
@@ -33,41 +35,33 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
     Router::new()
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(oauth::metadata),
-        )
+        .route("/.well-known/oauth-authorization-server", get(oauth::metadata))
         .route("/.well-known/openid-configuration", get(oauth::metadata))
         .route("/jwks.json", get(oauth::jwks))
         .route("/token", post(oauth::token))
         .route("/introspect", post(oauth::introspect))
         .route("/revoke", post(oauth::revoke))
+        .route("/authorize", get(pages::authorize).post(pages::authorize))
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/consent", get(pages::consent_page).post(pages::consent_submit))
+        .route("/logout", get(pages::logout_page).post(pages::logout_submit))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/assets/keycard.css", get(pages::stylesheet))
         .route("/healthz", get(oauth::healthz))
         .route("/readyz", get(oauth::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(common))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }
 
 async fn not_found() -> Response {
-    error::json_error(
-        StatusCode::NOT_FOUND,
-        ErrorCode::InvalidRequest,
-        "no such endpoint",
-    )
+    error::json_error(StatusCode::NOT_FOUND, ErrorCode::InvalidRequest, "no such endpoint")
 }
 
 async fn method_not_allowed() -> Response {
-    error::json_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::InvalidRequest,
-        "method not allowed on this endpoint",
-    )
+    error::json_error(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest, "method not allowed on this endpoint")
 }
 
 /// Per-request plumbing: a request id (the caller's, if sane, else a new one) on the response,
@@ -80,10 +74,7 @@ async fn common(req: Request, next: Next) -> Response {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
         .unwrap_or_else(|| crate::jose::random_token(12));
@@ -95,10 +86,7 @@ async fn common(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert(REQUEST_ID.clone(), v);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_server_error() {
         tracing::error!(request_id = %id, %method, path = %crate::http::extract::loggable_path(&path), status = status.as_u16(), ms, "request failed");

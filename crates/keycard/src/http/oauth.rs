@@ -22,19 +22,13 @@ pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Res
 }
 
 /// RFC 7662 §2: `POST /introspect`.
-pub async fn introspect(
-    State(state): State<AppState>,
-    form: OAuthForm,
-) -> Result<Response, OAuthError> {
+pub async fn introspect(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
     let res = intro::introspect(&state, form.authorization.as_deref(), &form.params).await?;
     Ok(json_no_store(res))
 }
 
 /// RFC 7009 §2: `POST /revoke`; 200 with an empty body on success (§2.2).
-pub async fn revoke(
-    State(state): State<AppState>,
-    form: OAuthForm,
-) -> Result<Response, OAuthError> {
+pub async fn revoke(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
     rev::revoke(&state, form.authorization.as_deref(), &form.params).await?;
     let mut res = StatusCode::OK.into_response();
     no_store(&mut res);
@@ -44,10 +38,7 @@ pub async fn revoke(
 fn json_text(body: &str, cache: &'static str) -> Response {
     let mut res = body.to_owned().into_response();
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     res
 }

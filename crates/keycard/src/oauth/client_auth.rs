@@ -65,8 +65,7 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     if let Some(h) = authorization {
-        let h =
-            std::str::from_utf8(h).map_err(|_| basic_error("malformed Authorization header"))?;
+        let h = std::str::from_utf8(h).map_err(|_| basic_error("malformed Authorization header"))?;
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(basic_error("unsupported authentication scheme; use Basic"));
@@ -74,19 +73,12 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
         let raw = base64::engine::general_purpose::STANDARD
             .decode(rest.trim())
             .map_err(|_| basic_error("Basic credentials are not valid base64"))?;
-        let raw = String::from_utf8(raw)
-            .map_err(|_| basic_error("Basic credentials are not valid UTF-8"))?;
-        let (id, secret) = raw
-            .split_once(':')
-            .ok_or_else(|| basic_error("Basic credentials lack the ':' separator"))?;
+        let raw = String::from_utf8(raw).map_err(|_| basic_error("Basic credentials are not valid UTF-8"))?;
+        let (id, secret) =
+            raw.split_once(':').ok_or_else(|| basic_error("Basic credentials lack the ':' separator"))?;
         // RFC 6749 §2.3.1: both parts are application/x-www-form-urlencoded.
-        let (Some(id), Some(secret)) = (
-            decode_component(id.as_bytes()),
-            decode_component(secret.as_bytes()),
-        ) else {
-            return Err(basic_error(
-                "Basic credentials are not correctly form-urlencoded (RFC 6749 section 2.3.1)",
-            ));
+        let (Some(id), Some(secret)) = (decode_component(id.as_bytes()), decode_component(secret.as_bytes())) else {
+            return Err(basic_error("Basic credentials are not correctly form-urlencoded (RFC 6749 section 2.3.1)"));
         };
         if id.is_empty() {
             return Err(basic_error("Basic credentials have an empty client id"));
@@ -97,21 +89,14 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
             ));
         }
         if body_id.is_some_and(|b| b != id) {
-            return Err(OAuthError::invalid_request(
-                "client_id in the body differs from the Basic credentials",
-            ));
+            return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
         }
         return Ok(Presented::Basic { id, secret });
     }
     match (body_id, body_secret) {
-        (Some(id), Some(secret)) => Ok(Presented::Post {
-            id: id.to_owned(),
-            secret: secret.to_owned(),
-        }),
+        (Some(id), Some(secret)) => Ok(Presented::Post { id: id.to_owned(), secret: secret.to_owned() }),
         (Some(id), None) => Ok(Presented::IdOnly { id: id.to_owned() }),
-        (None, Some(_)) => Err(OAuthError::invalid_request(
-            "client_secret without client_id",
-        )),
+        (None, Some(_)) => Err(OAuthError::invalid_request("client_secret without client_id")),
         (None, None) => Ok(Presented::Nothing),
     }
 }
@@ -120,33 +105,21 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
 /// secret when it has one; public clients may not present a secret. Every failure is
 /// `invalid_client` with the same description, so the answer reveals nothing about which check
 /// failed.
-pub async fn authenticate(
-    state: &AppState,
-    presented: &Presented,
-) -> Result<Arc<Client>, OAuthError> {
+pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Arc<Client>, OAuthError> {
     let basic = presented.is_basic();
-    let fail =
-        || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
+    let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
     let (id, secret) = match presented {
-        Presented::Basic { id, secret } | Presented::Post { id, secret } => {
-            (id.as_str(), Some(secret.as_str()))
-        }
+        Presented::Basic { id, secret } | Presented::Post { id, secret } => (id.as_str(), Some(secret.as_str())),
         Presented::IdOnly { id } => (id.as_str(), None),
         Presented::Nothing => {
-            return Err(
-                OAuthError::invalid_client("client authentication is required")
-                    .with_basic_challenge(true),
-            );
+            return Err(OAuthError::invalid_client("client authentication is required").with_basic_challenge(true));
         }
     };
     let client = state.clients.get(&state.store, id).await?;
     let hash_key = &state.secrets.hash_key;
     match (client, secret) {
         (Some(c), Some(s)) if !c.disabled && !c.is_public() => {
-            let ok = c
-                .secret_hash
-                .as_deref()
-                .is_some_and(|h| jose::keyed_hash_matches(hash_key, s.as_bytes(), h));
+            let ok = c.secret_hash.as_deref().is_some_and(|h| jose::keyed_hash_matches(hash_key, s.as_bytes(), h));
             if ok { Ok(c) } else { Err(fail()) }
         }
         (Some(c), None) if !c.disabled && c.is_public() => Ok(c),
@@ -187,13 +160,7 @@ mod tests {
 
     #[test]
     fn malformed_basic_is_invalid_client_with_challenge() {
-        for h in [
-            &b"Basic !!!notbase64"[..],
-            &basic("nocolon"),
-            &basic("a%zz:b"),
-            &basic(":secret"),
-            b"Bearer abc",
-        ] {
+        for h in [&b"Basic !!!notbase64"[..], &basic("nocolon"), &basic("a%zz:b"), &basic(":secret"), b"Bearer abc"] {
             let e = presented(Some(h), &empty()).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidClient, "{h:?}");
             assert!(e.basic_challenge);
@@ -206,28 +173,16 @@ mod tests {
         let e = presented(Some(&basic("a:b")), &p).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         let p = Params::parse(b"client_id=other").unwrap();
-        assert_eq!(
-            presented(Some(&basic("a:b")), &p).unwrap_err().code,
-            ErrorCode::InvalidRequest
-        );
+        assert_eq!(presented(Some(&basic("a:b")), &p).unwrap_err().code, ErrorCode::InvalidRequest);
     }
 
     #[test]
     fn body_credentials() {
         let p = Params::parse(b"client_id=a&client_secret=b").unwrap();
-        assert!(matches!(
-            presented(None, &p).unwrap(),
-            Presented::Post { .. }
-        ));
+        assert!(matches!(presented(None, &p).unwrap(), Presented::Post { .. }));
         let p = Params::parse(b"client_id=a").unwrap();
-        assert!(matches!(
-            presented(None, &p).unwrap(),
-            Presented::IdOnly { .. }
-        ));
-        assert!(matches!(
-            presented(None, &empty()).unwrap(),
-            Presented::Nothing
-        ));
+        assert!(matches!(presented(None, &p).unwrap(), Presented::IdOnly { .. }));
+        assert!(matches!(presented(None, &empty()).unwrap(), Presented::Nothing));
         let p = Params::parse(b"client_secret=b").unwrap();
         assert!(presented(None, &p).is_err());
     }

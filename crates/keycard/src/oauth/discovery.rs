@@ -8,20 +8,25 @@ use keycard_types::ServerMetadata;
 /// Builds the metadata document.
 pub fn metadata(config: &Config) -> ServerMetadata {
     let base = config.issuer.trim_end_matches('/');
-    let auth_methods = vec![
-        "client_secret_basic".to_owned(),
-        "client_secret_post".to_owned(),
-    ];
+    let auth_methods = vec!["client_secret_basic".to_owned(), "client_secret_post".to_owned()];
+    let mut token_auth_methods = auth_methods.clone();
+    token_auth_methods.push("none".into());
+    let mut id_token_algs: Vec<String> = vec![config.oidc.id_token_alg.as_str().to_owned()];
+    for a in &config.keys.algorithms {
+        if !id_token_algs.iter().any(|x| x == a.as_str()) {
+            id_token_algs.push(a.as_str().to_owned());
+        }
+    }
     ServerMetadata {
         issuer: config.issuer.clone(),
-        authorization_endpoint: None,
+        authorization_endpoint: Some(format!("{base}/authorize")),
         token_endpoint: format!("{base}/token"),
         jwks_uri: format!("{base}/jwks.json"),
-        scopes_supported: vec![],
-        response_types_supported: vec![],
-        response_modes_supported: vec![],
-        grant_types_supported: vec!["client_credentials".into()],
-        token_endpoint_auth_methods_supported: auth_methods.clone(),
+        scopes_supported: vec!["openid".into(), "profile".into(), "email".into(), "offline_access".into()],
+        response_types_supported: vec!["code".into()],
+        response_modes_supported: vec!["query".into(), "form_post".into()],
+        grant_types_supported: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
+        token_endpoint_auth_methods_supported: token_auth_methods,
         revocation_endpoint: Some(format!("{base}/revoke")),
         revocation_endpoint_auth_methods_supported: {
             let mut m = auth_methods.clone();
@@ -30,13 +35,35 @@ pub fn metadata(config: &Config) -> ServerMetadata {
         },
         introspection_endpoint: Some(format!("{base}/introspect")),
         introspection_endpoint_auth_methods_supported: auth_methods,
-        code_challenge_methods_supported: vec![],
-        authorization_response_iss_parameter_supported: None,
-        userinfo_endpoint: None,
-        subject_types_supported: vec![],
-        id_token_signing_alg_values_supported: vec![],
-        claims_supported: vec![],
-        end_session_endpoint: None,
+        code_challenge_methods_supported: vec!["S256".into()],
+        authorization_response_iss_parameter_supported: Some(true),
+        userinfo_endpoint: Some(format!("{base}/userinfo")),
+        subject_types_supported: vec![match config.oidc.subject_type {
+            crate::config::SubjectType::Public => "public".into(),
+            crate::config::SubjectType::Pairwise => "pairwise".into(),
+        }],
+        id_token_signing_alg_values_supported: id_token_algs,
+        claims_supported: [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "sid",
+            "amr",
+            "name",
+            "preferred_username",
+            "email",
+            "email_verified",
+            "updated_at",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        end_session_endpoint: Some(format!("{base}/logout")),
         device_authorization_endpoint: None,
     }
 }

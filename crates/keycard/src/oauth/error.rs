@@ -23,12 +23,7 @@ pub struct OAuthError {
 impl OAuthError {
     /// An error with a public description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            description: description.into(),
-            cause: None,
-            basic_challenge: false,
-        }
+        Self { code, description: description.into(), cause: None, basic_challenge: false }
     }
 
     /// Attaches a private cause (logged, never sent).
@@ -65,11 +60,7 @@ impl OAuthError {
 
     /// `server_error` with a cause.
     pub fn server_error(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::new(
-            ErrorCode::ServerError,
-            "the server hit an unexpected condition",
-        )
-        .with_cause(cause)
+        Self::new(ErrorCode::ServerError, "the server hit an unexpected condition").with_cause(cause)
     }
 }
 
@@ -78,11 +69,9 @@ impl From<StoreError> for OAuthError {
     /// answer such as `invalid_client` or `active:false` (RFC 7009 §2.2.1, SECURITY E6).
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => Self::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the service is temporarily unavailable",
-            )
-            .with_cause(e),
+            StoreError::Unavailable(_) => {
+                Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable").with_cause(e)
+            }
             _ => Self::server_error(e),
         }
     }

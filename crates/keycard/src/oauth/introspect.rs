@@ -1,15 +1,88 @@
 //! RFC 7662 token introspection. The caller must authenticate as a confidential client
 //! (§2.1). Any failure to recognise the token — garbage, unknown, expired, revoked, signed by a
-//! key that is not ours — is `{"active": false}` and never an error (§2.2); a database that is
-//! down is a 503, never `active:false` for a valid token (SECURITY E6).
+//! key that is not ours, issued under a revoked grant, for a disabled user or a deleted client —
+//! is `{"active": false}` and never an error (§2.2); a database that is down is a 503, never
+//! `active:false` for a valid token (SECURITY E6).
 
 use super::OAuthError;
 use super::client_auth::{self, Presented};
+use super::grant::refresh_token::describe_refresh_token;
 use super::params::Params;
 use super::tokens::{self, OPAQUE_ACCESS_TOKEN_PREFIX};
 use crate::app::AppState;
 use crate::jose;
+use crate::model::USER_ID_PREFIX;
 use keycard_types::IntrospectionResponse;
+
+/// An access token that is active now.
+#[derive(Debug, Clone)]
+pub struct ActiveToken {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Subject (user id, or client id for client credentials).
+    pub sub: String,
+    /// Granted scope.
+    pub scope: Option<String>,
+    /// Expiry.
+    pub exp: i64,
+    /// Issue time.
+    pub iat: i64,
+    /// Token id.
+    pub jti: String,
+    /// Audience.
+    pub aud: String,
+    /// Grant id, for tokens issued on behalf of a user.
+    pub gid: Option<String>,
+}
+
+/// Checks an access token (JWT or opaque) and every state that can end it early.
+pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option<ActiveToken>, OAuthError> {
+    let now = state.clock.now();
+    let t = if token.starts_with(OPAQUE_ACCESS_TOKEN_PREFIX) {
+        let hash = jose::keyed_hash(&state.secrets.hash_key, token.as_bytes());
+        let Some(t) = state.store.get_access_token(&hash).await? else { return Ok(None) };
+        if t.revoked_at.is_some() || t.expires_at <= now {
+            return Ok(None);
+        }
+        ActiveToken {
+            client_id: t.client_id,
+            sub: t.subject,
+            scope: (!t.scope.is_empty()).then_some(t.scope),
+            exp: t.expires_at,
+            iat: t.issued_at,
+            jti: t.jti,
+            aud: t.audience,
+            gid: t.grant_id,
+        }
+    } else {
+        let Some(c) = tokens::verify_jwt_access_token(state, token) else { return Ok(None) };
+        if state.store.is_jti_revoked(&c.jti).await? {
+            return Ok(None);
+        }
+        ActiveToken {
+            client_id: c.client_id,
+            sub: c.sub,
+            scope: c.scope,
+            exp: c.exp,
+            iat: c.iat,
+            jti: c.jti,
+            aud: c.aud,
+            gid: c.gid,
+        }
+    };
+    if !state.clients.get(&state.store, &t.client_id).await?.is_some_and(|c| !c.disabled) {
+        return Ok(None);
+    }
+    if let Some(gid) = &t.gid
+        && !state.store.get_grant(gid).await?.is_some_and(|g| g.revoked_at.is_none())
+    {
+        return Ok(None);
+    }
+    if t.sub.starts_with(USER_ID_PREFIX) && state.store.get_user(&t.sub).await?.is_none_or(|u| u.disabled) {
+        return Ok(None);
+    }
+    Ok(Some(t))
+}
 
 /// RFC 7662 §2.1–2.2: authenticates the caller and describes the token.
 pub async fn introspect(
@@ -20,72 +93,33 @@ pub async fn introspect(
     let presented = client_auth::presented(authorization, params)?;
     let client = client_auth::authenticate(state, &presented).await?;
     if matches!(presented, Presented::IdOnly { .. }) || client.is_public() {
-        return Err(
-            OAuthError::invalid_client("introspection requires a confidential client")
-                .with_basic_challenge(presented.is_basic()),
-        );
+        return Err(OAuthError::invalid_client("introspection requires a confidential client")
+            .with_basic_challenge(presented.is_basic()));
     }
     let token = params.require("token")?;
+    if token.starts_with(super::grant::user_tokens::REFRESH_TOKEN_PREFIX) {
+        // Refresh tokens are described only to the client that holds them.
+        return describe_refresh_token(state, token, &client.id).await;
+    }
     describe(state, token).await
 }
 
-/// Describes a token without authenticating anyone (the caller did).
+/// Describes an access token without authenticating anyone (the caller did).
 pub async fn describe(state: &AppState, token: &str) -> Result<IntrospectionResponse, OAuthError> {
-    let now = state.clock.now();
-    if token.starts_with(OPAQUE_ACCESS_TOKEN_PREFIX) {
-        let hash = jose::keyed_hash(&state.secrets.hash_key, token.as_bytes());
-        let Some(t) = state.store.get_access_token(&hash).await? else {
-            return Ok(IntrospectionResponse::inactive());
-        };
-        if t.revoked_at.is_some()
-            || t.expires_at <= now
-            || !client_active(state, &t.client_id).await?
-        {
-            return Ok(IntrospectionResponse::inactive());
-        }
-        return Ok(IntrospectionResponse {
-            active: true,
-            scope: (!t.scope.is_empty()).then_some(t.scope),
-            client_id: Some(t.client_id),
-            token_type: Some("Bearer".into()),
-            exp: Some(t.expires_at),
-            iat: Some(t.issued_at),
-            sub: Some(t.subject),
-            aud: Some(t.audience),
-            iss: Some(state.config.issuer.clone()),
-            jti: Some(t.jti),
-            ..Default::default()
-        });
-    }
-    let Some(claims) = tokens::verify_jwt_access_token(state, token) else {
+    let Some(t) = active_access_token(state, token).await? else {
         return Ok(IntrospectionResponse::inactive());
     };
-    if state.store.is_jti_revoked(&claims.jti).await?
-        || !client_active(state, &claims.client_id).await?
-    {
-        return Ok(IntrospectionResponse::inactive());
-    }
     Ok(IntrospectionResponse {
         active: true,
-        scope: claims.scope,
-        client_id: Some(claims.client_id),
+        scope: t.scope,
+        client_id: Some(t.client_id),
         token_type: Some("Bearer".into()),
-        exp: Some(claims.exp),
-        iat: Some(claims.iat),
-        nbf: claims.nbf,
-        sub: Some(claims.sub),
-        aud: Some(claims.aud),
-        iss: Some(claims.iss),
-        jti: Some(claims.jti),
+        exp: Some(t.exp),
+        iat: Some(t.iat),
+        sub: Some(t.sub),
+        aud: Some(t.aud),
+        iss: Some(state.config.issuer.clone()),
+        jti: Some(t.jti),
         ..Default::default()
     })
-}
-
-/// Tokens of a deleted or disabled client are no longer active.
-async fn client_active(state: &AppState, client_id: &str) -> Result<bool, OAuthError> {
-    Ok(state
-        .clients
-        .get(&state.store, client_id)
-        .await?
-        .is_some_and(|c| !c.disabled))
 }

@@ -4,19 +4,25 @@
 //!
 //! - [`error`]: the one error type, carrying an RFC error code.
 //! - [`params`]: strict `application/x-www-form-urlencoded` parsing (duplicates, UTF-8).
+//! - [`authorize`]: the authorization endpoint's validation, decision and response (RFC 6749 §4.1).
 //! - [`client_auth`]: RFC 6749 §2.3.1 client authentication.
 //! - [`grant`]: the token endpoint: one file per grant behind one `match`.
 //! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
 //! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod flow;
 pub mod grant;
 pub mod introspect;
+pub mod login;
+pub mod oidc;
 pub mod params;
 pub mod revoke;
 pub mod tokens;
+pub mod userinfo;
 
 pub use error::OAuthError;

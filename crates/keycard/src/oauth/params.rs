@@ -50,9 +50,7 @@ impl Params {
     /// Parses a body. Errors are `invalid_request` naming the problem (never the value).
     pub fn parse(body: &[u8]) -> Result<Params, OAuthError> {
         if std::str::from_utf8(body).is_err() {
-            return Err(OAuthError::invalid_request(
-                "the request body is not valid UTF-8",
-            ));
+            return Err(OAuthError::invalid_request("the request body is not valid UTF-8"));
         }
         let mut pairs: Vec<(String, String)> = Vec::new();
         for part in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
@@ -81,35 +79,23 @@ impl Params {
 
     /// The value of `name`, `None` when absent or empty.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     /// The value of `name` or `invalid_request` naming it.
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| {
-            OAuthError::invalid_request(format!("missing required parameter `{name}`"))
-        })
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing required parameter `{name}`")))
     }
 
     /// Every non-empty value of a multi-valued parameter.
     pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.pairs
-            .iter()
-            .filter(move |(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 }
 
 /// A parameter name made safe to echo in an error description.
 fn printable(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(40)
-        .collect()
+    s.chars().filter(|c| c.is_ascii_graphic()).take(40).collect()
 }
 
 #[cfg(test)]
@@ -137,14 +123,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_encoding() {
-        for bad in [
-            &b"a=%"[..],
-            b"a=%4",
-            b"a=%zz",
-            b"a=%FF",
-            b"a=\xff",
-            b"%C3%28=x",
-        ] {
+        for bad in [&b"a=%"[..], b"a=%4", b"a=%zz", b"a=%FF", b"a=\xff", b"%C3%28=x"] {
             assert!(Params::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -152,12 +131,7 @@ mod tests {
     #[test]
     fn require_names_the_parameter() {
         let p = Params::parse(b"").unwrap();
-        assert!(
-            p.require("grant_type")
-                .unwrap_err()
-                .description
-                .contains("grant_type")
-        );
+        assert!(p.require("grant_type").unwrap_err().description.contains("grant_type"));
     }
 
     #[test]

@@ -12,11 +12,7 @@ use crate::app::AppState;
 use crate::jose;
 
 /// RFC 7009 §2.1: revokes `token` if it belongs to the authenticated client.
-pub async fn revoke(
-    state: &AppState,
-    authorization: Option<&[u8]>,
-    params: &Params,
-) -> Result<(), OAuthError> {
+pub async fn revoke(state: &AppState, authorization: Option<&[u8]>, params: &Params) -> Result<(), OAuthError> {
     let presented = client_auth::presented(authorization, params)?;
     let client = client_auth::authenticate(state, &presented).await?;
     let token = params.require("token")?;
@@ -24,10 +20,17 @@ pub async fn revoke(
     let now = state.clock.now();
     if token.starts_with(OPAQUE_ACCESS_TOKEN_PREFIX) {
         let hash = jose::keyed_hash(&state.secrets.hash_key, token.as_bytes());
-        state
-            .store
-            .revoke_access_token(&hash, &client.id, now)
-            .await?;
+        state.store.revoke_access_token(&hash, &client.id, now).await?;
+        return Ok(());
+    }
+    if let Some((gid, _)) = super::grant::user_tokens::parse_refresh_token(token) {
+        // RFC 7009 §2.1: revoking a refresh token revokes its grant (family and access tokens).
+        if let Some(g) = state.store.get_grant(gid).await?
+            && g.client_id == client.id
+            && g.refresh_hash.as_deref() == Some(jose::keyed_hash(&state.secrets.hash_key, token.as_bytes()).as_str())
+        {
+            state.store.revoke_grant(gid, "revoked_by_client", now).await?;
+        }
         return Ok(());
     }
     if let Some(claims) = tokens::verify_jwt_access_token(state, token)

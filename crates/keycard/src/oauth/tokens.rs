@@ -40,19 +40,11 @@ pub struct AccessTokenSpec<'a> {
 }
 
 /// Mints an access token in the client's format.
-pub async fn mint_access_token(
-    state: &AppState,
-    spec: AccessTokenSpec<'_>,
-) -> Result<MintedAccessToken, OAuthError> {
+pub async fn mint_access_token(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessToken, OAuthError> {
     let now = state.clock.now();
     let ttl = spec.client.access_token_ttl;
     let jti = jose::random_token(16);
-    let audience = spec
-        .client
-        .settings
-        .audience
-        .clone()
-        .unwrap_or_else(|| state.config.default_audience().to_owned());
+    let audience = spec.client.settings.audience.clone().unwrap_or_else(|| state.config.default_audience().to_owned());
     let scope = (!spec.scope.is_empty()).then(|| spec.scope.to_string());
     match spec.client.token_format {
         TokenFormat::Jwt => {
@@ -67,22 +59,15 @@ pub async fn mint_access_token(
                 client_id: spec.client.id.clone(),
                 scope,
                 auth_time: spec.auth_time,
+                gid: spec.grant_id.map(str::to_owned),
             };
             let keys = state.keys.snapshot();
             let alg = state.config.keys.access_token_alg;
             let signer = keys.signer(alg).ok_or_else(|| {
-                OAuthError::server_error(std::io::Error::other(format!(
-                    "no active {alg} signing key"
-                )))
+                OAuthError::server_error(std::io::Error::other(format!("no active {alg} signing key")))
             })?;
-            let token = signer
-                .sign_jwt(ACCESS_TOKEN_JWT_TYP, &claims)
-                .map_err(OAuthError::server_error)?;
-            Ok(MintedAccessToken {
-                token,
-                expires_in: ttl,
-                jti,
-            })
+            let token = signer.sign_jwt(ACCESS_TOKEN_JWT_TYP, &claims).map_err(OAuthError::server_error)?;
+            Ok(MintedAccessToken { token, expires_in: ttl, jti })
         }
         TokenFormat::Opaque => {
             let token = format!("{OPAQUE_ACCESS_TOKEN_PREFIX}{}", jose::random_token(32));
@@ -101,11 +86,7 @@ pub async fn mint_access_token(
                     revoked_at: None,
                 })
                 .await?;
-            Ok(MintedAccessToken {
-                token,
-                expires_in: ttl,
-                jti,
-            })
+            Ok(MintedAccessToken { token, expires_in: ttl, jti })
         }
     }
 }
@@ -114,9 +95,7 @@ pub async fn mint_access_token(
 pub fn looks_like_jwt(token: &str) -> bool {
     token.len() <= jose::MAX_JWS_LEN
         && token.split('.').count() == 3
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// A Keycard JWT access token that verified: signature by a published key, `typ` `at+jwt`,
@@ -127,12 +106,7 @@ pub fn verify_jwt_access_token(state: &AppState, token: &str) -> Option<AccessTo
     }
     let keys = state.keys.snapshot();
     let verified = keys.verifying.verify(token).ok()?;
-    if !verified
-        .header
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_JWT_TYP))
-    {
+    if !verified.header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_JWT_TYP)) {
         return None;
     }
     let claims: AccessTokenClaims = serde_json::from_value(verified.claims).ok()?;

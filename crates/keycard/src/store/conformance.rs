@@ -30,8 +30,7 @@ mod tempdir {
 
     impl TempDir {
         pub fn new() -> std::io::Result<Self> {
-            let p =
-                std::env::temp_dir().join(format!("keycard-test-{}", crate::jose::random_token(9)));
+            let p = std::env::temp_dir().join(format!("keycard-test-{}", crate::jose::random_token(9)));
             std::fs::create_dir_all(&p)?;
             Ok(Self(p))
         }
@@ -52,55 +51,30 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempdir::TempDir::new().expect("temp dir");
         let path: PathBuf = dir.path().join("keycard.db");
-        TestDb {
-            url: format!("sqlite://{}", path.display()),
-            schema: None,
-            _dir: Some(dir),
-        }
+        TestDb { url: format!("sqlite://{}", path.display()), schema: None, _dir: Some(dir) }
     }
 
     /// A database owned by someone else (no cleanup), e.g. a second node on the same schema.
     pub fn external(url: &str) -> TestDb {
-        TestDb {
-            url: url.to_owned(),
-            schema: None,
-            _dir: None,
-        }
+        TestDb { url: url.to_owned(), schema: None, _dir: None }
     }
 
     /// A fresh schema in the test PostgreSQL, or `None` (with a message) when it is not
     /// reachable and not required.
     pub async fn postgres() -> Option<TestDb> {
-        let base = std::env::var("KEYCARD_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
+        let base = std::env::var("KEYCARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
         let required = std::env::var("KEYCARD_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        let admin = match Store::connect(
-            &base,
-            &StoreOptions {
-                max_connections: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        {
+        let admin = match Store::connect(&base, &StoreOptions { max_connections: 1, ..Default::default() }).await {
             Ok(s) => s,
             Err(e) => {
-                assert!(
-                    !required,
-                    "PostgreSQL required for tests but unreachable at {base}: {e}"
-                );
+                assert!(!required, "PostgreSQL required for tests but unreachable at {base}: {e}");
                 eprintln!(
                     "SKIPPED PostgreSQL half: {base} unreachable ({e}); set KEYCARD_TEST_REQUIRE_POSTGRES=1 to fail instead"
                 );
                 return None;
             }
         };
-        let schema = format!(
-            "kc_test_{}",
-            crate::jose::random_token(9)
-                .to_lowercase()
-                .replace('-', "_")
-        );
+        let schema = format!("kc_test_{}", crate::jose::random_token(9).to_lowercase().replace('-', "_"));
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&admin.pool)
             .await
@@ -116,9 +90,7 @@ impl TestDb {
 
     /// Connects and migrates.
     pub async fn store(&self) -> Store {
-        let s = Store::connect(&self.url, &StoreOptions::default())
-            .await
-            .expect("connect test store");
+        let s = Store::connect(&self.url, &StoreOptions::default()).await.expect("connect test store");
         s.migrate().await.expect("migrate test store");
         s
     }
@@ -126,18 +98,10 @@ impl TestDb {
     /// Drops the PostgreSQL schema (no-op for SQLite).
     pub async fn cleanup(&self) {
         if let Some((base, schema)) = &self.schema
-            && let Ok(admin) = Store::connect(
-                base,
-                &StoreOptions {
-                    max_connections: 1,
-                    ..Default::default()
-                },
-            )
-            .await
+            && let Ok(admin) = Store::connect(base, &StoreOptions { max_connections: 1, ..Default::default() }).await
         {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&admin.pool)
-                .await;
+            let _ =
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&admin.pool).await;
             admin.close().await;
         }
     }
@@ -207,10 +171,7 @@ mod tests {
             access_token_ttl: 600,
             token_format: TokenFormat::Opaque,
             disabled: false,
-            settings: ClientSettings {
-                audience: Some("https://api.example".into()),
-                ..Default::default()
-            },
+            settings: ClientSettings { audience: Some("https://api.example".into()), ..Default::default() },
             created_at: 10,
             updated_at: 10,
         }
@@ -231,10 +192,7 @@ mod tests {
     }
 
     async fn migrations_are_idempotent(s: Store) {
-        assert!(
-            s.migrate().await.unwrap().is_empty(),
-            "second run applies nothing"
-        );
+        assert!(s.migrate().await.unwrap().is_empty(), "second run applies nothing");
         s.ping().await.unwrap();
     }
 
@@ -242,10 +200,7 @@ mod tests {
         let mut c = client("svc:billing");
         s.create_client(&c).await.unwrap();
         assert_eq!(s.get_client("svc:billing").await.unwrap(), Some(c.clone()));
-        assert!(matches!(
-            s.create_client(&c).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(s.create_client(&c).await, Err(StoreError::Conflict(_))));
         c.name = "Billing v2".into();
         c.disabled = true;
         c.grant_types = vec![GrantType::DeviceCode];
@@ -253,13 +208,7 @@ mod tests {
         assert!(s.update_client(&c).await.unwrap());
         assert_eq!(s.get_client("svc:billing").await.unwrap(), Some(c.clone()));
         s.create_client(&client("another")).await.unwrap();
-        let ids: Vec<_> = s
-            .list_clients()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
+        let ids: Vec<_> = s.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
         assert_eq!(ids, ["another", "svc:billing"]);
         assert_eq!(s.max_access_token_ttl().await.unwrap(), 600);
         assert!(s.delete_client("svc:billing").await.unwrap());
@@ -273,17 +222,10 @@ mod tests {
         let mut u = user("usr_1", "Alice", Some("Alice@Example.com"));
         s.create_user(&u).await.unwrap();
         assert_eq!(s.find_user("alice").await.unwrap(), Some(u.clone()));
-        assert_eq!(
-            s.find_user("alice@example.COM").await.unwrap(),
-            Some(u.clone())
-        );
+        assert_eq!(s.find_user("alice@example.COM").await.unwrap(), Some(u.clone()));
+        assert!(matches!(s.create_user(&user("usr_2", "ALICE", None)).await, Err(StoreError::Conflict(_))));
         assert!(matches!(
-            s.create_user(&user("usr_2", "ALICE", None)).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert!(matches!(
-            s.create_user(&user("usr_3", "bob", Some("alice@example.com")))
-                .await,
+            s.create_user(&user("usr_3", "bob", Some("alice@example.com"))).await,
             Err(StoreError::Conflict(_))
         ));
         s.create_user(&user("usr_4", "bob", None)).await.unwrap();
@@ -292,51 +234,22 @@ mod tests {
         u.password_hash = None;
         assert!(s.update_user(&u).await.unwrap());
         assert_eq!(s.get_user("usr_1").await.unwrap(), Some(u));
-        let names: Vec<_> = s
-            .list_users()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|u| u.username)
-            .collect();
+        let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
         assert_eq!(names, ["Alice", "bob", "carol"]);
         assert!(s.delete_user("usr_4").await.unwrap());
         assert_eq!(s.find_user("bob").await.unwrap(), None);
     }
 
     async fn scopes_seeded_and_managed(s: Store) {
-        let names: Vec<_> = s
-            .list_scopes()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
+        let names: Vec<_> = s.list_scopes().await.unwrap().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["email", "offline_access", "openid", "profile"]);
-        let def = ScopeDef {
-            name: "invoices:read".into(),
-            description: "Read invoices".into(),
-        };
+        let def = ScopeDef { name: "invoices:read".into(), description: "Read invoices".into() };
         s.upsert_scope(&def, 5).await.unwrap();
         s.ensure_scope("invoices:read", 6).await.unwrap();
         let got = s.list_scopes().await.unwrap();
         assert!(got.contains(&def), "ensure_scope keeps the description");
-        s.upsert_scope(
-            &ScopeDef {
-                name: "invoices:read".into(),
-                description: "Read".into(),
-            },
-            7,
-        )
-        .await
-        .unwrap();
-        assert!(
-            s.list_scopes()
-                .await
-                .unwrap()
-                .iter()
-                .any(|d| d.description == "Read")
-        );
+        s.upsert_scope(&ScopeDef { name: "invoices:read".into(), description: "Read".into() }, 7).await.unwrap();
+        assert!(s.list_scopes().await.unwrap().iter().any(|d| d.description == "Read"));
         assert!(s.delete_scope("invoices:read").await.unwrap());
         assert!(!s.delete_scope("invoices:read").await.unwrap());
     }
@@ -385,21 +298,10 @@ mod tests {
         s.insert_access_token(&t).await.unwrap();
         assert_eq!(s.get_access_token("h1").await.unwrap(), Some(t.clone()));
         assert_eq!(s.get_access_token("nope").await.unwrap(), None);
-        assert!(
-            !s.revoke_access_token("h1", "other-client", 15)
-                .await
-                .unwrap(),
-            "only the owner revokes"
-        );
+        assert!(!s.revoke_access_token("h1", "other-client", 15).await.unwrap(), "only the owner revokes");
         assert!(s.revoke_access_token("h1", "c1", 15).await.unwrap());
-        assert!(
-            !s.revoke_access_token("h1", "c1", 16).await.unwrap(),
-            "second revocation is a no-op"
-        );
-        assert_eq!(
-            s.get_access_token("h1").await.unwrap().unwrap().revoked_at,
-            Some(15)
-        );
+        assert!(!s.revoke_access_token("h1", "c1", 16).await.unwrap(), "second revocation is a no-op");
+        assert_eq!(s.get_access_token("h1").await.unwrap().unwrap().revoked_at, Some(15));
     }
 
     async fn revoked_jtis(s: Store) {
@@ -413,11 +315,7 @@ mod tests {
         for (i, exp) in [(1, 5), (2, 50), (3, 6)] {
             s.revoke_jti(&format!("j{i}"), exp).await.unwrap();
         }
-        assert_eq!(
-            s.purge_expired(10, 1).await.unwrap(),
-            1,
-            "batch bound respected"
-        );
+        assert_eq!(s.purge_expired(10, 1).await.unwrap(), 1, "batch bound respected");
         assert_eq!(s.purge_expired(10, 100).await.unwrap(), 1);
         assert!(s.is_jti_revoked("j2").await.unwrap());
     }
@@ -434,9 +332,7 @@ mod tests {
 
     async fn audit_events(s: Store) {
         let d = serde_json::json!({"reason": "test"});
-        s.record_event(5, "refresh_token_reuse", Some("c"), None, &d)
-            .await
-            .unwrap();
+        s.record_event(5, "refresh_token_reuse", Some("c"), None, &d).await.unwrap();
         let ev = s.recent_events("refresh_token_reuse", 10).await.unwrap();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].0, 5);
@@ -587,7 +483,10 @@ mod tests {
         assert!(s.touch_refresh("g", "rt2", 700).await.unwrap());
         assert!(s.revoke_grant("g", "refresh_token_reuse", 30).await.unwrap());
         assert!(!s.revoke_grant("g", "again", 31).await.unwrap());
-        assert!(!s.rotate_refresh("g", 2, "rt2", "rt3", 40, 700, None).await.unwrap(), "revoked families do not rotate");
+        assert!(
+            !s.rotate_refresh("g", 2, "rt2", "rt3", 40, 700, None).await.unwrap(),
+            "revoked families do not rotate"
+        );
         assert!(!s.touch_refresh("g", "rt2", 800).await.unwrap());
         let g = s.get_grant("g").await.unwrap().unwrap();
         assert_eq!((g.revoked_at, g.revoked_reason.as_deref()), (Some(30), Some("refresh_token_reuse")));
@@ -607,7 +506,9 @@ mod tests {
         let mut tasks = Vec::new();
         for _ in 0..30 {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move { s.reserve_login_attempt("u:alice", 100, 900).await.unwrap().attempts }));
+            tasks.push(tokio::spawn(
+                async move { s.reserve_login_attempt("u:alice", 100, 900).await.unwrap().attempts },
+            ));
         }
         let mut seen = Vec::new();
         for t in tasks {

@@ -32,15 +32,11 @@ const MIGRATIONS: &[Migration] = &[
 pub(super) async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<Vec<String>> {
     let mut conn = pool.acquire().await?;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock(7400101)")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_lock(7400101)").execute(&mut *conn).await?;
     }
     let result = apply(&mut conn, backend).await;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock(7400101)")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_unlock(7400101)").execute(&mut *conn).await?;
     }
     result
 }
@@ -67,14 +63,12 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> StoreResult<
             Backend::Postgres => m.postgres,
         };
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(0_i64)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(0_i64)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         applied.push(format!("{:04}_{}", m.version, m.name));
     }

@@ -54,9 +54,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.message().to_owned())
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -81,10 +79,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -110,10 +105,7 @@ fn bool_i(b: bool) -> i64 {
 }
 
 fn split_words(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+    s.split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -142,11 +134,10 @@ fn client_from_row(r: &AnyRow) -> StoreResult<Client> {
         .map(|g| g.parse::<GrantType>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| corrupt("client grant_types", e))?;
-    let redirect_uris: Vec<String> =
-        serde_json::from_str(&r.try_get::<String, _>("redirect_uris")?)
-            .map_err(|e| corrupt("client redirect_uris", e))?;
-    let settings: ClientSettings = serde_json::from_str(&r.try_get::<String, _>("settings")?)
-        .map_err(|e| corrupt("client settings", e))?;
+    let redirect_uris: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("redirect_uris")?)
+        .map_err(|e| corrupt("client redirect_uris", e))?;
+    let settings: ClientSettings =
+        serde_json::from_str(&r.try_get::<String, _>("settings")?).map_err(|e| corrupt("client settings", e))?;
     Ok(Client {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -222,9 +213,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Corrupt(
-                "database.url must start with sqlite:// or postgres://".into(),
-            ));
+            return Err(StoreError::Corrupt("database.url must start with sqlite:// or postgres://".into()));
         };
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
@@ -284,27 +273,20 @@ impl Store {
     // ── cache epochs ────────────────────────────────────────────────────────────────────────
 
     async fn bump_epoch(&self, name: &str) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = $1",
-        )
-        .bind(format!("epoch:{name}"))
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = $1")
+            .bind(format!("epoch:{name}"))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Current cache epochs.
     pub async fn epochs(&self) -> StoreResult<Epochs> {
-        let rows = sqlx::query("SELECT key, value FROM meta WHERE key LIKE 'epoch:%'")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT key, value FROM meta WHERE key LIKE 'epoch:%'").fetch_all(&self.pool).await?;
         let mut e = Epochs::default();
         for r in rows {
             let key: String = r.try_get("key")?;
-            let value: i64 = r
-                .try_get::<String, _>("value")?
-                .parse()
-                .map_err(|e| corrupt("epoch", e))?;
+            let value: i64 = r.try_get::<String, _>("value")?.parse().map_err(|e| corrupt("epoch", e))?;
             match key.as_str() {
                 "epoch:clients" => e.clients = value,
                 "epoch:keys" => e.keys = value,
@@ -370,45 +352,30 @@ impl Store {
 
     /// A client by id.
     pub async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            client_columns!(),
-            " FROM clients WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(client_from_row)
-        .transpose()
+        sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(client_from_row)
+            .transpose()
     }
 
     /// Every client, ordered by id.
     pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            client_columns!(),
-            " FROM clients ORDER BY id"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(client_from_row)
-        .collect()
+        sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(client_from_row)
+            .collect()
     }
 
     /// Deletes a client and its opaque tokens; false when it did not exist.
     pub async fn delete_client(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM access_tokens WHERE client_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let n = sqlx::query("DELETE FROM clients WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        sqlx::query("DELETE FROM access_tokens WHERE client_id = $1").bind(id).execute(&mut *tx).await?;
+        let n = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         self.bump_epoch("clients").await?;
         Ok(n > 0)
@@ -417,9 +384,8 @@ impl Store {
     /// The longest access-token lifetime of any client (for key rotation: how long an old key
     /// must stay published).
     pub async fn max_access_token_ttl(&self) -> StoreResult<i64> {
-        let r = sqlx::query("SELECT COALESCE(MAX(access_token_ttl), 0) AS m FROM clients")
-            .fetch_one(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("SELECT COALESCE(MAX(access_token_ttl), 0) AS m FROM clients").fetch_one(&self.pool).await?;
         Ok(r.try_get::<i64, _>("m")?)
     }
 
@@ -427,22 +393,18 @@ impl Store {
 
     /// Inserts a user; `Conflict` when the id, username or e-mail exists (case-insensitively).
     pub async fn create_user(&self, u: &User) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO users (",
-            user_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.email)
-        .bind(bool_i(u.email_verified))
-        .bind(&u.name)
-        .bind(&u.password_hash)
-        .bind(bool_i(u.disabled))
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.email)
+            .bind(bool_i(u.email_verified))
+            .bind(&u.name)
+            .bind(&u.password_hash)
+            .bind(bool_i(u.disabled))
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -468,17 +430,13 @@ impl Store {
 
     /// A user by id.
     pub async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(user_from_row)
-        .transpose()
+        sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     /// A user by username or e-mail, case-insensitively (the login form accepts either).
@@ -499,30 +457,19 @@ impl Store {
 
     /// Every user, ordered by username.
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users ORDER BY lower(username)"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(user_from_row)
-        .collect()
+        sqlx::query(concat!("SELECT ", user_columns!(), " FROM users ORDER BY lower(username)"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
     }
 
     /// Deletes a user; false when they did not exist.
     pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM access_tokens WHERE subject = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let n = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        sqlx::query("DELETE FROM access_tokens WHERE subject = $1").bind(id).execute(&mut *tx).await?;
+        let n = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -561,68 +508,45 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| {
-                Ok(ScopeDef {
-                    name: r.try_get("name")?,
-                    description: r.try_get("description")?,
-                })
-            })
+            .map(|r| Ok(ScopeDef { name: r.try_get("name")?, description: r.try_get("description")? }))
             .collect()
     }
 
     /// Deletes a scope; false when it did not exist.
     pub async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
-        Ok(sqlx::query("DELETE FROM scopes WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            > 0)
+        Ok(sqlx::query("DELETE FROM scopes WHERE name = $1").bind(name).execute(&self.pool).await?.rows_affected() > 0)
     }
 
     // ── signing keys ────────────────────────────────────────────────────────────────────────
 
     /// Stores a new signing key.
     pub async fn insert_key(&self, k: &StoredKey) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.private_key)
-        .bind(&k.public_jwk)
-        .bind(k.created_at)
-        .bind(k.retired_at)
-        .bind(k.publish_until)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(concat!("INSERT INTO signing_keys (", key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            .bind(&k.kid)
+            .bind(&k.alg)
+            .bind(&k.private_key)
+            .bind(&k.public_jwk)
+            .bind(k.created_at)
+            .bind(k.retired_at)
+            .bind(k.publish_until)
+            .execute(&self.pool)
+            .await?;
         self.bump_epoch("keys").await
     }
 
     /// Every key, newest first.
     pub async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            key_columns!(),
-            " FROM signing_keys ORDER BY created_at DESC, kid"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(key_from_row)
-        .collect()
+        sqlx::query(concat!("SELECT ", key_columns!(), " FROM signing_keys ORDER BY created_at DESC, kid"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(key_from_row)
+            .collect()
     }
 
     /// Atomically installs `new` as the active key of its algorithm and retires the previous
     /// active key(s) of that algorithm, which stay published until `publish_until`.
-    pub async fn rotate_key(
-        &self,
-        new: &StoredKey,
-        now: UnixTime,
-        publish_until: UnixTime,
-    ) -> StoreResult<()> {
+    pub async fn rotate_key(&self, new: &StoredKey, now: UnixTime, publish_until: UnixTime) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE alg = $3 AND retired_at IS NULL",
@@ -632,31 +556,25 @@ impl Store {
         .bind(&new.alg)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, NULL, NULL)"
-        ))
-        .bind(&new.kid)
-        .bind(&new.alg)
-        .bind(&new.private_key)
-        .bind(&new.public_jwk)
-        .bind(new.created_at)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(concat!("INSERT INTO signing_keys (", key_columns!(), ") VALUES ($1, $2, $3, $4, $5, NULL, NULL)"))
+            .bind(&new.kid)
+            .bind(&new.alg)
+            .bind(&new.private_key)
+            .bind(&new.public_jwk)
+            .bind(new.created_at)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.bump_epoch("keys").await
     }
 
     /// Removes retired keys whose publication period has ended; returns how many.
     pub async fn purge_keys(&self, now: UnixTime) -> StoreResult<u64> {
-        let n = sqlx::query(
-            "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND publish_until < $1",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let n = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND publish_until < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if n > 0 {
             self.bump_epoch("keys").await?;
         }
@@ -701,12 +619,7 @@ impl Store {
     }
 
     /// Revokes an opaque access token if it belongs to `client_id`; true when this call revoked it.
-    pub async fn revoke_access_token(
-        &self,
-        hash: &str,
-        client_id: &str,
-        now: UnixTime,
-    ) -> StoreResult<bool> {
+    pub async fn revoke_access_token(&self, hash: &str, client_id: &str, now: UnixTime) -> StoreResult<bool> {
         Ok(sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND client_id = $3 AND revoked_at IS NULL",
         )
@@ -721,25 +634,21 @@ impl Store {
 
     /// Puts a JWT's `jti` on the revocation list until the token's own expiry.
     pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Is `jti` on the revocation list?
     pub async fn is_jti_revoked(&self, jti: &str) -> StoreResult<bool> {
-        Ok(
-            sqlx::query("SELECT 1 AS one FROM revoked_jtis WHERE jti = $1")
-                .bind(jti)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
+        Ok(sqlx::query("SELECT 1 AS one FROM revoked_jtis WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
     }
 
     /// Deletes expired opaque tokens and revocation-list entries, at most `batch` rows of each
@@ -776,25 +685,19 @@ impl Store {
         subject: Option<&str>,
         detail: &serde_json::Value,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, kind, client_id, subject, detail) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(now)
-        .bind(kind)
-        .bind(client_id)
-        .bind(subject)
-        .bind(detail.to_string())
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO audit_events (at, kind, client_id, subject, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind(now)
+            .bind(kind)
+            .bind(client_id)
+            .bind(subject)
+            .bind(detail.to_string())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// The most recent events of `kind` (newest first).
-    pub async fn recent_events(
-        &self,
-        kind: &str,
-        limit: i64,
-    ) -> StoreResult<Vec<(UnixTime, String)>> {
+    pub async fn recent_events(&self, kind: &str, limit: i64) -> StoreResult<Vec<(UnixTime, String)>> {
         sqlx::query("SELECT at, detail FROM audit_events WHERE kind = $1 ORDER BY id DESC LIMIT $2")
             .bind(kind)
             .bind(limit)
@@ -805,7 +708,6 @@ impl Store {
             .collect()
     }
 }
-
 
 macro_rules! session_columns {
     () => {
@@ -913,19 +815,23 @@ impl Store {
 
     /// Stores a pending authorization request.
     pub async fn insert_auth_request(&self, r: &PendingRequest) -> StoreResult<()> {
-        sqlx::query(concat!("INSERT INTO auth_requests (", request_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(&r.id)
-            .bind(&r.client_id)
-            .bind(&r.request)
-            .bind(&r.browser_hash)
-            .bind(&r.session_sid)
-            .bind(bool_i(r.login_done))
-            .bind(bool_i(r.consent_done))
-            .bind(r.completed_at)
-            .bind(r.created_at)
-            .bind(r.expires_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(concat!(
+            "INSERT INTO auth_requests (",
+            request_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&r.id)
+        .bind(&r.client_id)
+        .bind(&r.request)
+        .bind(&r.browser_hash)
+        .bind(&r.session_sid)
+        .bind(bool_i(r.login_done))
+        .bind(bool_i(r.consent_done))
+        .bind(r.completed_at)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -942,12 +848,14 @@ impl Store {
 
     /// Records that the user signed in for this request (with session `sid`).
     pub async fn auth_request_logged_in(&self, id: &str, sid: &str) -> StoreResult<bool> {
-        Ok(sqlx::query("UPDATE auth_requests SET session_sid = $2, login_done = 1 WHERE id = $1 AND completed_at IS NULL")
-            .bind(id)
-            .bind(sid)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
+        Ok(sqlx::query(
+            "UPDATE auth_requests SET session_sid = $2, login_done = 1 WHERE id = $1 AND completed_at IS NULL",
+        )
+        .bind(id)
+        .bind(sid)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
             > 0)
     }
 
@@ -976,19 +884,23 @@ impl Store {
 
     /// Stores a new session.
     pub async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(&s.token_hash)
-            .bind(&s.sid)
-            .bind(&s.user_id)
-            .bind(s.auth_time)
-            .bind(&s.amr)
-            .bind(s.created_at)
-            .bind(s.last_seen_at)
-            .bind(s.idle_expires_at)
-            .bind(s.expires_at)
-            .bind(s.revoked_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&s.token_hash)
+        .bind(&s.sid)
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(&s.amr)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.idle_expires_at)
+        .bind(s.expires_at)
+        .bind(s.revoked_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -1016,12 +928,14 @@ impl Store {
 
     /// Extends a session's idle expiry.
     pub async fn touch_session(&self, token_hash: &str, now: UnixTime, idle_expires_at: UnixTime) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash)
-            .bind(now)
-            .bind(idle_expires_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(idle_expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -1100,22 +1014,26 @@ impl Store {
 
     /// Stores an authorization code (by hash).
     pub async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
-        sqlx::query(concat!("INSERT INTO authorization_codes (", code_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
-            .bind(&c.code_hash)
-            .bind(&c.grant_id)
-            .bind(&c.client_id)
-            .bind(&c.user_id)
-            .bind(&c.session_sid)
-            .bind(&c.redirect_uri)
-            .bind(bool_i(c.redirect_uri_given))
-            .bind(&c.scope)
-            .bind(&c.nonce)
-            .bind(&c.code_challenge)
-            .bind(c.auth_time)
-            .bind(c.created_at)
-            .bind(c.expires_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(concat!(
+            "INSERT INTO authorization_codes (",
+            code_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(&c.code_hash)
+        .bind(&c.grant_id)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.session_sid)
+        .bind(&c.redirect_uri)
+        .bind(bool_i(c.redirect_uri_given))
+        .bind(&c.scope)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(c.auth_time)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -1135,7 +1053,9 @@ impl Store {
     /// any number of nodes. False when the grant already exists (the code was used).
     pub async fn create_grant(&self, g: &Grant) -> StoreResult<bool> {
         Ok(sqlx::query(concat!(
-            "INSERT INTO grants (", grant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+            "INSERT INTO grants (",
+            grant_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (id) DO NOTHING"
         ))
         .bind(&g.id)
@@ -1208,13 +1128,15 @@ impl Store {
     /// Extends the idle expiry of a refresh token that is not rotated (confidential clients
     /// with rotation off): one conditional statement as well.
     pub async fn touch_refresh(&self, grant_id: &str, hash: &str, idle_expires_at: UnixTime) -> StoreResult<bool> {
-        Ok(sqlx::query("UPDATE grants SET refresh_idle_expires_at = $3 WHERE id = $1 AND refresh_hash = $2 AND revoked_at IS NULL")
-            .bind(grant_id)
-            .bind(hash)
-            .bind(idle_expires_at)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
+        Ok(sqlx::query(
+            "UPDATE grants SET refresh_idle_expires_at = $3 WHERE id = $1 AND refresh_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(grant_id)
+        .bind(hash)
+        .bind(idle_expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
             > 0)
     }
 
@@ -1255,7 +1177,13 @@ impl Store {
     }
 
     /// Revokes every grant of a user (for one client, or all); returns how many.
-    pub async fn revoke_user_grants(&self, user_id: &str, client_id: Option<&str>, reason: &str, now: UnixTime) -> StoreResult<u64> {
+    pub async fn revoke_user_grants(
+        &self,
+        user_id: &str,
+        client_id: Option<&str>,
+        reason: &str,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
         let q = match client_id {
             Some(c) => sqlx::query(
                 "UPDATE grants SET revoked_at = $2, revoked_reason = $3, replay_response = NULL WHERE user_id = $1 AND client_id = $4 AND revoked_at IS NULL",
@@ -1272,6 +1200,20 @@ impl Store {
             .bind(reason),
         };
         Ok(q.execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Revokes the grants created from a session that are not `offline_access` (logout).
+    pub async fn revoke_session_grants(&self, sid: &str, reason: &str, now: UnixTime) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE grants SET revoked_at = $2, revoked_reason = $3, replay_response = NULL \
+             WHERE session_sid = $1 AND revoked_at IS NULL AND (' ' || scope || ' ') NOT LIKE '% offline_access %'",
+        )
+        .bind(sid)
+        .bind(now)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     // ── login throttling ────────────────────────────────────────────────────────────────────

@@ -10,19 +10,14 @@ pub use keycard::testing::{TestOptions, TestServer};
 
 /// A reqwest client that does not follow redirects.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 /// The `oauth2` crate's HTTP client interface, implemented over reqwest 0.13.
 pub async fn oauth2_http(req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, std::io::Error> {
     let (parts, body) = req.into_parts();
     let client = http();
-    let mut rb = client
-        .request(parts.method, parts.uri.to_string())
-        .body(body);
+    let mut rb = client.request(parts.method, parts.uri.to_string()).body(body);
     for (k, v) in parts.headers.iter() {
         rb = rb.header(k, v);
     }
@@ -38,10 +33,7 @@ pub async fn oauth2_http(req: oauth2::HttpRequest) -> Result<oauth2::HttpRespons
 /// HTTP Basic header value with RFC 6749 §2.3.1 form-encoding of id and secret.
 pub fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
 }
 
 /// A captured response.
@@ -65,16 +57,8 @@ impl Res {
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "status for {code}: {}", self.body);
         assert_eq!(self.json()["error"], code, "{}", self.body);
-        assert!(
-            self.header("content-type")
-                .unwrap_or("")
-                .starts_with("application/json")
-        );
-        assert_eq!(
-            self.header("cache-control"),
-            Some("no-store"),
-            "Cache-Control: no-store on errors"
-        );
+        assert!(self.header("content-type").unwrap_or("").starts_with("application/json"));
+        assert_eq!(self.header("cache-control"), Some("no-store"), "Cache-Control: no-store on errors");
     }
 }
 
@@ -84,19 +68,12 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Res {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let body = r.text().await.unwrap_or_default();
-    Res {
-        status,
-        headers,
-        body,
-    }
+    Res { status, headers, body }
 }
 
 /// POSTs a raw form body with optional Basic credentials.
 pub async fn post_form(url: &str, auth: Option<&str>, body: &str) -> Res {
-    let mut rb = http()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned());
+    let mut rb = http().post(url).header("content-type", "application/x-www-form-urlencoded").body(body.to_owned());
     if let Some(a) = auth {
         rb = rb.header("authorization", a);
     }
@@ -107,12 +84,7 @@ pub async fn post_form(url: &str, auth: Option<&str>, body: &str) -> Res {
 pub fn jwt_parts(token: &str) -> (Value, Value) {
     let mut it = token.split('.');
     let dec = |s: &str| -> Value {
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(s)
-                .expect("b64"),
-        )
-        .expect("json")
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).expect("b64")).expect("json")
     };
     (dec(it.next().unwrap()), dec(it.next().unwrap()))
 }

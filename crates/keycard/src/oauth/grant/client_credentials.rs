@@ -29,21 +29,11 @@ pub fn granted_scope(client: &Client, requested: Option<Scope>) -> Result<Scope,
 }
 
 /// RFC 6749 §4.4.2–4.4.3: issues an access token for the client itself.
-pub async fn issue(
-    state: &AppState,
-    client: &Client,
-    requested: Option<Scope>,
-) -> Result<TokenResponse, OAuthError> {
+pub async fn issue(state: &AppState, client: &Client, requested: Option<Scope>) -> Result<TokenResponse, OAuthError> {
     let scope = granted_scope(client, requested)?;
     let minted = tokens::mint_access_token(
         state,
-        AccessTokenSpec {
-            client,
-            subject: &client.id,
-            scope: &scope,
-            auth_time: None,
-            grant_id: None,
-        },
+        AccessTokenSpec { client, subject: &client.id, scope: &scope, auth_time: None, grant_id: None },
     )
     .await?;
     Ok(TokenResponse {
@@ -84,12 +74,7 @@ mod tests {
     fn scope_rules() {
         let c = client();
         assert_eq!(granted_scope(&c, None).unwrap().to_string(), "a b");
-        assert_eq!(
-            granted_scope(&c, Some(Scope::parse("b").unwrap()))
-                .unwrap()
-                .to_string(),
-            "b"
-        );
+        assert_eq!(granted_scope(&c, Some(Scope::parse("b").unwrap())).unwrap().to_string(), "b");
         let e = granted_scope(&c, Some(Scope::parse("a admin").unwrap())).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidScope);
         assert!(e.description.contains("admin"));

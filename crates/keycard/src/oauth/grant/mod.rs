@@ -3,7 +3,10 @@
 //! parameters in [`GrantRequest::parse`], write `grant/<name>.rs` with an `issue` function, and
 //! add the arm to [`token`]'s `match`; advertise it in `discovery.rs`.
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
+pub mod user_tokens;
 
 use super::OAuthError;
 use super::client_auth::{self, Presented};
@@ -20,13 +23,19 @@ pub enum GrantRequest {
         /// Requested scope (`None`: the client's allowed scopes).
         scope: Option<Scope>,
     },
+    /// RFC 6749 §4.1.3.
+    AuthorizationCode(authorization_code::CodeRequest),
+    /// RFC 6749 §6.
+    RefreshToken {
+        /// The refresh token.
+        refresh_token: String,
+        /// Requested (narrower) scope.
+        scope: Option<Scope>,
+    },
 }
 
 fn parse_scope(params: &Params) -> Result<Option<Scope>, OAuthError> {
-    params
-        .get("scope")
-        .map(|s| Scope::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string())))
-        .transpose()
+    params.get("scope").map(|s| Scope::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))).transpose()
 }
 
 impl GrantRequest {
@@ -35,16 +44,12 @@ impl GrantRequest {
     pub fn parse(params: &Params) -> Result<(GrantType, GrantRequest), OAuthError> {
         let grant_type = params.require("grant_type")?;
         match grant_type {
-            "client_credentials" => Ok((
-                GrantType::ClientCredentials,
-                GrantRequest::ClientCredentials {
-                    scope: parse_scope(params)?,
-                },
-            )),
-            _ => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "the grant type is not supported by this server",
-            )),
+            "client_credentials" => {
+                Ok((GrantType::ClientCredentials, GrantRequest::ClientCredentials { scope: parse_scope(params)? }))
+            }
+            _ => {
+                Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "the grant type is not supported by this server"))
+            }
         }
     }
 }
@@ -62,10 +67,7 @@ pub async fn token(
     let client = client_auth::authenticate(state, &presented).await?;
     let (grant_type, request) = GrantRequest::parse(params)?;
     if !client.allows_grant(grant_type) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client is not allowed to use this grant type",
-        ));
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client is not allowed to use this grant type"));
     }
     match request {
         GrantRequest::ClientCredentials { scope } => {
@@ -76,6 +78,10 @@ pub async fn token(
                 ));
             }
             client_credentials::issue(state, &client, scope).await
+        }
+        GrantRequest::AuthorizationCode(req) => authorization_code::issue(state, &client, req).await,
+        GrantRequest::RefreshToken { refresh_token, scope } => {
+            refresh_token::issue(state, &client, &refresh_token, scope).await
         }
     }
 }

@@ -1,0 +1,401 @@
+//! Handlers of the browser-facing endpoints: `/authorize` (RFC 6749 §4.1.1, GET and POST
+//! behave the same), `/login`, `/consent`, `/logout` (OIDC RP-Initiated Logout 1.0) and the
+//! stylesheet. They parse, call [`crate::oauth::flow`], and render an [`Outcome`].
+//!
+//! Every HTML response carries the strict header set of SECURITY G6/G7: a Content-Security-
+//! Policy (`default-src 'self'`, `frame-ancestors 'none'`, `form-action` limited to Keycard and
+//! the client's redirect origin, a script hash only on the form-post page), `X-Frame-Options:
+//! DENY`, `Referrer-Policy: no-referrer`, `Cache-Control: no-store`. Redirects after a form POST
+//! are 303 (RFC 9700 §4.12). Cookies are `HttpOnly; SameSite=Lax; Path=/`, with `Secure` and
+//! the `__Host-` prefix whenever the issuer is https.
+
+use super::PeerAddr;
+use crate::app::AppState;
+use crate::oauth::OAuthError;
+use crate::oauth::authorize::{self, AuthorizationResponse};
+use crate::oauth::flow::{self, Browser, LogoutOutcome, Outcome};
+use crate::oauth::params::Params;
+use crate::pages::{self, ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage, LogoutPage, Page, ScopeView};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Cookie names: `__Host-` prefixed when the issuer is https (SECURITY G5).
+pub struct CookieNames {
+    /// Browser-binding cookie (ties pending requests and CSRF tokens to one browser).
+    pub browser: &'static str,
+    /// Session cookie.
+    pub session: &'static str,
+    /// `; Secure` or nothing.
+    pub secure: &'static str,
+}
+
+/// The cookie names for this issuer.
+pub fn cookie_names(state: &AppState) -> CookieNames {
+    if state.config.issuer.starts_with("https://") {
+        CookieNames { browser: "__Host-kc_browser", session: "__Host-kc_session", secure: "; Secure" }
+    } else {
+        CookieNames { browser: "kc_browser", session: "kc_session", secure: "" }
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The browser's cookies; a new browser cookie when it has none.
+fn browser(state: &AppState, headers: &HeaderMap, peer: Option<&PeerAddr>) -> (Browser, Option<String>) {
+    let names = cookie_names(state);
+    let (browser_token, new) = match cookie(headers, names.browser) {
+        Some(b) => (b, None),
+        None => {
+            let b = crate::jose::random_token(32);
+            (b.clone(), Some(format!("{}={b}; Path=/; HttpOnly; SameSite=Lax{}", names.browser, names.secure)))
+        }
+    };
+    let ip = peer.map(|p| p.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    (Browser { browser_token, session_token: cookie(headers, names.session), ip }, new)
+}
+
+/// The origin a `form-action` source must allow for a redirect URI.
+fn form_action_source(uri: &str) -> Option<String> {
+    let u = url::Url::parse(uri).ok()?;
+    match u.scheme() {
+        "http" | "https" => Some(u.origin().ascii_serialization()),
+        s => Some(format!("{s}:")),
+    }
+}
+
+fn csp(redirect_uri: Option<&str>, script_hash: Option<&str>) -> String {
+    let mut form_action = "'self'".to_owned();
+    if let Some(src) = redirect_uri.and_then(form_action_source) {
+        form_action.push(' ');
+        form_action.push_str(&src);
+    }
+    let script = script_hash.map(|h| format!("script-src {h}; ")).unwrap_or_default();
+    format!(
+        "default-src 'self'; {script}img-src 'self' https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action {form_action}"
+    )
+}
+
+fn html(state: &AppState, status: StatusCode, page: &Page, redirect_uri: Option<&str>) -> Response {
+    let script = matches!(page, Page::FormPost(_)).then(pages::form_post_script_csp_hash);
+    let body = match state.pages.render(page) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "page rendering failed");
+            let mut res = (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response();
+            secure_headers(&mut res, &csp(None, None));
+            return res;
+        }
+    };
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    secure_headers(&mut res, &csp(redirect_uri, script.as_deref()));
+    res
+}
+
+fn secure_headers(res: &mut Response, csp: &str) {
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn see_other(location: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    secure_headers(&mut res, &csp(None, None));
+    res
+}
+
+fn error_page(state: &AppState, status: u16, title: &str, message: &str) -> Response {
+    let page = Page::Error(ErrorPage { title: title.into(), message: message.into(), reference: None });
+    html(state, StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &page, None)
+}
+
+fn server_error_page(state: &AppState, e: OAuthError) -> Response {
+    let status = crate::http::error::status_for(e.code);
+    if let Some(cause) = &e.cause {
+        tracing::error!(error = %e.code, cause = %cause, "page request failed");
+    }
+    error_page(
+        state,
+        status.as_u16().max(500),
+        "Something went wrong",
+        "Keycard could not complete this step. Try again in a moment.",
+    )
+}
+
+fn render_outcome(state: &AppState, out: Outcome) -> Response {
+    match out {
+        Outcome::Respond(AuthorizationResponse::Redirect(url)) => see_other(&url),
+        Outcome::Respond(AuthorizationResponse::FormPost { action, fields }) => {
+            let page = Page::FormPost(FormPostPage { action: action.clone(), fields });
+            html(state, StatusCode::OK, &page, Some(&action))
+        }
+        Outcome::ErrorPage { status, title, message } => error_page(state, status, &title, &message),
+        Outcome::Goto(path) => see_other(&path),
+        Outcome::Login(v) => {
+            let status = StatusCode::from_u16(v.status).unwrap_or(StatusCode::OK);
+            let retry = v.retry_after;
+            let redirect = v.redirect_uri.clone();
+            let page = Page::Login(LoginPage {
+                request_id: v.request_id,
+                csrf_token: v.csrf_token,
+                client_name: v.client_name,
+                login_hint: v.login_hint,
+                error: v.error,
+                locale: v.locale,
+            });
+            let mut res = html(state, status, &page, Some(&redirect));
+            if let Some(r) = retry
+                && let Ok(v) = HeaderValue::from_str(&r.to_string())
+            {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
+        }
+        Outcome::Consent(v) => {
+            let redirect = v.redirect_uri.clone();
+            let page = Page::Consent(ConsentPage {
+                request_id: v.request_id,
+                csrf_token: v.csrf_token,
+                client_name: v.client_name,
+                client_logo_uri: v.client_logo_uri,
+                user_display: v.user_display,
+                scopes: v.scopes.into_iter().map(|(name, description)| ScopeView { name, description }).collect(),
+                locale: v.locale,
+            });
+            html(state, StatusCode::OK, &page, Some(&redirect))
+        }
+    }
+}
+
+fn with_cookies(mut res: Response, cookies: impl IntoIterator<Item = String>) -> Response {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// Reads a form body for a page: `application/x-www-form-urlencoded`, size-limited, strict.
+async fn page_form(state: &AppState, req: Request) -> Result<Params, (u16, &'static str)> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err((400, "The form was not sent as application/x-www-form-urlencoded."));
+    }
+    let body = axum::body::to_bytes(req.into_body(), state.config.http.body_limit_bytes)
+        .await
+        .map_err(|_| (413, "The form is too large."))?;
+    Params::parse(&body).map_err(|_| (400, "The form is malformed (repeated or badly encoded fields)."))
+}
+
+/// SECURITY G1: a state-changing form POST must come from Keycard's own pages.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return false;
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => url::Url::parse(&state.config.issuer).is_ok_and(|u| u.origin().ascii_serialization() == origin),
+    }
+}
+
+fn query_params(req: &Request) -> Result<Params, OAuthError> {
+    Params::parse(req.uri().query().unwrap_or("").as_bytes())
+}
+
+/// RFC 6749 §4.1.1 / OIDC Core §3.1.2.1: `GET` and `POST /authorize`.
+pub async fn authorize(State(state): State<AppState>, req: Request) -> Response {
+    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let params = if req.method() == Method::POST {
+        match page_form(&state, req).await {
+            Ok(p) => p,
+            Err((status, msg)) => return error_page(&state, status, "Invalid authorization request", msg),
+        }
+    } else {
+        match query_params(&req) {
+            Ok(p) => p,
+            Err(e) => {
+                let authorize::AuthorizeError::Page { title, message } = authorize::parse_error_page(e) else {
+                    return error_page(&state, 400, "Invalid authorization request", "");
+                };
+                return error_page(&state, 400, &title, &message);
+            }
+        }
+    };
+    let res = match flow::authorize(&state, &params, &b).await {
+        Ok(out) => render_outcome(&state, out),
+        Err(e) => server_error_page(&state, e),
+    };
+    with_cookies(res, new_cookie)
+}
+
+fn request_id(req: &Request) -> Option<String> {
+    query_params(req).ok().and_then(|p| p.get("request").map(str::to_owned))
+}
+
+/// `GET /login?request=…`: the sign-in page.
+pub async fn login_page(State(state): State<AppState>, req: Request) -> Response {
+    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let res = match flow::login_page(&state, request_id(&req).as_deref(), &b).await {
+        Ok(out) => render_outcome(&state, out),
+        Err(e) => server_error_page(&state, e),
+    };
+    with_cookies(res, new_cookie)
+}
+
+/// `POST /login`: checks the CSRF token and the password; sets a NEW session cookie on success.
+pub async fn login_submit(State(state): State<AppState>, req: Request) -> Response {
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    if !same_origin(&state, req.headers()) {
+        return error_page(&state, 403, "Request refused", "This form must be sent from the sign-in page.");
+    }
+    let form = match page_form(&state, req).await {
+        Ok(f) => f,
+        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    };
+    match flow::login_submit(&state, &form, &b).await {
+        Ok((out, session)) => {
+            let names = cookie_names(&state);
+            let cookie = session.map(|t| {
+                format!(
+                    "{}={t}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                    names.session, state.config.sessions.absolute_ttl_secs, names.secure
+                )
+            });
+            with_cookies(render_outcome(&state, out), cookie)
+        }
+        Err(e) => server_error_page(&state, e),
+    }
+}
+
+/// `GET /consent?request=…`: the consent page.
+pub async fn consent_page(State(state): State<AppState>, req: Request) -> Response {
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    match flow::consent_page(&state, request_id(&req).as_deref(), &b).await {
+        Ok(out) => render_outcome(&state, out),
+        Err(e) => server_error_page(&state, e),
+    }
+}
+
+/// `POST /consent`: approve or deny.
+pub async fn consent_submit(State(state): State<AppState>, req: Request) -> Response {
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    if !same_origin(&state, req.headers()) {
+        return error_page(&state, 403, "Request refused", "This form must be sent from the consent page.");
+    }
+    let form = match page_form(&state, req).await {
+        Ok(f) => f,
+        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    };
+    match flow::consent_submit(&state, &form, &b).await {
+        Ok(out) => render_outcome(&state, out),
+        Err(e) => server_error_page(&state, e),
+    }
+}
+
+fn render_logout(state: &AppState, out: LogoutOutcome, clear_session: bool) -> Response {
+    let res = match out {
+        LogoutOutcome::Confirm(v) => {
+            let page =
+                Page::Logout(LogoutPage { csrf_token: v.csrf_token, client_name: v.client_name, hidden: v.hidden });
+            html(state, StatusCode::OK, &page, None)
+        }
+        LogoutOutcome::Redirect(url) => see_other(&url),
+        LogoutOutcome::Done => html(state, StatusCode::OK, &Page::LoggedOut(LoggedOutPage {}), None),
+        LogoutOutcome::Error(out) => render_outcome(state, out),
+    };
+    if clear_session {
+        let names = cookie_names(state);
+        with_cookies(res, [format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", names.session, names.secure)])
+    } else {
+        res
+    }
+}
+
+/// OIDC RP-Initiated Logout §2: `GET /logout` asks the user to confirm.
+pub async fn logout_page(State(state): State<AppState>, req: Request) -> Response {
+    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let params = match query_params(&req) {
+        Ok(p) => p,
+        Err(_) => {
+            return error_page(
+                &state,
+                400,
+                "Invalid logout request",
+                "The request has repeated or badly encoded parameters.",
+            );
+        }
+    };
+    let res = match flow::logout_start(&state, &params, &b).await {
+        Ok(out) => render_logout(&state, out, false),
+        Err(e) => server_error_page(&state, e),
+    };
+    with_cookies(res, new_cookie)
+}
+
+/// `POST /logout`: ends the session and redirects to a validated post-logout URI.
+pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Response {
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    if !same_origin(&state, req.headers()) {
+        return error_page(&state, 403, "Request refused", "This form must be sent from the sign-out page.");
+    }
+    let form = match page_form(&state, req).await {
+        Ok(f) => f,
+        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    };
+    let logout = form.get("decision") == Some("logout");
+    match flow::logout_submit(&state, &form, &b).await {
+        Ok(out) => {
+            let clear = logout && !matches!(out, LogoutOutcome::Error(_));
+            render_logout(&state, out, clear)
+        }
+        Err(e) => server_error_page(&state, e),
+    }
+}
+
+/// `GET /assets/keycard.css`.
+pub async fn stylesheet(State(state): State<AppState>) -> Response {
+    let mut res = state.pages.stylesheet().to_owned().into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_action_sources() {
+        assert_eq!(form_action_source("https://app.example/cb?x=1").as_deref(), Some("https://app.example"));
+        assert_eq!(form_action_source("http://127.0.0.1:5123/cb").as_deref(), Some("http://127.0.0.1:5123"));
+        assert_eq!(form_action_source("com.example.app:/cb").as_deref(), Some("com.example.app:"));
+        let c = csp(Some("https://app.example/cb"), None);
+        assert!(c.contains("frame-ancestors 'none'") && c.contains("form-action 'self' https://app.example"));
+        assert!(!c.contains("script-src"));
+    }
+}

@@ -1,0 +1,113 @@
+//! RFC 6749 §4.1.3 + RFC 7636 §4.6 (OAuth 2.1 §4.1.3): redeem an authorization code.
+//!
+//! The code must exist, be unexpired, belong to the authenticated client, match the redirect
+//! URI when one was sent, and pass PKCE. A failed check does NOT consume the code (OAuth 2.1
+//! §7.5.2, SECURITY B3). Redemption itself is one statement: inserting the grant row keyed by
+//! the code's grant id; of two concurrent redemptions exactly one succeeds, on any number of
+//! nodes (B7). A second valid redemption revokes the grant and so every token issued from the
+//! code (RFC 6749 §4.1.2, B6).
+
+use super::user_tokens::{self, new_refresh_token};
+use crate::app::AppState;
+use crate::jose;
+use crate::model::{Client, Grant, GrantType};
+use crate::oauth::OAuthError;
+use crate::oauth::authorize::verify_pkce;
+use keycard_types::{Scope, TokenResponse};
+
+/// Prefix of authorization codes.
+pub const CODE_PREFIX: &str = "kc_ac_";
+
+/// The parameters of RFC 6749 §4.1.3.
+#[derive(Debug)]
+pub struct CodeRequest {
+    /// The code.
+    pub code: String,
+    /// `redirect_uri`, when sent.
+    pub redirect_uri: Option<String>,
+    /// PKCE `code_verifier`, when sent.
+    pub code_verifier: Option<String>,
+}
+
+fn bad(d: &'static str) -> OAuthError {
+    OAuthError::invalid_grant(d)
+}
+
+/// Redeems the code for tokens.
+pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Result<TokenResponse, OAuthError> {
+    let now = state.clock.now();
+    if !req.code.starts_with(CODE_PREFIX) || req.code.len() > 128 {
+        return Err(bad("the authorization code is invalid"));
+    }
+    let hash = jose::keyed_hash(&state.secrets.hash_key, req.code.as_bytes());
+    let Some(code) = state.store.get_code(&hash).await? else {
+        return Err(bad("the authorization code is invalid"));
+    };
+    if code.client_id != client.id {
+        return Err(bad("the authorization code was issued to another client"));
+    }
+    if code.expires_at <= now {
+        return Err(bad("the authorization code has expired"));
+    }
+    match (&req.redirect_uri, code.redirect_uri_given) {
+        (None, true) => return Err(bad("redirect_uri is required: it was sent in the authorization request")),
+        (Some(r), _) if *r != code.redirect_uri => {
+            return Err(bad("redirect_uri does not match the authorization request"));
+        }
+        _ => {}
+    }
+    match (&code.code_challenge, &req.code_verifier) {
+        (Some(ch), Some(v)) if verify_pkce(ch, v) => {}
+        (Some(_), Some(_)) => return Err(bad("the PKCE code_verifier does not match the code_challenge")),
+        (Some(_), None) => return Err(bad("code_verifier is required (PKCE)")),
+        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
+        (None, Some(_)) => return Err(bad("code_verifier sent but the authorization request had no code_challenge")),
+        (None, None) if client.is_public() => return Err(bad("public clients must use PKCE")),
+        (None, None) => {}
+    }
+    let user = state.store.get_user(&code.user_id).await?;
+    if user.is_none_or(|u| u.disabled) {
+        return Err(bad("the user is no longer active"));
+    }
+    let scope = Scope::parse(&code.scope).unwrap_or_default();
+    let with_refresh = client.allows_grant(GrantType::RefreshToken)
+        && (!scope.contains("openid")
+            || scope.contains("offline_access")
+            || client.settings.always_issue_refresh_token);
+    let refresh = with_refresh.then(|| new_refresh_token(&code.grant_id, 0));
+    let t = &state.config.tokens;
+    let family_end = now + t.refresh_token_absolute_ttl_secs;
+    let grant = Grant {
+        id: code.grant_id.clone(),
+        client_id: client.id.clone(),
+        user_id: code.user_id.clone(),
+        session_sid: Some(code.session_sid.clone()),
+        scope: code.scope.clone(),
+        auth_time: code.auth_time,
+        refresh_hash: refresh.as_ref().map(|r| jose::keyed_hash(&state.secrets.hash_key, r.as_bytes())),
+        prev_refresh_hash: None,
+        generation: 0,
+        refresh_idle_expires_at: refresh.as_ref().map(|_| (now + t.refresh_token_idle_ttl_secs).min(family_end)),
+        refresh_expires_at: refresh.as_ref().map(|_| family_end),
+        rotated_at: None,
+        replay_response: None,
+        replay_count: 0,
+        created_at: now,
+        expires_at: if refresh.is_some() { family_end } else { now + client.access_token_ttl },
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    if !state.store.create_grant(&grant).await? {
+        // The code was redeemed before: revoke everything issued from it.
+        if state.store.revoke_grant(&code.grant_id, "authorization_code_reuse", now).await? {
+            let detail = serde_json::json!({"grant_id": code.grant_id});
+            let _ = state
+                .store
+                .record_event(now, "authorization_code_reuse", Some(&client.id), Some(&code.user_id), &detail)
+                .await;
+            tracing::warn!(client_id = %client.id, grant_id = %code.grant_id, "authorization code reused: grant revoked");
+        }
+        return Err(bad("the authorization code has already been used"));
+    }
+    user_tokens::respond(state, client, &grant, &scope, refresh, code.nonce.as_deref()).await
+}

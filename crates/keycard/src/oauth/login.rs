@@ -1,0 +1,176 @@
+//! Password sign-in (RFC 6819 §4.4.3.6, §5.1.4.2.3–5, OAuth 2.1 §7.7; SECURITY G8/G9).
+//!
+//! - Every attempt is counted BEFORE the password is checked, per account and per client IP, in
+//!   one atomic statement, so parallel guesses on many nodes cannot slip under the threshold.
+//!   Past the threshold the key is locked; the lock doubles with each further attempt (max 1 h).
+//! - Unknown users, wrong passwords and disabled users get the same answer and cost the same
+//!   time: an unknown user is checked against a dummy hash.
+//! - argon2id runs on the blocking pool behind a semaphore, so a login storm queues logins
+//!   instead of starving the token endpoint; hashes with outdated parameters are upgraded at
+//!   the next successful sign-in.
+//!
+//! The same function serves every password-consuming path (login page, device verification,
+//! the legacy password grant), so they share one counter.
+
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::model::User;
+use crate::store::StoreError;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::sync::Arc;
+
+/// Why a sign-in failed.
+#[derive(Debug)]
+pub enum LoginError {
+    /// Unknown user, wrong password or disabled user: one answer for all (G8).
+    Invalid,
+    /// Too many attempts: try again after this many seconds.
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after: i64,
+    },
+    /// The database failed.
+    Store(StoreError),
+    /// Hashing failed unexpectedly.
+    Internal(String),
+}
+
+impl From<StoreError> for LoginError {
+    fn from(e: StoreError) -> Self {
+        LoginError::Store(e)
+    }
+}
+
+/// The password hasher shared by the server: argon2 parameters, the concurrency limit and the
+/// dummy hash for unknown users.
+pub struct PasswordHashing {
+    params: argon2::Params,
+    limit: Arc<tokio::sync::Semaphore>,
+    dummy: String,
+}
+
+impl PasswordHashing {
+    /// Builds the hasher (computes the dummy hash once).
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, concurrency: usize) -> Result<Self, String> {
+        let params = argon2::Params::new(memory_kib, iterations, parallelism, None).map_err(|e| e.to_string())?;
+        let dummy = hash_with(&params, &crate::jose::random_token(16))?;
+        Ok(Self { params, limit: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))), dummy })
+    }
+
+    fn argon(&self) -> argon2::Argon2<'static> {
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, self.params.clone())
+    }
+
+    /// Hashes a password off the async executor, behind the limit.
+    pub async fn hash(&self, password: &str) -> Result<String, String> {
+        let _permit = self.limit.acquire().await.map_err(|e| e.to_string())?;
+        let params = self.params.clone();
+        let pw = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_with(&params, &pw)).await.map_err(|e| e.to_string())?
+    }
+
+    /// Verifies `password` against `phc` (or the dummy hash when `None`) off the executor.
+    /// Returns (matches, needs_upgrade).
+    pub async fn verify(&self, password: &str, phc: Option<&str>) -> (bool, bool) {
+        let Ok(_permit) = self.limit.acquire().await else { return (false, false) };
+        let real = phc.is_some();
+        let phc = phc.unwrap_or(&self.dummy).to_owned();
+        let pw = password.to_owned();
+        let argon = self.argon();
+        let current = self.params.clone();
+        tokio::task::spawn_blocking(move || {
+            let ok = argon.verify_password(pw.as_bytes(), phc.as_str()).is_ok() && real;
+            let upgrade = ok && !uses_params(&phc, &current);
+            (ok, upgrade)
+        })
+        .await
+        .unwrap_or((false, false))
+    }
+}
+
+fn hash_with(params: &argon2::Params, password: &str) -> Result<String, String> {
+    let salt: [u8; 16] = crate::jose::random_bytes();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params.clone())
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("could not hash the password: {e}"))
+}
+
+/// Does the PHC string use argon2id v19 with exactly these parameters?
+fn uses_params(phc: &str, p: &argon2::Params) -> bool {
+    let want = format!("$argon2id$v=19$m={},t={},p={}$", p.m_cost(), p.t_cost(), p.p_cost());
+    phc.starts_with(&want)
+}
+
+fn lock_for(state: &AppState, excess: i64) -> i64 {
+    let base = state.config.login.lockout_secs;
+    let shift = excess.clamp(0, 12) as u32;
+    (base.saturating_mul(1_i64 << shift)).min(3600)
+}
+
+/// Checks a throttle key; returns Err(Locked) when over its limit (and extends the lock).
+async fn check_key(state: &AppState, key: &str, limit: i64, now: UnixTime) -> Result<(), LoginError> {
+    let a = state.store.reserve_login_attempt(key, now, state.config.login.window_secs).await?;
+    if let Some(until) = a.locked_until
+        && until > now
+    {
+        let until = now + lock_for(state, a.attempts - limit - 1);
+        state.store.lock_login(key, until).await?;
+        return Err(LoginError::Locked { retry_after: until - now });
+    }
+    if a.attempts > limit {
+        let until = now + lock_for(state, a.attempts - limit - 1);
+        state.store.lock_login(key, until).await?;
+        return Err(LoginError::Locked { retry_after: until - now });
+    }
+    Ok(())
+}
+
+/// Signs a user in by username or e-mail and password, from client address `ip`.
+pub async fn password_login(state: &AppState, login: &str, password: &str, ip: &str) -> Result<User, LoginError> {
+    let now = state.clock.now();
+    let login_key = format!("u:{}", login.trim().to_lowercase());
+    let ip_key = format!("ip:{ip}");
+    check_key(state, &ip_key, state.config.login.ip_max_attempts, now).await?;
+    check_key(state, &login_key, state.config.login.max_attempts, now).await?;
+    let user = if login.is_empty() || login.len() > 256 { None } else { state.store.find_user(login.trim()).await? };
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let (ok, upgrade) = state.hashing.verify(password, hash).await;
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => return Err(LoginError::Invalid),
+    };
+    state.store.reset_login(&login_key).await?;
+    if upgrade {
+        match state.hashing.hash(password).await {
+            Ok(h) => {
+                let mut u = user.clone();
+                u.password_hash = Some(h);
+                u.updated_at = now;
+                if let Err(e) = state.store.update_user(&u).await {
+                    tracing::warn!(error = %e, "password hash upgrade failed");
+                } else {
+                    tracing::info!(user_id = %u.id, "upgraded password hash parameters");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "password hash upgrade failed"),
+        }
+    }
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashing_verifies_and_detects_outdated_parameters() {
+        let h = PasswordHashing::new(8 * 1024, 1, 1, 2).unwrap();
+        let phc = h.hash("correct horse").await.unwrap();
+        assert_eq!(h.verify("correct horse", Some(&phc)).await, (true, false));
+        assert_eq!(h.verify("wrong", Some(&phc)).await, (false, false));
+        assert_eq!(h.verify("anything", None).await, (false, false), "dummy hash never matches");
+        let newer = PasswordHashing::new(16 * 1024, 2, 1, 2).unwrap();
+        assert_eq!(newer.verify("correct horse", Some(&phc)).await, (true, true), "upgrade wanted");
+    }
+}
