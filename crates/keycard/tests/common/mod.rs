@@ -100,3 +100,187 @@ pub async fn cc_token(s: &TestServer, id: &str, secret: &str, scope: Option<&str
     };
     post_form(&s.url("/token"), Some(&basic(id, secret)), &body).await
 }
+
+/// A user agent for the HTML flow: a cookie jar, no redirect following, forms posted with the
+/// `Origin` a browser would send.
+pub struct UserAgent {
+    pub base: String,
+    jar: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl UserAgent {
+    pub fn new(base: &str) -> UserAgent {
+        UserAgent { base: base.to_owned(), jar: Default::default() }
+    }
+
+    fn abs(&self, url: &str) -> String {
+        if url.starts_with('/') { format!("{}{}", self.base, url) } else { url.to_owned() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.jar.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn store(&self, res: &Res) {
+        for sc in res.headers.get_all("set-cookie") {
+            let sc = sc.to_str().unwrap();
+            let (kv, attrs) = sc.split_once(';').unwrap_or((sc, ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            let mut jar = self.jar.lock().unwrap();
+            jar.retain(|(n, _)| n != k);
+            if !attrs.contains("Max-Age=0") {
+                jar.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.lock().unwrap().iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let mut jar = self.jar.lock().unwrap();
+        jar.retain(|(n, _)| n != name);
+        jar.push((name.to_owned(), value.to_owned()));
+    }
+
+    pub async fn get(&self, url: &str) -> Res {
+        let res = send(http().get(self.abs(url)).header("cookie", self.cookie_header())).await;
+        self.store(&res);
+        res
+    }
+
+    pub async fn post(&self, url: &str, fields: &[(&str, &str)]) -> Res {
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let res = send(
+            http()
+                .post(self.abs(url))
+                .header("cookie", self.cookie_header())
+                .header("origin", &self.base)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await;
+        self.store(&res);
+        res
+    }
+}
+
+impl Res {
+    /// The `Location` of a redirect.
+    pub fn location(&self) -> String {
+        assert!(matches!(self.status, 302 | 303), "expected a redirect, got {}: {}", self.status, self.body);
+        self.header("location").unwrap().to_owned()
+    }
+
+    /// The value of a hidden form field in an HTML page.
+    pub fn field(&self, name: &str) -> String {
+        form_field(&self.body, name).unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+    }
+}
+
+/// Finds `name="NAME" value="VALUE"` in HTML and unescapes the value.
+pub fn form_field(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#x2f;", "/")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// Query parameters of a URL.
+pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url).unwrap().query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// Registers alice (password `alice-password-1`) and a public SPA client and a confidential web
+/// client for the code flow. Returns (web client id, web secret).
+pub async fn code_flow_fixtures(s: &TestServer) -> (String, String) {
+    use keycard::admin::ClientSpec;
+    use keycard::model::GrantType;
+    let hash = keycard::admin::hash_password(&s.state.config, "alice-password-1").unwrap();
+    let admin = s.admin();
+    let mut alice =
+        admin.create_user("alice", Some("alice@example.com"), Some("Alice Liddell"), Some(hash)).await.unwrap();
+    alice.email_verified = true;
+    admin.save_user(alice).await.unwrap();
+    let hash = keycard::admin::hash_password(&s.state.config, "bob-password-1").unwrap();
+    admin.create_user("bob", Some("bob@example.com"), None, Some(hash)).await.unwrap();
+    let scopes: Vec<String> =
+        ["openid", "profile", "email", "offline_access", "api:read"].iter().map(|s| s.to_string()).collect();
+    s.admin().upsert_scope("api:read", "Read your data").await.unwrap();
+    s.create_client(ClientSpec {
+        id: Some("spa".into()),
+        name: Some("Single Page App".into()),
+        public: true,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: scopes.clone(),
+        redirect_uris: vec!["https://spa.example/cb".into()],
+        ..Default::default()
+    })
+    .await;
+    s.create_client(ClientSpec {
+        id: Some("web".into()),
+        name: Some("Web App".into()),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes,
+        redirect_uris: vec!["https://web.example/cb".into(), "https://web.example/cb2".into()],
+        ..Default::default()
+    })
+    .await
+}
+
+/// PKCE pair (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    let v = keycard::jose::random_token(32);
+    let c = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, v.as_bytes()).as_ref());
+    (v, c)
+}
+
+/// Runs /authorize → login (if asked) → consent (if asked) in `ua` and returns the final
+/// redirect to the client.
+pub async fn authorize_in(ua: &UserAgent, authorize_url: &str, user: &str, password: &str) -> String {
+    let mut res = ua.get(authorize_url).await;
+    for _ in 0..4 {
+        let loc = res.location();
+        if loc.starts_with("/login") {
+            let page = ua.get(&loc).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            res = ua
+                .post(
+                    "/login",
+                    &[
+                        ("request_id", &page.field("request_id")),
+                        ("csrf_token", &page.field("csrf_token")),
+                        ("username", user),
+                        ("password", password),
+                    ],
+                )
+                .await;
+        } else if loc.starts_with("/consent") {
+            let page = ua.get(&loc).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            res = ua
+                .post(
+                    "/consent",
+                    &[
+                        ("request_id", &page.field("request_id")),
+                        ("csrf_token", &page.field("csrf_token")),
+                        ("decision", "approve"),
+                    ],
+                )
+                .await;
+        } else {
+            return loc;
+        }
+    }
+    panic!("flow did not end: {}", res.body);
+}

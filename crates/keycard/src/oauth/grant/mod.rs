@@ -47,6 +47,21 @@ impl GrantRequest {
             "client_credentials" => {
                 Ok((GrantType::ClientCredentials, GrantRequest::ClientCredentials { scope: parse_scope(params)? }))
             }
+            "authorization_code" => Ok((
+                GrantType::AuthorizationCode,
+                GrantRequest::AuthorizationCode(authorization_code::CodeRequest {
+                    code: params.require("code")?.to_owned(),
+                    redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                    code_verifier: params.get("code_verifier").map(str::to_owned),
+                }),
+            )),
+            "refresh_token" => Ok((
+                GrantType::RefreshToken,
+                GrantRequest::RefreshToken {
+                    refresh_token: params.require("refresh_token")?.to_owned(),
+                    scope: parse_scope(params)?,
+                },
+            )),
             _ => {
                 Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "the grant type is not supported by this server"))
             }
