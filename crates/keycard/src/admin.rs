@@ -316,6 +316,28 @@ impl Admin<'_> {
         }
     }
 
+    /// Withdraws a user's consent for a client and revokes that client's grants (refresh
+    /// tokens and, via introspection, access tokens) for the user. Returns the grants revoked.
+    pub async fn revoke_consent(&self, user: &User, client_id: &str) -> Result<u64, AdminError> {
+        let had = self.store.delete_consent(&user.id, client_id).await?;
+        let n = self.store.revoke_user_grants(&user.id, Some(client_id), "consent_revoked", self.now).await?;
+        if !had && n == 0 {
+            return Err(AdminError::NotFound(format!("consent of {:?} for client {client_id:?}", user.username)));
+        }
+        Ok(n)
+    }
+
+    /// Disables or enables a user; disabling also ends their sessions (their refresh tokens
+    /// stop working because every refresh checks the user).
+    pub async fn set_user_disabled(&self, mut user: User, disabled: bool) -> Result<User, AdminError> {
+        user.disabled = disabled;
+        let user = self.save_user(user).await?;
+        if disabled {
+            self.store.revoke_user_sessions(&user.id, self.now).await?;
+        }
+        Ok(user)
+    }
+
     /// Creates or updates a scope.
     pub async fn upsert_scope(&self, name: &str, description: &str) -> Result<(), AdminError> {
         validate_scope_name(name).map_err(AdminError::Invalid)?;

@@ -227,16 +227,25 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot poll cache epochs"),
             }
-            if last_purge.elapsed() >= Duration::from_secs(60) {
+            if last_purge.elapsed() >= Duration::from_secs(state.config.cleanup.interval_secs) {
                 last_purge = Instant::now();
                 let now = state.clock.now();
+                let c = &state.config.cleanup;
                 let mut total = 0;
-                // Batches of 1000 until a batch comes back short.
-                loop {
-                    match state.store.purge_expired(now, 1000).await {
+                // Batches until a batch comes back short, yielding in between so token issuance
+                // never waits behind the janitor.
+                for _ in 0..1000 {
+                    let r = async {
+                        Ok::<u64, crate::store::StoreError>(
+                            state.store.purge_expired(now - c.retention_secs, c.batch_size).await?
+                                + state.store.purge_user_flows(now, c.retention_secs, c.batch_size).await?,
+                        )
+                    }
+                    .await;
+                    match r {
                         Ok(n) => {
                             total += n;
-                            if n < 1000 {
+                            if n < c.batch_size as u64 {
                                 break;
                             }
                         }

@@ -74,6 +74,8 @@ pub struct Config {
     pub login: LoginConfig,
     /// OpenID Connect.
     pub oidc: OidcConfig,
+    /// Background removal of expired rows.
+    pub cleanup: CleanupConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -210,6 +212,26 @@ impl Default for LoginConfig {
             argon2_iterations: 2,
             argon2_parallelism: 1,
         }
+    }
+}
+
+/// Background removal of expired rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanupConfig {
+    /// How often each node purges (seconds). Several nodes may purge at once safely.
+    pub interval_secs: u64,
+    /// Expired or revoked rows (codes, sessions, pending requests, refresh families, throttle
+    /// entries) are kept this long after they end, then deleted (seconds). Keeping spent codes a
+    /// while lets a late replay still revoke what they issued.
+    pub retention_secs: i64,
+    /// Rows deleted per statement, so a backlog never holds a long lock.
+    pub batch_size: i64,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        Self { interval_secs: 60, retention_secs: 3600, batch_size: 1000 }
     }
 }
 
@@ -404,6 +426,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             login: LoginConfig::default(),
             oidc: OidcConfig::default(),
+            cleanup: CleanupConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -486,6 +509,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sessions",
     "login",
     "oidc",
+    "cleanup",
     "provision_file",
 ];
 
@@ -616,6 +640,12 @@ impl Config {
         }
         if !self.keys.algorithms.contains(&self.oidc.id_token_alg) {
             return err("oidc.id_token_alg", "must be one of keys.algorithms");
+        }
+        if self.cleanup.interval_secs == 0
+            || self.cleanup.retention_secs < 0
+            || !(1..=100_000).contains(&self.cleanup.batch_size)
+        {
+            return err("cleanup.interval_secs", "interval must be ≥ 1 s, retention ≥ 0 s, batch_size 1..100000");
         }
         if self.cache.poll_interval_ms < 50 {
             return err("cache.poll_interval_ms", "must be at least 50");

@@ -83,3 +83,118 @@ async fn two_nodes_share_clients_tokens_and_keys() {
     b.stop().await;
     pg.cleanup().await;
 }
+
+/// SECURITY B7 and C3 across two nodes on one PostgreSQL: of 20 simultaneous redemptions of one
+/// code (10 per node) exactly one succeeds; of 20 simultaneous refreshes of one refresh token
+/// exactly one succeeds, and with a replay window every racer gets the same successor pair.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_redeem_and_refresh_exactly_once() {
+    let Some(pg) = TestDb::postgres().await else { return };
+    let secret = "shared-cluster-secret-0123456789abcdef";
+    let a = node(&pg.url, secret).await;
+    let b = node(&pg.url, secret).await;
+    let (web, web_secret) = code_flow_fixtures(&a).await;
+    let cb = "https://web.example/cb";
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let ua = UserAgent::behind_proxy(&a.base, "https://keycard.cluster.test");
+
+    async fn race(urls: Vec<String>, auth: String, body: String) -> Vec<Res> {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(urls.len()));
+        let mut tasks = Vec::new();
+        for url in urls {
+            let (b, auth, body) = (barrier.clone(), auth.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                b.wait().await;
+                post_form(&url, Some(&auth), &body).await
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
+    let urls =
+        |path: &str| -> Vec<String> { (0..20).map(|i| if i % 2 == 0 { a.url(path) } else { b.url(path) }).collect() };
+
+    for _ in 0..3 {
+        let (v, c) = pkce();
+        let url = format!(
+            "/authorize?response_type=code&client_id={web}&redirect_uri={}&scope=openid%20offline_access&state=s&code_challenge={c}&code_challenge_method=S256",
+            enc(cb)
+        );
+        let back = authorize_in(&ua, &url, "alice", "alice-password-1").await;
+        let code = query_of(&back)["code"].clone();
+        let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
+        let results = race(urls("/token"), basic(&web, &web_secret), body).await;
+        let wins: Vec<_> = results.iter().filter(|r| r.status == 200).collect();
+        assert_eq!(wins.len(), 1, "exactly one redemption across two nodes");
+        assert!(results.iter().all(|r| r.status == 200 || r.json()["error"] == "invalid_grant"));
+        // The losers were duplicate redemptions: the grant is revoked (RFC 6749 §4.1.2), so the
+        // winner's refresh token no longer works either.
+        let rt = wins[0].json()["refresh_token"].as_str().unwrap().to_owned();
+        let r = post_form(
+            &b.url("/token"),
+            Some(&basic(&web, &web_secret)),
+            &format!("grant_type=refresh_token&refresh_token={rt}"),
+        )
+        .await;
+        r.assert_error(400, "invalid_grant");
+
+        // A fresh code redeemed once, then its refresh token raced on both nodes.
+        let (v, c) = pkce();
+        let url = format!(
+            "/authorize?response_type=code&client_id={web}&redirect_uri={}&scope=openid%20offline_access&state=s&code_challenge={c}&code_challenge_method=S256",
+            enc(cb)
+        );
+        let code = query_of(&authorize_in(&ua, &url, "alice", "alice-password-1").await)["code"].clone();
+        let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
+        let rt = post_form(&b.url("/token"), Some(&basic(&web, &web_secret)), &body).await.json()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let results =
+            race(urls("/token"), basic(&web, &web_secret), format!("grant_type=refresh_token&refresh_token={rt}"))
+                .await;
+        assert_eq!(
+            results.iter().filter(|r| r.status == 200).count(),
+            1,
+            "exactly one refresh across two nodes: {:?}",
+            results.iter().map(|r| r.body.clone()).collect::<std::collections::HashSet<_>>()
+        );
+    }
+
+    // With a replay window, racing refreshes are idempotent: all get the same successor.
+    let admin = a.admin();
+    let mut c = admin.client(&web).await.unwrap();
+    c.settings.refresh_replay_window_secs = 30;
+    c.settings.refresh_replay_max = 50;
+    admin.save_client(c).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (v, ch) = pkce();
+    let url = format!(
+        "/authorize?response_type=code&client_id={web}&redirect_uri={}&scope=openid%20offline_access&state=s&code_challenge={ch}&code_challenge_method=S256",
+        enc(cb)
+    );
+    let back = authorize_in(&ua, &url, "alice", "alice-password-1").await;
+    let code = query_of(&back)["code"].clone();
+    let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
+    let rt = post_form(&a.url("/token"), Some(&basic(&web, &web_secret)), &body).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let results =
+        race(urls("/token"), basic(&web, &web_secret), format!("grant_type=refresh_token&refresh_token={rt}")).await;
+    let pairs: std::collections::HashSet<String> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()["refresh_token"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(pairs.len(), 1, "every racer received the same successor");
+
+    a.stop().await;
+    b.stop().await;
+    pg.cleanup().await;
+}

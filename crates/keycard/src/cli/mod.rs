@@ -264,6 +264,26 @@ pub enum UserCmd {
         /// Id, username or e-mail.
         user: String,
     },
+    /// List the clients a user has consented to.
+    Consents {
+        /// Id, username or e-mail.
+        user: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Withdraw a user's consent for a client; that client's refresh tokens for the user stop working.
+    RevokeConsent {
+        /// Id, username or e-mail.
+        user: String,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
+    /// End all of a user's sign-in sessions.
+    Logout {
+        /// Id, username or e-mail.
+        user: String,
+    },
 }
 
 /// `keycard scope …`
@@ -672,16 +692,38 @@ async fn user_cmd(a: &Admin<'_>, cmd: UserCmd) -> anyhow::Result<()> {
             println!("password set for {:?}", u.username);
         }
         UserCmd::Disable { user } => {
-            let mut u = a.user(&user).await.map_err(admin_err)?;
-            u.disabled = true;
-            let u = a.save_user(u).await.map_err(admin_err)?;
-            println!("disabled user {:?}", u.username);
+            let u = a.user(&user).await.map_err(admin_err)?;
+            let u = a.set_user_disabled(u, true).await.map_err(admin_err)?;
+            println!("disabled user {:?}: sessions ended, refresh tokens no longer work", u.username);
         }
         UserCmd::Enable { user } => {
-            let mut u = a.user(&user).await.map_err(admin_err)?;
-            u.disabled = false;
-            let u = a.save_user(u).await.map_err(admin_err)?;
+            let u = a.user(&user).await.map_err(admin_err)?;
+            let u = a.set_user_disabled(u, false).await.map_err(admin_err)?;
             println!("enabled user {:?}", u.username);
+        }
+        UserCmd::Consents { user, out } => {
+            let u = a.user(&user).await.map_err(admin_err)?;
+            let consents = a.store.list_consents(&u.id).await?;
+            if out.json {
+                let v: Vec<_> = consents.iter().map(|(c, s)| serde_json::json!({"client_id": c, "scope": s})).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if consents.is_empty() {
+                println!("{:?} has not consented to any client", u.username);
+            } else {
+                for (c, s) in consents {
+                    println!("{c:<28} {s}");
+                }
+            }
+        }
+        UserCmd::RevokeConsent { user, client } => {
+            let u = a.user(&user).await.map_err(admin_err)?;
+            let n = a.revoke_consent(&u, &client).await.map_err(admin_err)?;
+            println!("revoked the consent of {:?} for {client:?} and {n} grant(s)", u.username);
+        }
+        UserCmd::Logout { user } => {
+            let u = a.user(&user).await.map_err(admin_err)?;
+            let n = a.store.revoke_user_sessions(&u.id, a.now).await?;
+            println!("ended {n} session(s) of {:?}", u.username);
         }
         UserCmd::Delete { user } => {
             let u = a.user(&user).await.map_err(admin_err)?;

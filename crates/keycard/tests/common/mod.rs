@@ -105,12 +105,19 @@ pub async fn cc_token(s: &TestServer, id: &str, secret: &str, scope: Option<&str
 /// `Origin` a browser would send.
 pub struct UserAgent {
     pub base: String,
+    /// The `Origin` sent with form posts: the issuer's origin (a browser sees Keycard there).
+    pub origin: String,
     jar: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl UserAgent {
     pub fn new(base: &str) -> UserAgent {
-        UserAgent { base: base.to_owned(), jar: Default::default() }
+        UserAgent { base: base.to_owned(), origin: base.to_owned(), jar: Default::default() }
+    }
+
+    /// A user agent talking to `base` for a server whose issuer is `issuer` (behind a proxy).
+    pub fn behind_proxy(base: &str, issuer: &str) -> UserAgent {
+        UserAgent { base: base.to_owned(), origin: issuer.to_owned(), jar: Default::default() }
     }
 
     fn abs(&self, url: &str) -> String {
@@ -156,7 +163,7 @@ impl UserAgent {
             http()
                 .post(self.abs(url))
                 .header("cookie", self.cookie_header())
-                .header("origin", &self.base)
+                .header("origin", &self.origin)
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body),
         )
