@@ -119,9 +119,13 @@ pub fn redact_url(url: &str) -> String {
 /// Connects to the database, retrying for `database.startup_retry_secs`, then migrates.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
-    if url.starts_with("sqlite:") && config.database.url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    if let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p))
+        && !path.is_empty()
+        && !path.contains(":memory:")
+        && let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
     }
     let opts = StoreOptions {
         max_connections: config.database.max_connections,

@@ -333,7 +333,15 @@ pub enum KeysCmd {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_serve = matches!(cli.command, Command::Serve { .. });
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The first random number on a thread initialises aws-lc's per-thread generator (tens of
+    // milliseconds); do it as each worker starts, in parallel with start-up, not in the first request.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(|| {
+            let _ = crate::jose::random_bytes::<8>();
+        })
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

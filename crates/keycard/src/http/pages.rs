@@ -211,13 +211,15 @@ async fn page_form(state: &AppState, req: Request) -> Result<Params, (u16, &'sta
 
 /// SECURITY G1: a state-changing form POST must come from Keycard's own pages.
 fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    // Browsers that send Fetch Metadata tell us directly.
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
     }
+    // Otherwise the Origin, when a real one is sent. Our pages use `Referrer-Policy: no-referrer`,
+    // under which browsers send `Origin: null` for their own form posts; the CSRF token (bound
+    // to the pending request and the browser cookie) remains the actual defence.
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
+        None | Some("null") => true,
         Some(origin) => url::Url::parse(&state.config.issuer).is_ok_and(|u| u.origin().ascii_serialization() == origin),
     }
 }

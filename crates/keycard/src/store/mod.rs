@@ -96,8 +96,29 @@ pub struct Epochs {
 /// The storage handle; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Writes (and reads that must see their own writes inside a transaction).
     pool: AnyPool,
+    /// Plain reads. On SQLite a separate pool: SQLite has one writer, so writes go through one
+    /// connection (no busy-wait storms, and WAL checkpoints can complete) while reads run in
+    /// parallel. On PostgreSQL the same pool.
+    read: AnyPool,
     backend: Backend,
+}
+
+/// Per-connection SQLite settings: WAL (readers never block the writer), a busy timeout for
+/// other processes (the CLI), NORMAL sync (safe in WAL mode), foreign keys.
+fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        sqlx::raw_sql(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
 }
 
 fn bool_i(b: bool) -> i64 {
@@ -222,31 +243,17 @@ impl Store {
             }
             _ => url.to_owned(),
         };
-        let max = match backend {
-            // SQLite has one writer; more connections only add lock contention for writes but
-            // help concurrent reads in WAL mode.
-            Backend::Sqlite => opts.max_connections.clamp(1, 8),
-            Backend::Postgres => opts.max_connections.max(1),
+        let (writers, readers) = match backend {
+            Backend::Sqlite => (1, opts.max_connections.clamp(1, 8)),
+            Backend::Postgres => (opts.max_connections.max(1), 0),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(opts.acquire_timeout)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; \
-                             PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-                        )
-                        .execute(conn)
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        Ok(Store { pool, backend })
+        let options = |max: u32| {
+            let o = AnyPoolOptions::new().max_connections(max).acquire_timeout(opts.acquire_timeout);
+            if backend == Backend::Sqlite { o.after_connect(sqlite_pragmas) } else { o }
+        };
+        let pool = options(writers).connect(&url).await?;
+        let read = if readers > 0 { options(readers).connect(&url).await? } else { pool.clone() };
+        Ok(Store { pool, read, backend })
     }
 
     /// The backend in use.
@@ -261,13 +268,14 @@ impl Store {
 
     /// Is the database reachable? (`/readyz`)
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.read.close().await;
     }
 
     // ── cache epochs ────────────────────────────────────────────────────────────────────────
@@ -282,7 +290,7 @@ impl Store {
 
     /// Current cache epochs.
     pub async fn epochs(&self) -> StoreResult<Epochs> {
-        let rows = sqlx::query("SELECT key, value FROM meta WHERE key LIKE 'epoch:%'").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT key, value FROM meta WHERE key LIKE 'epoch:%'").fetch_all(&self.read).await?;
         let mut e = Epochs::default();
         for r in rows {
             let key: String = r.try_get("key")?;
@@ -354,7 +362,7 @@ impl Store {
     pub async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
         sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(client_from_row)
@@ -364,7 +372,7 @@ impl Store {
     /// Every client, ordered by id.
     pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
         sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients ORDER BY id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(client_from_row)
@@ -385,7 +393,7 @@ impl Store {
     /// must stay published).
     pub async fn max_access_token_ttl(&self) -> StoreResult<i64> {
         let r =
-            sqlx::query("SELECT COALESCE(MAX(access_token_ttl), 0) AS m FROM clients").fetch_one(&self.pool).await?;
+            sqlx::query("SELECT COALESCE(MAX(access_token_ttl), 0) AS m FROM clients").fetch_one(&self.read).await?;
         Ok(r.try_get::<i64, _>("m")?)
     }
 
@@ -432,7 +440,7 @@ impl Store {
     pub async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
         sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(user_from_row)
@@ -448,7 +456,7 @@ impl Store {
              ORDER BY CASE WHEN lower(username) = lower($1) THEN 0 ELSE 1 END LIMIT 1"
         ))
         .bind(login)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?
         .as_ref()
         .map(user_from_row)
@@ -458,7 +466,7 @@ impl Store {
     /// Every user, ordered by username.
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
         sqlx::query(concat!("SELECT ", user_columns!(), " FROM users ORDER BY lower(username)"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(user_from_row)
@@ -505,7 +513,7 @@ impl Store {
     /// Every scope, ordered by name.
     pub async fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
         sqlx::query("SELECT name, description FROM scopes ORDER BY name")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(|r| Ok(ScopeDef { name: r.try_get("name")?, description: r.try_get("description")? }))
@@ -537,7 +545,7 @@ impl Store {
     /// Every key, newest first.
     pub async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
         sqlx::query(concat!("SELECT ", key_columns!(), " FROM signing_keys ORDER BY created_at DESC, kid"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(key_from_row)
@@ -611,7 +619,7 @@ impl Store {
              revoked_at FROM access_tokens WHERE token_hash = $1",
         )
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?
         .as_ref()
         .map(token_from_row)
@@ -646,7 +654,7 @@ impl Store {
     pub async fn is_jti_revoked(&self, jti: &str) -> StoreResult<bool> {
         Ok(sqlx::query("SELECT 1 AS one FROM revoked_jtis WHERE jti = $1")
             .bind(jti)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .is_some())
     }
@@ -701,7 +709,7 @@ impl Store {
         sqlx::query("SELECT at, detail FROM audit_events WHERE kind = $1 ORDER BY id DESC LIMIT $2")
             .bind(kind)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("at")?, r.try_get("detail")?)))
@@ -839,7 +847,7 @@ impl Store {
     pub async fn get_auth_request(&self, id: &str) -> StoreResult<Option<PendingRequest>> {
         sqlx::query(concat!("SELECT ", request_columns!(), " FROM auth_requests WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(request_from_row)
@@ -908,7 +916,7 @@ impl Store {
     pub async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
         sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1"))
             .bind(token_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(session_from_row)
@@ -919,7 +927,7 @@ impl Store {
     pub async fn get_session_by_sid(&self, sid: &str) -> StoreResult<Option<Session>> {
         sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE sid = $1"))
             .bind(sid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(session_from_row)
@@ -967,7 +975,7 @@ impl Store {
         Ok(sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .map(|r| r.try_get::<String, _>("scope"))
             .transpose()?)
@@ -992,7 +1000,7 @@ impl Store {
     pub async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
         sqlx::query("SELECT client_id, scope FROM consents WHERE user_id = $1 ORDER BY client_id")
             .bind(user_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("client_id")?, r.try_get("scope")?)))
@@ -1041,7 +1049,7 @@ impl Store {
     pub async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
         sqlx::query(concat!("SELECT ", code_columns!(), " FROM authorization_codes WHERE code_hash = $1"))
             .bind(code_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(code_from_row)
@@ -1086,7 +1094,7 @@ impl Store {
     pub async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
         sqlx::query(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(grant_from_row)

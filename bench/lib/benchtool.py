@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (standard library only).
+
+  benchtool.py launch PIDFILE READYFILE URL TIMEOUT_S LOG -- CMD ARGS...
+      Spawns CMD (stdout+stderr to LOG), writes its pid to PIDFILE at once, polls URL (HTTP GET on
+      127.0.0.1, a new connection each time) every 2 ms until it answers 200 and writes the
+      milliseconds from just before the spawn to that answer to READYFILE ("fail ..." if the
+      process exits or TIMEOUT_S passes). Then stays the server's parent until it exits
+      (SIGTERM/SIGINT are forwarded), so nothing is left orphaned.
+  benchtool.py freeport                      a free TCP port on 127.0.0.1
+  benchtool.py snap PID                      "<server cpu ticks> <host busy ticks> <host total ticks>"
+  benchtool.py token-check FORMAT ALG FILE   checks a /token response body (exit 1 if wrong)
+  benchtool.py record OUT.tsv WRK_OUT SNAP_BEFORE SNAP_AFTER PEAK_KB FIELDS...
+      parses wrk --latency output and appends one row
+  benchtool.py render RESULTS.tsv META        prints the final table, ratios and targets
+"""
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+# Targets from the issue (SQLite, ES256 JWT access tokens).
+TARGET_RATIO = 6.0          # x node-oidc-provider JWT tokens/s, same run
+TARGET_ABS_TPS = 25_000     # stand-in when the peer is not run
+TARGET_P99_US = 5_000       # at concurrency 64
+TARGET_IDLE_KB = 30 * 1024
+TARGET_START_MS = 200
+
+COLS = ["server", "backend", "format", "alg", "conc", "rps", "p50_us", "p99_us", "peak_kb",
+        "requests", "non2xx", "sockerr", "srv_cores", "host_cores", "duration"]
+
+
+# --------------------------------------------------------------------------------------- launch
+def http_status(port, path, timeout=0.5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        buf = b""
+        while b"\r\n" not in buf and len(buf) < 4096:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", buf)
+        return int(m.group(1)) if m else 0
+    finally:
+        s.close()
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def launch(argv):
+    pidfile, readyfile, url, timeout_s, log = argv[:5]
+    assert argv[5] == "--"
+    cmd = argv[6:]
+    m = re.match(r"http://127\.0\.0\.1:(\d+)(/.*)$", url)
+    if not m:
+        sys.exit("launch: URL must be http://127.0.0.1:PORT/path")
+    port, path = int(m.group(1)), m.group(2)
+    logf = open(log, "ab")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+    write_atomic(pidfile, f"{proc.pid}\n")
+
+    def forward(sig, _frame):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+
+    deadline = t0 + float(timeout_s)
+    result = None
+    while result is None:
+        if proc.poll() is not None:
+            result = f"fail exited with status {proc.returncode}"
+            break
+        try:
+            if http_status(port, path) == 200:
+                result = f"{(time.monotonic() - t0) * 1000:.1f}"
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            result = f"fail no 200 on {url} within {timeout_s}s"
+            break
+        time.sleep(0.002)
+    write_atomic(readyfile, result + "\n")
+    # Stay the parent until the server exits (bounded by whoever stops it: run.sh's trap).
+    while True:
+        try:
+            rc = proc.wait()
+            break
+        except InterruptedError:
+            continue
+    sys.exit(rc if rc >= 0 else 128 - rc)
+
+
+# ---------------------------------------------------------------------------------------- misc
+def freeport():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+def snap(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        srv = int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+    except OSError:
+        srv = 0
+    with open("/proc/stat") as f:
+        cpu = [int(x) for x in f.readline().split()[1:]]
+    idle = cpu[3] + (cpu[4] if len(cpu) > 4 else 0)
+    total = sum(cpu[:8])
+    print(srv, total - idle, total)
+
+
+def b64url(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def token_check(fmt, alg, path):
+    try:
+        with open(path) as f:
+            body = json.load(f)
+        tok = body["access_token"]
+    except Exception as e:  # noqa: BLE001
+        print(f"no access_token in the /token answer ({e})")
+        return 1
+    parts = tok.split(".")
+    if fmt == "jwt":
+        if len(parts) != 3:
+            print(f"expected a JWT access token, got {tok[:40]}...")
+            return 1
+        hdr = json.loads(b64url(parts[0]))
+        if alg != "-" and hdr.get("alg") != alg:
+            print(f"expected alg {alg}, token header says {hdr.get('alg')}")
+            return 1
+        print(f"ok JWT alg={hdr.get('alg')} typ={hdr.get('typ')} length={len(tok)}")
+    else:
+        if len(parts) == 3:
+            print("expected an opaque access token, got a JWT")
+            return 1
+        print(f"ok opaque length={len(tok)}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- record
+UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0, "m": 60_000_000.0, "h": 3_600_000_000.0}
+
+
+def to_us(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m|h)$", text)
+    return float(m.group(1)) * UNITS_US[m.group(2)] if m else float("nan")
+
+
+def parse_wrk(text):
+    out = {"rps": float("nan"), "p50_us": float("nan"), "p99_us": float("nan"), "requests": 0,
+           "non2xx": 0, "sockerr": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if m:
+        out["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50_us"), ("99", "p99_us")):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", text, re.M)
+        if m:
+            out[key] = to_us(m.group(1))
+    m = re.search(r"(\d+) requests in", text)
+    if m:
+        out["requests"] = int(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        out["non2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        out["sockerr"] = sum(int(x) for x in m.groups())
+    return out
+
+
+def record(argv):
+    out_tsv, wrk_out, before, after, peak_kb = argv[:5]
+    server, backend, fmt, alg, conc, duration = argv[5:11]
+    with open(wrk_out) as f:
+        w = parse_wrk(f.read())
+    with open(before) as f:
+        b = [int(x) for x in f.read().split()]
+    with open(after) as f:
+        a = [int(x) for x in f.read().split()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    ncpu = os.cpu_count() or 1
+    host_total = max(a[2] - b[2], 1)
+    wall_s = host_total / ticks / ncpu  # jiffies summed over every CPU
+    srv_cores = (a[0] - b[0]) / ticks / wall_s if wall_s else 0.0
+    host_cores = (a[1] - b[1]) / ticks / wall_s if wall_s else 0.0
+    row = dict(server=server, backend=backend, format=fmt, alg=alg, conc=conc, rps=f"{w['rps']:.1f}",
+               p50_us=f"{w['p50_us']:.1f}", p99_us=f"{w['p99_us']:.1f}", peak_kb=peak_kb,
+               requests=w["requests"], non2xx=w["non2xx"], sockerr=w["sockerr"],
+               srv_cores=f"{srv_cores:.2f}", host_cores=f"{host_cores:.2f}", duration=duration)
+    new = not os.path.exists(out_tsv)
+    with open(out_tsv, "a") as f:
+        if new:
+            f.write("\t".join(COLS) + "\n")
+        f.write("\t".join(str(row[c]) for c in COLS) + "\n")
+    bad = w["non2xx"] or w["sockerr"] or w["requests"] == 0
+    print(f"    {w['rps']:,.0f} tokens/s  p50 {fmt_lat(w['p50_us'])}  p99 {fmt_lat(w['p99_us'])}  "
+          f"peak RSS {fmt_mb(peak_kb)}  server {srv_cores:.2f} cores, host busy {host_cores:.2f} cores"
+          + (f"  !! non-2xx {w['non2xx']}, socket errors {w['sockerr']}" if bad else ""))
+    return 2 if bad else 0
+
+
+# -------------------------------------------------------------------------------------- render
+def fmt_lat(us):
+    us = float(us)
+    if us != us:
+        return "?"
+    if us < 1000:
+        return f"{us / 1000:.2f}ms"
+    if us < 100_000:
+        return f"{us / 1000:.1f}ms"
+    return f"{us / 1000:.0f}ms"
+
+
+def fmt_mb(kb):
+    try:
+        kb = float(kb)
+    except ValueError:
+        return "?"
+    return f"{kb / 1024:.1f} MB" if kb > 0 else "?"
+
+
+def mark(ok):
+    return "✓" if ok else "✗"
+
+
+def render(results, meta_path):
+    meta = {}
+    with open(meta_path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                meta[k] = v
+    rows = []
+    if os.path.exists(results):
+        with open(results) as f:
+            hdr = f.readline().rstrip("\n").split("\t")
+            rows = [dict(zip(hdr, ln.rstrip("\n").split("\t"))) for ln in f if ln.strip()]
+
+    print()
+    print("=" * 100)
+    print(f"Keycard load benchmark  {meta.get('date', '')}  git {meta.get('git', '?')}  "
+          f"{meta.get('cpus', '?')} CPUs ({meta.get('cpu_model', '?')})")
+    print(f"wrk {meta.get('wrk_threads', '?')} thread(s), keep-alive, {meta.get('duration', '?')}s per run "
+          f"after a {meta.get('warmup', '?')}s warm-up; client_credentials, HTTP Basic, scope api:read")
+    print(f"command: {meta.get('command', '?').strip()}")
+    print(f"settings: {meta.get('settings', '?')}")
+    print(f"pinned: {meta.get('pinned', '?')}")
+    print(f"load average before: {meta.get('load_before', '?')}   after: {meta.get('load_after', '?')}")
+    print("=" * 100)
+    hdrs = ["server", "backend", "format", "conc", "tokens/s", "p50", "p99", "peak_rss",
+            "srv_cpu", "host_cpu", "errors"]
+    table = []
+    for r in rows:
+        name = "keycard" if r["server"] == "keycard" else "node-oidc-provider"
+        fmt = r["format"] if r["format"] == "opaque" else f"jwt/{r['alg']}"
+        errs = int(r["non2xx"]) + int(r["sockerr"])
+        err_txt = "0" if errs == 0 and int(r["requests"]) > 0 else \
+            f"FAIL non2xx={r['non2xx']} sock={r['sockerr']}"
+        table.append([name, r["backend"], fmt, r["conc"], f"{float(r['rps']):,.0f}", fmt_lat(r["p50_us"]),
+                      fmt_lat(r["p99_us"]), fmt_mb(r["peak_kb"]), r["srv_cores"], r["host_cores"], err_txt])
+    widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(hdrs)]
+    print("  ".join(h.ljust(w) for h, w in zip(hdrs, widths)))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    print("(srv_cpu: CPU cores the server used during the run; host_cpu: all busy cores on the machine,\n"
+          " i.e. server + wrk + anything else running; peak_rss: VmHWM over the run, reset before it)")
+
+    # start-up and idle RSS
+    print()
+    for backend in ("sqlite", "postgres"):
+        if f"{backend}_start_ms" in meta or f"{backend}_first_start_ms" in meta:
+            samples = meta.get(f"{backend}_start_samples", "").split()
+            print(f"keycard {backend}: idle RSS {fmt_mb(meta.get(f'{backend}_idle_kb', '0'))}, "
+                  f"RSS after load {fmt_mb(meta.get(f'{backend}_after_kb', '0'))}; "
+                  f"start-up to first answer {meta.get(f'{backend}_start_ms', '?')} ms "
+                  f"(median of {len(samples)}: {', '.join(samples)}); first start with migrations "
+                  f"+ key generation {meta.get(f'{backend}_first_start_ms', '?')} ms")
+    if meta.get("sqlite_files"):
+        print(f"keycard sqlite files after load: {meta['sqlite_files'].strip().rstrip(';')}")
+    for fmt in ("jwt", "opaque"):
+        if f"peer_{fmt}_idle_kb" in meta:
+            print(f"node-oidc-provider ({fmt}): idle RSS {fmt_mb(meta[f'peer_{fmt}_idle_kb'])}; "
+                  f"start-up to first answer {meta.get(f'peer_{fmt}_start_ms', '?')} ms")
+
+    # ratios
+    peer = {(r["format"], r["conc"]): float(r["rps"]) for r in rows if r["server"] == "peer"}
+    if peer:
+        print()
+        print("ratio keycard/peer, tokens/s in this run (the peer signs EdDSA JWTs; its JavaScript runs on one"
+              + (" thread; both servers on core 1)" if meta.get("pinned", "").startswith("yes") else
+                 " thread\n  plus GC/libuv helpers, while unpinned Keycard may use both cores: PIN=1 gives the "
+                 "per-core ratio)"))
+        for r in rows:
+            if r["server"] != "keycard":
+                continue
+            p = peer.get((r["format"], r["conc"]))
+            if p:
+                fmt = r["format"] if r["format"] == "opaque" else f"jwt/{r['alg']}"
+                print(f"  {r['backend']:8s} {fmt:10s} c{r['conc']:<3s} {float(r['rps']) / p:5.1f}x"
+                      f"   ({float(r['rps']):,.0f} / {p:,.0f})")
+
+    # targets
+    def find(backend, fmt, alg, conc):
+        for r in rows:
+            if (r["server"], r["backend"], r["format"], r["alg"], r["conc"]) == \
+                    ("keycard", backend, fmt, alg, conc):
+                return r
+        return None
+
+    print()
+    print("targets (issue: SQLite, ES256 JWT access tokens):")
+    ok_all = True
+    checked = 0
+    main = find("sqlite", "jwt", "ES256", "64")
+    p64 = peer.get(("jwt", "64"))
+    if main and p64:
+        ratio = float(main["rps"]) / p64
+        ok = ratio >= TARGET_RATIO
+        print(f"  {mark(ok)} throughput >= {TARGET_RATIO:.0f}x node-oidc-provider JWT (c64, same run): "
+              f"{ratio:.1f}x ({float(main['rps']):,.0f} vs {p64:,.0f} tokens/s)")
+        ok_all &= ok
+        checked += 1
+    elif main:
+        ok = float(main["rps"]) >= TARGET_ABS_TPS
+        print(f"  {mark(ok)} throughput >= {TARGET_ABS_TPS:,} tokens/s (c64; peer not run, so the issue's "
+              f"absolute stand-in; use --peer for the real ratio): {float(main['rps']):,.0f}")
+        ok_all &= ok
+        checked += 1
+    else:
+        print("  ? throughput: no sqlite ES256 JWT c64 run")
+    if main:
+        ok = float(main["p99_us"]) < TARGET_P99_US
+        print(f"  {mark(ok)} p99 < {TARGET_P99_US / 1000:.0f} ms at c64: {fmt_lat(main['p99_us'])}")
+        ok_all &= ok
+        checked += 1
+    else:
+        print("  ? p99: no sqlite ES256 JWT c64 run")
+    if "sqlite_idle_kb" in meta:
+        kb = float(meta["sqlite_idle_kb"])
+        ok = kb < TARGET_IDLE_KB
+        print(f"  {mark(ok)} idle RSS < {TARGET_IDLE_KB // 1024} MB: {fmt_mb(kb)}")
+        ok_all &= ok
+        checked += 1
+    else:
+        print("  ? idle RSS: sqlite not run")
+    if "sqlite_start_ms" in meta:
+        ms = float(meta["sqlite_start_ms"])
+        ok = ms < TARGET_START_MS
+        print(f"  {mark(ok)} start-up to first answered request < {TARGET_START_MS} ms: {ms:.1f} ms "
+              f"(initialised data dir; first start {meta.get('sqlite_first_start_ms', '?')} ms)")
+        ok_all &= ok
+        checked += 1
+    else:
+        print("  ? start-up: sqlite not run")
+    verdict = ("no target could be checked" if checked == 0 else
+               "all targets met" if ok_all and checked == 4 else
+               f"all {checked} checked targets met" if ok_all else "some targets missed")
+    print(f"  => {verdict} "
+          "(reported only; the benchmark does not fail on a missed target)")
+    failures = meta.get("failures", "").strip()
+    if failures:
+        print(f"\nFAILURES: {failures}")
+    if meta.get("logs") and (failures or meta.get("keep") == "1"):
+        print(f"logs: {meta['logs']}")
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, argv = sys.argv[1], sys.argv[2:]
+    if cmd == "launch":
+        launch(argv)
+    elif cmd == "freeport":
+        freeport()
+    elif cmd == "snap":
+        snap(argv[0])
+    elif cmd == "token-check":
+        sys.exit(token_check(*argv))
+    elif cmd == "record":
+        sys.exit(record(argv))
+    elif cmd == "render":
+        render(*argv)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

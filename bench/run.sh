@@ -1,0 +1,411 @@
+#!/usr/bin/env bash
+# Keycard load benchmark: client_credentials tokens/s, p50/p99 latency and peak RSS with wrk over
+# keep-alive HTTP, on SQLite and PostgreSQL, plus idle RSS and start-up time to the first answered
+# request; optionally the same load against node-oidc-provider in the same run, with ratios.
+# See bench/README.md. Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--help]
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--no-build]
+
+  --peer       also load node-oidc-provider (same client, same wrk script) and print ratios (PEER=1)
+  --quick      smoke test: DURATION=3, concurrency 64 only, ES256 only
+  --pin        server on core 1, wrk on core 0 (PIN=1)
+  --opaque     also measure opaque access tokens (FORMATS="jwt opaque")
+  --no-build   skip `cargo build --release -p keycard` (NO_BUILD=1)
+
+Environment (defaults in brackets):
+  DURATION [10]  seconds per measured run     WARMUP [1]   warm-up seconds per server+format
+  CONCS ["16 64"]  wrk connections            WRK_THREADS [1]  wrk threads
+  BACKENDS ["sqlite postgres"]                FORMATS ["jwt"]  jwt and/or opaque
+  ALGS ["ES256 EdDSA"]  Keycard JWT algorithms (ES256 is the issue's target)
+  STARTS [5]  start-up samples on the initialised database (the median is reported)
+  PEER [0]  PIN [0]  NO_BUILD [0]  KEEP [0] keep the work dir (logs, wrk outputs)
+  KEYCARD_BIN [target/release/keycard]  PORT / PEER_PORT [a free port]
+  PGHOST [127.0.0.1] PGPORT [5432] PGUSER [postgres] PGDATABASE [test]  (trust auth)
+  PEERS_DIR  where the peer installs itself (its run.sh default: /tmp/keycard-peers/...)
+EOF
+}
+
+for arg in "$@"; do
+  case "$arg" in
+    --peer) PEER=1 ;;
+    --quick) QUICK=1 ;;
+    --pin) PIN=1 ;;
+    --opaque) FORMATS="jwt opaque" ;;
+    --no-build) NO_BUILD=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+PEER_DIR="$(cd "$(dirname "$0")/../../shared/peers/node-oidc-provider" 2>/dev/null && pwd || true)"
+TOOL="$HERE/lib/benchtool.py"
+
+QUICK="${QUICK:-0}"
+if [ "$QUICK" = 1 ]; then
+  DURATION="${DURATION:-3}"; CONCS="${CONCS:-64}"; ALGS="${ALGS:-ES256}"
+fi
+DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-1}"
+CONCS="${CONCS:-16 64}"
+WRK_THREADS="${WRK_THREADS:-1}"
+BACKENDS="${BACKENDS:-sqlite postgres}"
+FORMATS="${FORMATS:-jwt}"
+ALGS="${ALGS:-ES256 EdDSA}"
+PEER="${PEER:-0}"
+PIN="${PIN:-0}"
+NO_BUILD="${NO_BUILD:-0}"
+KEEP="${KEEP:-0}"
+KEYCARD_BIN="${KEYCARD_BIN:-$ROOT/target/release/keycard}"
+export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}" \
+  PGDATABASE="${PGDATABASE:-test}"
+CLIENT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
+BODY="grant_type=client_credentials&scope=api%3Aread"
+START_TIMEOUT=30         # seconds for a Keycard start
+PEER_START_TIMEOUT=600   # the peer installs itself from npm on first use
+STARTS="${STARTS:-5}"     # start-up samples on the initialised database (median reported)
+STOP_TIMEOUT=15          # seconds for a server to exit on SIGTERM before SIGKILL
+
+case "$DURATION$WARMUP" in *[!0-9]*) echo "DURATION and WARMUP must be whole seconds" >&2; exit 2 ;; esac
+[ "$DURATION" -ge 1 ] || { echo "DURATION must be >= 1" >&2; exit 2; }
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+FAILURES=""
+fail() { log "FAIL: $*"; FAILURES="${FAILURES:+$FAILURES; }$*"; }
+
+# ------------------------------------------------------------------------------------ clean-up
+WORK="$(mktemp -d /tmp/kc-bench.XXXXXX)"
+LAUNCHERS=()   # launcher pids (parents of the servers)
+SERVERS=()     # server pids
+PG_SCHEMA=""
+BG_PID=""      # the wrk or cargo job being waited for
+
+# Runs a command in the background and waits for it, so that a signal to this script is handled
+# at once (bash defers traps while a foreground command runs) and the cleanup can stop it.
+run_bg() {
+  local rc=0
+  "$@" &
+  BG_PID=$!
+  wait "$BG_PID" || rc=$?
+  BG_PID=""
+  return "$rc"
+}
+
+stop_server() { # SERVER_PID LAUNCHER_PID: SIGTERM, bounded wait, then SIGKILL
+  local spid="$1" lpid="$2" i
+  kill -TERM "$spid" 2>/dev/null || true
+  for ((i = 0; i < STOP_TIMEOUT * 20; i++)); do
+    kill -0 "$lpid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$lpid" 2>/dev/null; then
+    log "server $spid did not stop in ${STOP_TIMEOUT}s; SIGKILL"
+    kill -KILL "$spid" 2>/dev/null || true
+    sleep 0.2
+    kill -KILL "$lpid" 2>/dev/null || true
+  fi
+  wait "$lpid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  if [ -n "$BG_PID" ]; then
+    kill -TERM "$BG_PID" 2>/dev/null || true
+    wait "$BG_PID" 2>/dev/null || true
+  fi
+  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
+    [ -n "${SERVERS[$i]}" ] && stop_server "${SERVERS[$i]}" "${LAUNCHERS[$i]}"
+  done
+  if [ -n "$PG_SCHEMA" ]; then
+    psql -q -X -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1 \
+      || log "could not drop schema $PG_SCHEMA"
+  fi
+  if [ "$KEEP" = 1 ] || [ -n "$FAILURES" ]; then
+    log "work dir kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ----------------------------------------------------------------------------- prerequisites
+if ! command -v wrk >/dev/null 2>&1; then
+  log "wrk not found: installing it (apt-get install wrk)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+  else
+    sudo apt-get update -qq >&2 && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+  fi
+  command -v wrk >/dev/null 2>&1 || { echo "wrk could not be installed" >&2; exit 1; }
+fi
+command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+
+if [ -n "$PEER_DIR" ] && [ -f "$PEER_DIR/post-form.lua" ]; then
+  LUA="$PEER_DIR/post-form.lua"
+else
+  # The peer folder is absent: an equivalent wrk script, written outside the repository.
+  LUA="$WORK/post-form.lua"
+  cat > "$LUA" <<'EOF'
+wrk.method = "POST"
+wrk.body = os.getenv("WRK_BODY") or "grant_type=client_credentials&scope=api%3Aread"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic " .. (os.getenv("WRK_BASIC") or "")
+EOF
+  if [ "$PEER" = 1 ]; then
+    echo "--peer: node-oidc-provider not found at $(dirname "$0")/../../shared/peers/node-oidc-provider" >&2
+    exit 1
+  fi
+fi
+
+if [ "$PIN" = 1 ]; then
+  command -v taskset >/dev/null || { echo "PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+  [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs 2 CPUs" >&2; exit 1; }
+  SRV_PIN=(taskset -c 1); WRK_PIN=(taskset -c 0)
+  PINNED="yes (servers on core 1, wrk on core 0)"
+else
+  SRV_PIN=(); WRK_PIN=()
+  PINNED="no (servers and wrk share all $(nproc) cores)"
+fi
+
+if [ "$NO_BUILD" != 1 ]; then
+  log "cargo build --release -p keycard"
+  run_bg cargo build --release -p keycard --manifest-path "$ROOT/Cargo.toml" >&2 \
+    || { echo "release build failed" >&2; exit 1; }
+fi
+[ -x "$KEYCARD_BIN" ] || { echo "no Keycard binary at $KEYCARD_BIN (build it or set KEYCARD_BIN)" >&2; exit 1; }
+
+META="$WORK/meta"
+RESULTS="$WORK/results.tsv"
+meta() { printf '%s=%s\n' "$1" "$2" >> "$META"; }
+meta date "$(date '+%Y-%m-%d %H:%M')"
+meta git "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain 2>/dev/null | head -1)" ] && echo '+dirty')"
+meta cpus "$(nproc)"
+meta cpu_model "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+meta wrk_threads "$WRK_THREADS"
+meta duration "$DURATION"
+meta warmup "$WARMUP"
+meta pinned "$PINNED"
+meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta keep "$KEEP"
+meta logs "$WORK"
+meta command "$(printf '%s ' "bench/run.sh" "$@")"
+meta settings "DURATION=$DURATION WARMUP=$WARMUP CONCS=\"$CONCS\" BACKENDS=\"$BACKENDS\" FORMATS=\"$FORMATS\" ALGS=\"$ALGS\" PEER=$PEER PIN=$PIN WRK_THREADS=$WRK_THREADS STARTS=$STARTS"
+log "pinned: $PINNED; load average: $(cut -d' ' -f1-3 /proc/loadavg); work dir: $WORK"
+
+# ----------------------------------------------------------------------------- server control
+SRV_PID=""; SRV_LAUNCHER=""; SRV_MS=""
+start_server() { # NAME TIMEOUT URL CMD...: sets SRV_PID, SRV_LAUNCHER, SRV_MS (returns 1 on failure)
+  local name="$1" timeout="$2" url="$3" i ready
+  shift 3
+  rm -f "$WORK/$name.pid" "$WORK/$name.ready"
+  python3 "$TOOL" launch "$WORK/$name.pid" "$WORK/$name.ready" "$url" "$timeout" "$WORK/$name.log" -- "$@" &
+  SRV_LAUNCHER=$!
+  for ((i = 0; i < 1000; i++)); do [ -s "$WORK/$name.pid" ] && break; sleep 0.01; done
+  SRV_PID="$(cat "$WORK/$name.pid" 2>/dev/null || true)"
+  LAUNCHERS+=("$SRV_LAUNCHER"); SERVERS+=("${SRV_PID:-0}")
+  for ((i = 0; i < (timeout + 5) * 20; i++)); do [ -s "$WORK/$name.ready" ] && break; sleep 0.05; done
+  ready="$(cat "$WORK/$name.ready" 2>/dev/null || echo "fail no answer")"
+  if [ -z "$SRV_PID" ] || [ "${ready%% *}" = fail ]; then
+    fail "$name did not start: ${ready#fail }"
+    tail -n 20 "$WORK/$name.log" >&2 || true
+    stop_current
+    return 1
+  fi
+  SRV_MS="$ready"
+}
+stop_current() {
+  [ -n "$SRV_LAUNCHER" ] || return 0
+  stop_server "${SRV_PID:-0}" "$SRV_LAUNCHER"
+  local i
+  for i in "${!LAUNCHERS[@]}"; do
+    [ "${LAUNCHERS[$i]}" = "$SRV_LAUNCHER" ] && { LAUNCHERS[$i]=""; SERVERS[$i]=""; }
+  done
+  SRV_PID=""; SRV_LAUNCHER=""
+}
+rss_kb() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# sanity_check NAME PORT CLIENT FORMAT ALG: one token request, checks 200 and the token's shape
+sanity_check() {
+  local name="$1" port="$2" client="$3" fmt="$4" alg="$5" code
+  code="$(curl -s -o "$WORK/$name.token.json" -w '%{http_code}' --max-time 5 \
+    -u "$client:$CLIENT_SECRET" -d "$BODY" "http://127.0.0.1:$port/token" || echo 000)"
+  if [ "$code" != 200 ]; then
+    fail "$name: POST /token answered $code: $(head -c 300 "$WORK/$name.token.json" 2>/dev/null)"
+    return 1
+  fi
+  local msg
+  if ! msg="$(python3 "$TOOL" token-check "$fmt" "$alg" "$WORK/$name.token.json")"; then
+    fail "$name: $msg"
+    return 1
+  fi
+  log "  $name: /token 200, $msg"
+}
+
+# load SERVER BACKEND FORMAT ALG PORT CLIENT: warm-up, then one wrk run per concurrency
+load() {
+  local server="$1" backend="$2" fmt="$3" alg="$4" port="$5" client="$6" conc tag peak rc
+  local basic
+  basic="$(printf '%s:%s' "$client" "$CLIENT_SECRET" | base64 -w0)"
+  local url="http://127.0.0.1:$port/token"
+  local max_conc
+  max_conc="$(tr ' ' '\n' <<<"$CONCS" | sort -n | tail -1)"
+  if [ "$WARMUP" -gt 0 ]; then
+    WRK_BASIC="$basic" WRK_BODY="$BODY" run_bg timeout $((WARMUP + 30)) "${WRK_PIN[@]}" \
+      wrk -t"$WRK_THREADS" -c"$max_conc" -d"${WARMUP}s" -s "$LUA" "$url" > "$WORK/warmup.out" 2>&1 || true
+  fi
+  for conc in $CONCS; do
+    tag="$server-$backend-$fmt-$alg-c$conc"
+    log "  wrk -t$WRK_THREADS -c$conc -d${DURATION}s --latency -> $server $backend $fmt${alg:+/$alg}"
+    echo 5 > "/proc/$SRV_PID/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS
+    python3 "$TOOL" snap "$SRV_PID" > "$WORK/$tag.before"
+    rc=0
+    WRK_BASIC="$basic" WRK_BODY="$BODY" run_bg timeout $((DURATION + 30)) "${WRK_PIN[@]}" \
+      wrk -t"$WRK_THREADS" -c"$conc" -d"${DURATION}s" --latency -s "$LUA" "$url" > "$WORK/$tag.wrk" 2>&1 || rc=$?
+    python3 "$TOOL" snap "$SRV_PID" > "$WORK/$tag.after"
+    peak="$(rss_kb "$SRV_PID" VmHWM)"
+    if [ "$rc" != 0 ]; then
+      fail "$tag: wrk exited with status $rc: $(tail -n 3 "$WORK/$tag.wrk" | tr '\n' ' ')"
+      continue
+    fi
+    python3 "$TOOL" record "$RESULTS" "$WORK/$tag.wrk" "$WORK/$tag.before" "$WORK/$tag.after" "${peak:-0}" \
+      "$server" "$backend" "$fmt" "${alg:--}" "$conc" "$DURATION" >&2 \
+      || fail "$tag: non-2xx responses or socket errors (see $WORK/$tag.wrk)"
+  done
+}
+
+keycard_config() { # FILE PORT DATA_DIR DB_URL ALG
+  sed -e "s|@PORT@|$2|g" -e "s|@DATA_DIR@|$3|g" -e "s|@DB_URL@|$4|g" -e "s|@ALG@|$5|g" \
+    "$HERE/keycard.toml.tmpl" > "$1"
+}
+
+# The server must not pick up the caller's KEYCARD_* variables, RUST_LOG or ./keycard.toml.
+KC_ENV=(env)
+for v in $(compgen -e | grep -E '^(KEYCARD_|RUST_LOG$)' || true); do KC_ENV+=(-u "$v"); done
+
+run_keycard() { # BACKEND
+  local backend="$1" port data db_url name alg cfg fmt client
+  port="${PORT:-$(python3 "$TOOL" freeport)}"
+  data="$WORK/$backend-data"
+  mkdir -p "$data"
+  if [ "$backend" = sqlite ]; then
+    db_url="sqlite://$data/keycard.db"
+  else
+    if ! pg_isready -q -t 5 2>/dev/null && ! psql -q -X -c 'select 1' >/dev/null 2>&1; then
+      fail "postgres: no server at $PGHOST:$PGPORT (set PGHOST/PGPORT/PGUSER/PGDATABASE or BACKENDS=sqlite)"
+      return 0
+    fi
+    PG_SCHEMA="kc_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+    if ! psql -q -X -v ON_ERROR_STOP=1 -c "CREATE SCHEMA $PG_SCHEMA" >/dev/null; then
+      fail "postgres: cannot create schema $PG_SCHEMA"; PG_SCHEMA=""; return 0
+    fi
+    db_url="postgres://$PGUSER@$PGHOST:$PGPORT/$PGDATABASE?options=-c%20search_path%3D$PG_SCHEMA"
+  fi
+  local health="http://127.0.0.1:$port/healthz"
+  local first_alg="${ALGS%% *}"
+
+  # 1. First start on an empty database: migrations and key generation.
+  cfg="$WORK/$backend-$first_alg.toml"
+  keycard_config "$cfg" "$port" "$data" "$db_url" "$first_alg"
+  log "keycard $backend: first start (empty database, generates keys) on 127.0.0.1:$port"
+  start_server "keycard-$backend-first" "$START_TIMEOUT" "$health" \
+    "${SRV_PIN[@]}" "${KC_ENV[@]}" "$KEYCARD_BIN" --config "$cfg" serve || return 0
+  meta "${backend}_first_start_ms" "$SRV_MS"
+  log "  first start to first 200 on /healthz: $SRV_MS ms"
+  stop_current
+
+  # 2. One server per algorithm on the initialised database; the first one gives start-up and idle RSS.
+  for alg in $ALGS; do
+    cfg="$WORK/$backend-$alg.toml"
+    keycard_config "$cfg" "$port" "$data" "$db_url" "$alg"
+    name="keycard-$backend-$alg"
+    log "keycard $backend ($alg access tokens): start on the initialised database"
+    start_server "$name" "$START_TIMEOUT" "$health" \
+      "${SRV_PIN[@]}" "${KC_ENV[@]}" "$KEYCARD_BIN" --config "$cfg" serve || return 0
+    log "  start-up to first 200 on /healthz: $SRV_MS ms"
+    if [ "$alg" = "$first_alg" ]; then
+      # More start-up samples on the initialised database (the machine is noisy): median of STARTS.
+      local samples="$SRV_MS" k
+      for ((k = 1; k < STARTS; k++)); do
+        stop_current
+        start_server "$name-$k" "$START_TIMEOUT" "$health" \
+          "${SRV_PIN[@]}" "${KC_ENV[@]}" "$KEYCARD_BIN" --config "$cfg" serve || return 0
+        samples="$samples $SRV_MS"
+      done
+      local median
+      median="$(python3 -c 'import statistics,sys; print(f"{statistics.median(map(float, sys.argv[1:])):.1f}")' $samples)"
+      meta "${backend}_start_ms" "$median"
+      meta "${backend}_start_samples" "$samples"
+      log "  start-up samples (ms): $samples -> median $median"
+      sleep 1
+      local idle
+      idle="$(rss_kb "$SRV_PID" VmRSS)"
+      meta "${backend}_idle_kb" "$idle"
+      log "  idle RSS: $idle kB"
+    fi
+    for fmt in $FORMATS; do
+      # opaque tokens do not depend on the signing algorithm: measured once, with the first server
+      if [ "$fmt" = opaque ] && [ "$alg" != "$first_alg" ]; then continue; fi
+      if [ "$fmt" = jwt ]; then client=bench-client; else client=bench-opaque; fi
+      local talg="$alg"; [ "$fmt" = opaque ] && talg="-"
+      sanity_check "$name-$fmt" "$port" "$client" "$fmt" "$talg" || continue
+      load keycard "$backend" "$fmt" "$talg" "$port" "$client"
+    done
+    if [ "$alg" = "$first_alg" ]; then
+      meta "${backend}_after_kb" "$(rss_kb "$SRV_PID" VmRSS)"
+      if [ "$backend" = sqlite ]; then   # the WAL grows with opaque tokens (one INSERT each)
+        meta sqlite_files "$(cd "$data" && ls -l keycard.db* 2>/dev/null | awk '{printf "%s %.1f MB; ", $9, $5/1048576}')"
+      fi
+    fi
+    stop_current
+  done
+  if [ "$backend" = postgres ] && [ -n "$PG_SCHEMA" ]; then
+    psql -q -X -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1 || log "could not drop $PG_SCHEMA"
+    PG_SCHEMA=""
+  fi
+}
+
+run_peer() {
+  local fmt port name
+  for fmt in $FORMATS; do
+    port="${PEER_PORT:-$(python3 "$TOOL" freeport)}"
+    name="peer-$fmt"
+    log "node-oidc-provider ($fmt) on 127.0.0.1:$port (installs itself under /tmp on first use)"
+    local installed=1
+    [ -d "${PEERS_DIR:-/tmp/keycard-peers/node-oidc-provider}/node_modules/oidc-provider" ] || installed=0
+    start_server "$name" "$PEER_START_TIMEOUT" "http://127.0.0.1:$port/.well-known/openid-configuration" \
+      "${SRV_PIN[@]}" "$PEER_DIR/run.sh" "$port" "$fmt" || continue
+    log "  start-up to first 200: $SRV_MS ms"
+    sleep 1
+    if [ "$installed" = 1 ]; then meta "peer_${fmt}_start_ms" "$SRV_MS"
+    else meta "peer_${fmt}_start_ms" "$SRV_MS (first use: includes npm install)"; fi
+    meta "peer_${fmt}_idle_kb" "$(rss_kb "$SRV_PID" VmRSS)"
+    local talg=EdDSA; [ "$fmt" = opaque ] && talg="-"
+    if sanity_check "$name" "$port" bench-client "$fmt" "$talg"; then
+      load peer node "$fmt" "$talg" "$port" bench-client
+    fi
+    stop_current
+  done
+}
+
+# ----------------------------------------------------------------------------------------- run
+for backend in $BACKENDS; do
+  case "$backend" in
+    sqlite|postgres) run_keycard "$backend" ;;
+    *) fail "unknown backend $backend" ;;
+  esac
+done
+[ "$PEER" = 1 ] && run_peer
+
+meta load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta failures "$FAILURES"
+python3 "$TOOL" render "$RESULTS" "$META"
+[ -z "$FAILURES" ]
