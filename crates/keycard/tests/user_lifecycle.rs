@@ -1,0 +1,144 @@
+//! What operators do to users and clients after sign-in: revoke a consent (CLI → refresh tokens
+//! stop, consent asked again), pairwise subjects, per-client ID token algorithms, and argon2
+//! parameter upgrades at the next sign-in.
+
+mod common;
+
+use common::*;
+use keycard::config::{Config, SubjectType};
+use keycard::jose::Alg;
+
+async fn tokens(
+    s: &TestServer,
+    ua: &UserAgent,
+    client: &str,
+    secret: &str,
+    cb: &str,
+    scope: &str,
+) -> serde_json::Value {
+    let (v, c) = pkce();
+    let enc = |x: &str| form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
+    let url = format!(
+        "/authorize?response_type=code&client_id={client}&redirect_uri={}&scope={}&state=s&nonce=n&code_challenge={c}&code_challenge_method=S256",
+        enc(cb),
+        enc(scope)
+    );
+    let back = authorize_in(ua, &url, "alice", "alice-password-1").await;
+    let code = query_of(&back)["code"].clone();
+    let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
+    let r = post_form(&s.url("/token"), Some(&basic(client, secret)), &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_consent_stops_refresh_and_asks_again() {
+    let s = TestServer::start().await;
+    let (web, secret) = code_flow_fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
+    let rt = t["refresh_token"].as_str().unwrap();
+    let admin = s.admin();
+    let alice = admin.user("alice").await.unwrap();
+    assert_eq!(admin.revoke_consent(&alice, &web).await.unwrap(), 1);
+    let r = post_form(
+        &s.url("/token"),
+        Some(&basic(&web, &secret)),
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+    )
+    .await;
+    r.assert_error(400, "invalid_grant");
+    let r = post_form(
+        &s.url("/introspect"),
+        Some(&basic(&web, &secret)),
+        &format!("token={}", t["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(r.json()["active"], false, "access tokens of the revoked grant are inactive");
+    // The consent page comes back for the next authorization.
+    let (_, c) = pkce();
+    let res = ua
+        .get(&format!("/authorize?response_type=code&client_id={web}&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&state=s&code_challenge={c}&code_challenge_method=S256"))
+        .await;
+    assert!(res.location().starts_with("/consent"), "{}", res.location());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pairwise_subjects_differ_per_sector_and_match_userinfo() {
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c: &mut Config| c.oidc.subject_type = SubjectType::Pairwise),
+        ..Default::default()
+    })
+    .await;
+    let (web, secret) = code_flow_fixtures(&s).await;
+    let (other, other_secret) = s
+        .create_client(keycard::admin::ClientSpec {
+            id: Some("other".into()),
+            grant_types: vec![keycard::model::GrantType::AuthorizationCode],
+            scopes: vec!["openid".into()],
+            redirect_uris: vec!["https://other.example/cb".into()],
+            ..Default::default()
+        })
+        .await;
+    let ua = UserAgent::new(&s.base);
+    let a = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid").await;
+    let b = tokens(&s, &ua, &other, &other_secret, "https://other.example/cb", "openid").await;
+    let sub_a = jwt_parts(a["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
+    let sub_b = jwt_parts(b["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
+    assert!(sub_a.starts_with("pw_") && sub_b.starts_with("pw_"));
+    assert_ne!(sub_a, sub_b, "two sectors cannot correlate the user");
+    let info = send(http().get(s.url("/userinfo")).bearer_auth(a["access_token"].as_str().unwrap())).await;
+    assert_eq!(info.json()["sub"], sub_a.as_str(), "userinfo sub equals the ID token sub");
+    let meta = send(http().get(s.url("/.well-known/openid-configuration"))).await.json();
+    assert_eq!(meta["subject_types_supported"], serde_json::json!(["pairwise"]));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_client_id_token_algorithm() {
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c: &mut Config| c.keys.algorithms = vec![Alg::ES256, Alg::RS256, Alg::EdDSA]),
+        ..Default::default()
+    })
+    .await;
+    let (web, secret) = code_flow_fixtures(&s).await;
+    let admin = s.admin();
+    let mut c = admin.client(&web).await.unwrap();
+    c.settings.id_token_signed_response_alg = Some(Alg::EdDSA);
+    admin.save_client(c).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ua = UserAgent::new(&s.base);
+    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid").await;
+    let id = t["id_token"].as_str().unwrap();
+    let (h, claims) = jwt_parts(id);
+    assert_eq!(h["alg"], "EdDSA");
+    assert_eq!(h["typ"], "JWT");
+    assert_eq!(claims["nonce"], "n");
+    let jwks: keycard::jose::Jwks = http().get(s.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    keycard::jose::verify_jwt(id, &jwks.keys).expect("verifies with the published EdDSA key");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outdated_password_hashes_are_upgraded_at_sign_in() {
+    let s = TestServer::start().await;
+    code_flow_fixtures(&s).await;
+    let admin = s.admin();
+    let mut alice = admin.user("alice").await.unwrap();
+    // A hash made with weaker, older parameters.
+    let mut old = Config::default();
+    old.login.argon2_memory_kib = 8 * 1024;
+    old.login.argon2_iterations = 1;
+    alice.password_hash = Some(keycard::admin::hash_password(&old, "alice-password-1").unwrap());
+    admin.save_user(alice).await.unwrap();
+    let ua = UserAgent::new(&s.base);
+    let (_, c) = pkce();
+    let url = format!(
+        "/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&state=s&code_challenge={c}&code_challenge_method=S256"
+    );
+    authorize_in(&ua, &url, "alice", "alice-password-1").await;
+    let upgraded = s.admin().user("alice").await.unwrap().password_hash.unwrap();
+    assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
+    s.stop().await;
+}
