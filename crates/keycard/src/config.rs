@@ -76,6 +76,8 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// Background removal of expired rows.
     pub cleanup: CleanupConfig,
+    /// The device authorization grant (RFC 8628).
+    pub device: DeviceConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -211,6 +213,31 @@ impl Default for LoginConfig {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+        }
+    }
+}
+
+/// The device authorization grant (RFC 8628).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// Lifetime of a device code and its user code (seconds).
+    pub code_ttl_secs: i64,
+    /// Minimum seconds between polls (RFC 8628 `interval`).
+    pub poll_interval_secs: i64,
+    /// Typed user codes per browser per minute before the verification page refuses (RFC 8628 §5.1).
+    pub max_code_attempts_per_browser: i64,
+    /// Typed user codes per client IP per minute.
+    pub max_code_attempts_per_ip: i64,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: 600,
+            poll_interval_secs: 5,
+            max_code_attempts_per_browser: 5,
+            max_code_attempts_per_ip: 30,
         }
     }
 }
@@ -427,6 +454,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             oidc: OidcConfig::default(),
             cleanup: CleanupConfig::default(),
+            device: DeviceConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -510,6 +538,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "login",
     "oidc",
     "cleanup",
+    "device",
     "provision_file",
 ];
 
@@ -646,6 +675,12 @@ impl Config {
             || !(1..=100_000).contains(&self.cleanup.batch_size)
         {
             return err("cleanup.interval_secs", "interval must be ≥ 1 s, retention ≥ 0 s, batch_size 1..100000");
+        }
+        if !(60..=3600).contains(&self.device.code_ttl_secs) || !(1..=60).contains(&self.device.poll_interval_secs) {
+            return err("device.code_ttl_secs", "code_ttl_secs must be 60..3600 and poll_interval_secs 1..60");
+        }
+        if self.device.max_code_attempts_per_browser < 1 || self.device.max_code_attempts_per_ip < 1 {
+            return err("device.max_code_attempts_per_browser", "must be at least 1");
         }
         if self.cache.poll_interval_ms < 50 {
             return err("cache.poll_interval_ms", "must be at least 50");

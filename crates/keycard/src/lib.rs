@@ -15,6 +15,7 @@
 //! - [`jose`]: JWS signing/verification, key generation, sealing, keyed hashes.
 //! - [`cache`]: the in-memory client cache, invalidated across nodes.
 //! - [`clock`]: time, passed in.
+//! - [`demo`]: `keycard serve --demo`: a demo API protected with `keycard-resource`, its clients and user.
 //! - [`testing`]: a real server on a random loopback port, for tests.
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod jose;
 pub mod keys;

@@ -458,3 +458,62 @@ pub struct Grant {
     /// Why it was revoked.
     pub revoked_reason: Option<String>,
 }
+
+/// State of a device authorization request (RFC 8628 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// The user has not acted yet.
+    Pending,
+    /// The user approved; tokens not yet delivered.
+    Approved,
+    /// The user denied.
+    Denied,
+    /// Tokens were delivered (exactly once).
+    Consumed,
+}
+
+impl DeviceStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Consumed => "consumed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Consumed].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A device authorization request (RFC 8628 §3.1–3.2); both codes are stored only as keyed hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRequest {
+    /// Keyed hash of the device code.
+    pub device_hash: String,
+    /// Keyed hash of the normalised user code.
+    pub user_code_hash: String,
+    /// The device's client.
+    pub client_id: String,
+    /// Requested scope.
+    pub scope: String,
+    /// State.
+    pub status: DeviceStatus,
+    /// The user who acted.
+    pub user_id: Option<String>,
+    /// Their session.
+    pub session_sid: Option<String>,
+    /// When they authenticated.
+    pub auth_time: Option<UnixTime>,
+    /// Minimum seconds between polls (grows by 5 on `slow_down`).
+    pub poll_interval: i64,
+    /// Last poll.
+    pub last_polled_at: Option<UnixTime>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}

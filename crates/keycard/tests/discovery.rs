@@ -20,7 +20,12 @@ async fn metadata_lists_only_what_is_implemented() {
         assert_eq!(m["revocation_endpoint"], s.url("/revoke"));
         assert_eq!(
             m["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],

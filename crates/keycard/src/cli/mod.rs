@@ -26,6 +26,7 @@ use std::sync::Arc;
 const EXAMPLES: &str = "\
 Examples:
   keycard serve                               run on http://127.0.0.1:8080 with SQLite in ./data
+  keycard serve --demo                        the same plus a demo user, clients and API (all four roles)
   keycard client create --name billing --grant client_credentials --scope invoices:read
   curl -u ID:SECRET -d grant_type=client_credentials http://127.0.0.1:8080/token
   keycard user create --username alice --email alice@example.com
@@ -59,6 +60,13 @@ pub enum Command {
         /// Address to listen on (overrides http.listen).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Also run the demo (development only): a demo user, two demo clients and a demo API
+        /// protected with keycard-resource on 127.0.0.1:8081; prints what to run next.
+        #[arg(long)]
+        demo: bool,
+        /// Port of the demo API on 127.0.0.1 (with --demo).
+        #[arg(long, default_value_t = crate::demo::DEFAULT_PORT, requires = "demo")]
+        demo_port: u16,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -390,11 +398,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let serve = matches!(cli.command, Command::Serve { .. });
     init_logging(&config, cli.log_format.as_deref(), serve);
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, demo, demo_port } => {
             if let Some(l) = listen {
                 config.http.listen = l;
             }
-            serve_forever(config).await
+            serve_forever(config, demo.then_some(demo_port)).await
         }
         Command::Config(ConfigCmd::Dump) => {
             print!("{}", toml_dump(&config)?);
@@ -478,12 +486,16 @@ mod toml_edit_lite {
     }
 }
 
-async fn serve_forever(config: Config) -> anyhow::Result<()> {
+async fn serve_forever(config: Config, demo_port: Option<u16>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let listen = config.http.listen;
     let listener = app::bind(listen).await?;
     let state: AppState = app::start(config, Arc::new(SystemClock)).await?;
     let background = app::spawn_background(state.clone());
+    let demo = match demo_port {
+        Some(port) => Some(crate::demo::start(&state, port).await?),
+        None => None,
+    };
     tracing::info!(
         issuer = %state.config.issuer,
         listen = %listen,
@@ -514,6 +526,9 @@ async fn serve_forever(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutdown signal received");
     };
     app::serve(listener, state.clone(), shutdown).await?;
+    if let Some(demo) = demo {
+        demo.stop().await;
+    }
     background.abort();
     state.store.close().await;
     tracing::info!("stopped");

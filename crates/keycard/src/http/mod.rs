@@ -7,6 +7,7 @@
 //! Adding an endpoint: write the protocol function in `oauth/`, a thin handler in a file here,
 //! and a line in [`router`].
 
+pub mod device;
 pub mod error;
 pub mod extract;
 pub mod oauth;
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/consent", get(pages::consent_page).post(pages::consent_submit))
         .route("/logout", get(pages::logout_page).post(pages::logout_submit))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/device_authorization", post(device::device_authorization))
+        .route("/device", get(device::device_page).post(device::device_submit))
         .route("/assets/keycard.css", get(pages::stylesheet))
         .route("/healthz", get(oauth::healthz))
         .route("/readyz", get(oauth::readyz))

@@ -54,7 +54,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The browser's cookies; a new browser cookie when it has none.
-fn browser(state: &AppState, headers: &HeaderMap, peer: Option<&PeerAddr>) -> (Browser, Option<String>) {
+pub(crate) fn browser(state: &AppState, headers: &HeaderMap, peer: Option<&PeerAddr>) -> (Browser, Option<String>) {
     let names = cookie_names(state);
     let (browser_token, new) = match cookie(headers, names.browser) {
         Some(b) => (b, None),
@@ -88,7 +88,7 @@ fn csp(redirect_uri: Option<&str>, script_hash: Option<&str>) -> String {
     )
 }
 
-fn html(state: &AppState, status: StatusCode, page: &Page, redirect_uri: Option<&str>) -> Response {
+pub(crate) fn html(state: &AppState, status: StatusCode, page: &Page, redirect_uri: Option<&str>) -> Response {
     let script = matches!(page, Page::FormPost(_)).then(pages::form_post_script_csp_hash);
     let body = match state.pages.render(page) {
         Ok(b) => b,
@@ -116,7 +116,7 @@ fn secure_headers(res: &mut Response, csp: &str) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -125,12 +125,12 @@ fn see_other(location: &str) -> Response {
     res
 }
 
-fn error_page(state: &AppState, status: u16, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(state: &AppState, status: u16, title: &str, message: &str) -> Response {
     let page = Page::Error(ErrorPage { title: title.into(), message: message.into(), reference: None });
     html(state, StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &page, None)
 }
 
-fn server_error_page(state: &AppState, e: OAuthError) -> Response {
+pub(crate) fn server_error_page(state: &AppState, e: OAuthError) -> Response {
     let status = crate::http::error::status_for(e.code);
     if let Some(cause) = &e.cause {
         tracing::error!(error = %e.code, cause = %cause, "page request failed");
@@ -143,7 +143,7 @@ fn server_error_page(state: &AppState, e: OAuthError) -> Response {
     )
 }
 
-fn render_outcome(state: &AppState, out: Outcome) -> Response {
+pub(crate) fn render_outcome(state: &AppState, out: Outcome) -> Response {
     match out {
         Outcome::Respond(AuthorizationResponse::Redirect(url)) => see_other(&url),
         Outcome::Respond(AuthorizationResponse::FormPost { action, fields }) => {
@@ -188,7 +188,7 @@ fn render_outcome(state: &AppState, out: Outcome) -> Response {
     }
 }
 
-fn with_cookies(mut res: Response, cookies: impl IntoIterator<Item = String>) -> Response {
+pub(crate) fn with_cookies(mut res: Response, cookies: impl IntoIterator<Item = String>) -> Response {
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
             res.headers_mut().append(header::SET_COOKIE, v);
@@ -198,7 +198,7 @@ fn with_cookies(mut res: Response, cookies: impl IntoIterator<Item = String>) ->
 }
 
 /// Reads a form body for a page: `application/x-www-form-urlencoded`, size-limited, strict.
-async fn page_form(state: &AppState, req: Request) -> Result<Params, (u16, &'static str)> {
+pub(crate) async fn page_form(state: &AppState, req: Request) -> Result<Params, (u16, &'static str)> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err((400, "The form was not sent as application/x-www-form-urlencoded."));
@@ -210,7 +210,7 @@ async fn page_form(state: &AppState, req: Request) -> Result<Params, (u16, &'sta
 }
 
 /// SECURITY G1: a state-changing form POST must come from Keycard's own pages.
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     // Browsers that send Fetch Metadata tell us directly.
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return matches!(site, "same-origin" | "none");
@@ -224,7 +224,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-fn query_params(req: &Request) -> Result<Params, OAuthError> {
+pub(crate) fn query_params(req: &Request) -> Result<Params, OAuthError> {
     Params::parse(req.uri().query().unwrap_or("").as_bytes())
 }
 
@@ -370,6 +370,10 @@ pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Respo
     };
     let logout = form.get("decision") == Some("logout");
     match flow::logout_submit(&state, &form, &b).await {
+        // "Cancel" keeps the session: never tell the user they are signed out.
+        Ok(LogoutOutcome::Done) if !logout => {
+            error_page(&state, 200, "You are still signed in", "You chose not to sign out. You can close this window.")
+        }
         Ok(out) => {
             let clear = logout && !matches!(out, LogoutOutcome::Error(_));
             render_logout(&state, out, clear)

@@ -64,6 +64,6 @@ pub fn metadata(config: &Config) -> ServerMetadata {
         .map(String::from)
         .collect(),
         end_session_endpoint: Some(format!("{base}/logout")),
-        device_authorization_endpoint: None,
+        device_authorization_endpoint: Some(format!("{base}/device_authorization")),
     }
 }

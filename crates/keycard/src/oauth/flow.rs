@@ -311,12 +311,29 @@ async fn issue_code(
     Ok(code)
 }
 
+/// What a pending request continues to after sign-in.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceContinuation {
+    /// The user code the user typed on the verification page (RFC 8628 §3.3).
+    pub device_user_code: String,
+}
+
+/// The two kinds of pending request.
+#[derive(Debug)]
+pub enum PendingKind {
+    /// An authorization request (`/authorize`).
+    Authorize(AuthorizationRequest),
+    /// A device verification waiting for sign-in (`/device`).
+    Device(DeviceContinuation),
+}
+
 /// A pending request that this browser may act on, with its client and parsed request.
 async fn pending_for(
     state: &AppState,
     id: Option<&str>,
     browser: &Browser,
-) -> Result<Result<(PendingRequest, Arc<Client>, AuthorizationRequest), Outcome>, OAuthError> {
+) -> Result<Result<(PendingRequest, Arc<Client>, PendingKind), Outcome>, OAuthError> {
     let Some(id) = id.filter(|i| i.len() <= 64) else { return Ok(Err(expired_request())) };
     let now = state.clock.now();
     let Some(p) = state.store.get_auth_request(id).await? else { return Ok(Err(expired_request())) };
@@ -334,8 +351,36 @@ async fn pending_for(
     let Some(client) = state.clients.get(&state.store, &p.client_id).await?.filter(|c| !c.disabled) else {
         return Ok(Err(expired_request()));
     };
-    let req: AuthorizationRequest = serde_json::from_str(&p.request).map_err(OAuthError::server_error)?;
-    Ok(Ok((p, client, req)))
+    let kind = match serde_json::from_str::<DeviceContinuation>(&p.request) {
+        Ok(d) => PendingKind::Device(d),
+        Err(_) => PendingKind::Authorize(serde_json::from_str(&p.request).map_err(OAuthError::server_error)?),
+    };
+    Ok(Ok((p, client, kind)))
+}
+
+/// Stores a pending device verification for a browser that must sign in first; returns its id.
+pub async fn pending_device_login(
+    state: &AppState,
+    client: &Client,
+    user_code: &str,
+    browser: &Browser,
+) -> Result<String, OAuthError> {
+    let now = state.clock.now();
+    let p = PendingRequest {
+        id: jose::random_token(16),
+        client_id: client.id.clone(),
+        request: serde_json::to_string(&DeviceContinuation { device_user_code: user_code.to_owned() })
+            .map_err(OAuthError::server_error)?,
+        browser_hash: browser_hash(state, &browser.browser_token),
+        session_sid: None,
+        login_done: false,
+        consent_done: false,
+        completed_at: None,
+        created_at: now,
+        expires_at: now + state.config.authorization.request_ttl_secs,
+    };
+    state.store.insert_auth_request(&p).await?;
+    Ok(p.id)
 }
 
 fn first_locale(req: &AuthorizationRequest) -> Option<String> {
@@ -346,29 +391,33 @@ fn login_view(
     state: &AppState,
     p: &PendingRequest,
     client: &Client,
-    req: &AuthorizationRequest,
+    kind: &PendingKind,
     browser: &Browser,
 ) -> LoginView {
+    let req = match kind {
+        PendingKind::Authorize(r) => Some(r),
+        PendingKind::Device(_) => None,
+    };
     LoginView {
         request_id: p.id.clone(),
         csrf_token: csrf_token(state, "login", &p.id, &browser.browser_token),
         client_name: client.name.clone(),
-        login_hint: req.login_hint.clone(),
+        login_hint: req.and_then(|r| r.login_hint.clone()),
         error: None,
         status: 200,
         retry_after: None,
-        locale: first_locale(req),
-        redirect_uri: req.redirect_uri.clone(),
+        locale: req.and_then(first_locale),
+        redirect_uri: req.map(|r| r.redirect_uri.clone()).unwrap_or_else(|| state.config.issuer.clone()),
     }
 }
 
 /// `GET /login?request=…`.
 pub async fn login_page(state: &AppState, request_id: Option<&str>, browser: &Browser) -> Result<Outcome, OAuthError> {
-    let (p, client, req) = match pending_for(state, request_id, browser).await? {
+    let (p, client, kind) = match pending_for(state, request_id, browser).await? {
         Ok(x) => x,
         Err(o) => return Ok(o),
     };
-    Ok(Outcome::Login(login_view(state, &p, &client, &req, browser)))
+    Ok(Outcome::Login(login_view(state, &p, &client, &kind, browser)))
 }
 
 /// `POST /login`: CSRF, throttling, password; on success a NEW session and the next step.
@@ -378,7 +427,7 @@ pub async fn login_submit(
     form: &Params,
     browser: &Browser,
 ) -> Result<(Outcome, Option<String>), OAuthError> {
-    let (p, client, req) = match pending_for(state, form.get("request_id"), browser).await? {
+    let (p, client, kind) = match pending_for(state, form.get("request_id"), browser).await? {
         Ok(x) => x,
         Err(o) => return Ok((o, None)),
     };
@@ -390,7 +439,7 @@ pub async fn login_submit(
     }
     let username = form.get("username").unwrap_or("");
     let password = form.get("password").unwrap_or("");
-    let mut view = login_view(state, &p, &client, &req, browser);
+    let mut view = login_view(state, &p, &client, &kind, browser);
     view.login_hint = Some(username.to_owned()).filter(|u| !u.is_empty() && u.len() <= 256);
     let user = match login::password_login(state, username, password, &browser.ip).await {
         Ok(u) => u,
@@ -416,6 +465,15 @@ pub async fn login_submit(
     if !state.store.auth_request_logged_in(&p.id, &session.sid).await? {
         return Ok((expired_request(), Some(token)));
     }
+    let req = match kind {
+        PendingKind::Authorize(req) => req,
+        PendingKind::Device(d) => {
+            state.store.complete_auth_request(&p.id, state.clock.now()).await?;
+            let q =
+                form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &d.device_user_code).finish();
+            return Ok((Outcome::Goto(format!("/device?{q}")), Some(token)));
+        }
+    };
     let p = PendingRequest { session_sid: Some(session.sid.clone()), login_done: true, ..p };
     let out = proceed(state, &client, &req, p, Some((session, user)), false).await?;
     Ok((out, Some(token)))
@@ -465,7 +523,8 @@ pub async fn consent_page(
     browser: &Browser,
 ) -> Result<Outcome, OAuthError> {
     let (p, client, req) = match pending_for(state, request_id, browser).await? {
-        Ok(x) => x,
+        Ok((p, c, PendingKind::Authorize(r))) => (p, c, r),
+        Ok(_) => return Ok(expired_request()),
         Err(o) => return Ok(o),
     };
     let Some((_, user)) = session_for(state, &p, browser).await? else {
@@ -477,7 +536,8 @@ pub async fn consent_page(
 /// `POST /consent`: approve (remember the consent, issue) or deny (`access_denied`).
 pub async fn consent_submit(state: &AppState, form: &Params, browser: &Browser) -> Result<Outcome, OAuthError> {
     let (p, client, req) = match pending_for(state, form.get("request_id"), browser).await? {
-        Ok(x) => x,
+        Ok((p, c, PendingKind::Authorize(r))) => (p, c, r),
+        Ok(_) => return Ok(expired_request()),
         Err(o) => return Ok(o),
     };
     if !csrf_ok(state, "consent", &p.id, &browser.browser_token, form.get("csrf_token")) {

@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_user_flows.sql"),
         postgres: include_str!("../../migrations/postgres/0002_user_flows.sql"),
     },
+    Migration {
+        version: 3,
+        name: "device_codes",
+        sqlite: include_str!("../../migrations/sqlite/0003_device_codes.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_device_codes.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.

@@ -186,13 +186,17 @@ impl Res {
     }
 }
 
-/// Finds `name="NAME" value="VALUE"` in HTML and unescapes the value.
+/// Finds the `value` of the input named `name` in HTML and unescapes it.
 pub fn form_field(html: &str, name: &str) -> Option<String> {
-    let needle = format!("name=\"{name}\" value=\"");
-    let start = html.find(&needle)? + needle.len();
-    let end = html[start..].find('"')? + start;
+    let needle = format!("name=\"{name}\"");
+    let at = html.find(&needle)?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let start = tag.find("value=\"")? + "value=\"".len();
+    let end = tag[start..].find('"')? + start;
     Some(
-        html[start..end]
+        tag[start..end]
             .replace("&quot;", "\"")
             .replace("&#x27;", "'")
             .replace("&#x2f;", "/")

@@ -5,6 +5,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 pub mod user_tokens;
 
@@ -25,6 +26,11 @@ pub enum GrantRequest {
     },
     /// RFC 6749 §4.1.3.
     AuthorizationCode(authorization_code::CodeRequest),
+    /// RFC 8628 §3.4.
+    DeviceCode {
+        /// The device code.
+        device_code: String,
+    },
     /// RFC 6749 §6.
     RefreshToken {
         /// The refresh token.
@@ -54,6 +60,10 @@ impl GrantRequest {
                     redirect_uri: params.get("redirect_uri").map(str::to_owned),
                     code_verifier: params.get("code_verifier").map(str::to_owned),
                 }),
+            )),
+            "urn:ietf:params:oauth:grant-type:device_code" => Ok((
+                GrantType::DeviceCode,
+                GrantRequest::DeviceCode { device_code: params.require("device_code")?.to_owned() },
             )),
             "refresh_token" => Ok((
                 GrantType::RefreshToken,
@@ -95,6 +105,7 @@ pub async fn token(
             client_credentials::issue(state, &client, scope).await
         }
         GrantRequest::AuthorizationCode(req) => authorization_code::issue(state, &client, req).await,
+        GrantRequest::DeviceCode { device_code } => device_code::issue(state, &client, &device_code).await,
         GrantRequest::RefreshToken { refresh_token, scope } => {
             refresh_token::issue(state, &client, &refresh_token, scope).await
         }

@@ -1,0 +1,212 @@
+//! RFC 8628 device authorization grant: the device authorization endpoint (§3.1–3.2), user
+//! codes (§6.1: 8 characters from 20 consonants, shown `XXXX-XXXX`, typed in any case with or
+//! without the dash), and the verification page's decisions (§3.3). Wrong user codes are
+//! throttled per browser and per IP (§5.1); the device code is 256 random bits, stored hashed;
+//! the user must confirm explicitly — nothing is approved by merely opening a link (§5.4).
+
+use super::OAuthError;
+use super::client_auth;
+use super::flow::Browser;
+use super::params::Params;
+use crate::app::AppState;
+use crate::jose;
+use crate::model::{Client, DeviceRequest, DeviceStatus, GrantType, Session};
+use crate::store::StoreError;
+use keycard_types::{ErrorCode, Scope};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// RFC 8628 §6.1: the user-code alphabet (no vowels, no look-alikes).
+pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+/// Prefix of device codes.
+pub const DEVICE_CODE_PREFIX: &str = "kc_dc_";
+
+/// A new user code: 8 characters drawn uniformly from [`USER_CODE_ALPHABET`] (≈34.5 bits).
+pub fn generate_user_code() -> String {
+    let mut out = String::with_capacity(8);
+    while out.len() < 8 {
+        let bytes: [u8; 16] = jose::random_bytes();
+        // Rejection sampling: 240 = 12 × 20, so bytes below it map uniformly.
+        for b in bytes.into_iter().filter(|b| *b < 240) {
+            if out.len() == 8 {
+                break;
+            }
+            out.push(USER_CODE_ALPHABET[usize::from(b % 20)] as char);
+        }
+    }
+    out
+}
+
+/// `BCDFGHJK` → `BCDF-GHJK`.
+pub fn format_user_code(code: &str) -> String {
+    if code.len() == 8 { format!("{}-{}", &code[..4], &code[4..]) } else { code.to_owned() }
+}
+
+/// What the user typed → the canonical code: case-insensitive, dashes and spaces ignored, and
+/// nothing else accepted (so normalisation cannot widen the search space).
+pub fn normalize_user_code(input: &str) -> Option<String> {
+    if input.len() > 32 {
+        return None;
+    }
+    let code: String =
+        input.chars().filter(|c| *c != '-' && !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
+    (code.len() == 8 && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b))).then_some(code)
+}
+
+fn user_code_hash(state: &AppState, code: &str) -> String {
+    jose::keyed_hash(&state.secrets.hash_key, format!("user_code\0{code}").as_bytes())
+}
+
+/// RFC 8628 §3.2 response.
+#[derive(Debug, Serialize)]
+pub struct DeviceAuthorizationResponse {
+    /// The device verification code.
+    pub device_code: String,
+    /// The code the user types.
+    pub user_code: String,
+    /// Where the user goes.
+    pub verification_uri: String,
+    /// The same with the code filled in (still needs a confirm click).
+    pub verification_uri_complete: String,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+    /// Minimum seconds between polls.
+    pub interval: i64,
+}
+
+/// RFC 8628 §3.1: `POST /device_authorization`.
+pub async fn device_authorization(
+    state: &AppState,
+    authorization: Option<&[u8]>,
+    params: &Params,
+) -> Result<DeviceAuthorizationResponse, OAuthError> {
+    let presented = client_auth::presented(authorization, params)?;
+    let client = client_auth::authenticate(state, &presented).await?;
+    if !client.allows_grant(GrantType::DeviceCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the device authorization grant",
+        ));
+    }
+    let scope = match params.get("scope") {
+        Some(s) => Scope::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?,
+        None => Scope::default(),
+    };
+    let allowed = Scope::from_tokens(client.scopes.iter().cloned());
+    let known = state.store.list_scopes().await?;
+    if !scope.is_subset(&allowed) || !scope.iter().all(|s| known.iter().any(|k| k.name == s)) {
+        return Err(OAuthError::invalid_scope("the client may not request this scope"));
+    }
+    let now = state.clock.now();
+    let d = &state.config.device;
+    let device_code = format!("{DEVICE_CODE_PREFIX}{}", jose::random_token(32));
+    for _ in 0..5 {
+        let user_code = generate_user_code();
+        let row = DeviceRequest {
+            device_hash: jose::keyed_hash(&state.secrets.hash_key, device_code.as_bytes()),
+            user_code_hash: user_code_hash(state, &user_code),
+            client_id: client.id.clone(),
+            scope: scope.to_string(),
+            status: DeviceStatus::Pending,
+            user_id: None,
+            session_sid: None,
+            auth_time: None,
+            poll_interval: d.poll_interval_secs,
+            last_polled_at: None,
+            created_at: now,
+            expires_at: now + d.code_ttl_secs,
+        };
+        match state.store.insert_device(&row).await {
+            Ok(()) => {
+                let base = state.config.issuer.trim_end_matches('/');
+                let shown = format_user_code(&user_code);
+                return Ok(DeviceAuthorizationResponse {
+                    device_code,
+                    verification_uri: format!("{base}/device"),
+                    verification_uri_complete: format!("{base}/device?user_code={shown}"),
+                    user_code: shown,
+                    expires_in: d.code_ttl_secs,
+                    interval: d.poll_interval_secs,
+                });
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OAuthError::server_error(std::io::Error::other("could not allocate a unique user code")))
+}
+
+/// Why a typed user code was not accepted.
+#[derive(Debug)]
+pub enum CodeProblem {
+    /// Unknown, expired, used or malformed: one answer for all.
+    Invalid,
+    /// Too many wrong codes from this browser or address (§5.1).
+    Throttled {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
+}
+
+/// Looks a typed user code up, counting the attempt against the browser and the IP first.
+pub async fn lookup_user_code(
+    state: &AppState,
+    input: &str,
+    browser: &Browser,
+) -> Result<Result<(String, DeviceRequest, Arc<Client>), CodeProblem>, OAuthError> {
+    let now = state.clock.now();
+    let d = &state.config.device;
+    let bkey = format!("dev-b:{}", jose::keyed_hash(&state.secrets.hash_key, browser.browser_token.as_bytes()));
+    let ikey = format!("dev-ip:{}", browser.ip);
+    for (key, limit) in [(&ikey, d.max_code_attempts_per_ip), (&bkey, d.max_code_attempts_per_browser)] {
+        let a = state.store.reserve_login_attempt(key, now, 60).await?;
+        if a.attempts > limit || a.locked_until.is_some_and(|u| u > now) {
+            let until = now + 60;
+            state.store.lock_login(key, until).await?;
+            return Ok(Err(CodeProblem::Throttled { retry_after: 60 }));
+        }
+    }
+    let Some(code) = normalize_user_code(input) else { return Ok(Err(CodeProblem::Invalid)) };
+    let Some(dev) = state.store.get_device_by_user_code(&user_code_hash(state, &code)).await? else {
+        return Ok(Err(CodeProblem::Invalid));
+    };
+    if dev.status != DeviceStatus::Pending || dev.expires_at <= now {
+        return Ok(Err(CodeProblem::Invalid));
+    }
+    let Some(client) = state.clients.get(&state.store, &dev.client_id).await?.filter(|c| !c.disabled) else {
+        return Ok(Err(CodeProblem::Invalid));
+    };
+    state.store.reset_login(&bkey).await?;
+    Ok(Ok((format_user_code(&code), dev, client)))
+}
+
+/// Records the signed-in user's decision for a user code (§3.3); false when it is no longer pending.
+pub async fn decide(state: &AppState, user_code: &str, approve: bool, session: &Session) -> Result<bool, OAuthError> {
+    let Some(code) = normalize_user_code(user_code) else { return Ok(false) };
+    let now = state.clock.now();
+    Ok(state
+        .store
+        .decide_device(&user_code_hash(state, &code), approve, &session.user_id, &session.sid, session.auth_time, now)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes() {
+        for _ in 0..200 {
+            let c = generate_user_code();
+            assert_eq!(c.len(), 8);
+            assert!(c.bytes().all(|b| USER_CODE_ALPHABET.contains(&b)), "{c}");
+        }
+        assert_eq!(format_user_code("BCDFGHJK"), "BCDF-GHJK");
+        assert_eq!(normalize_user_code("bcdf-ghjk").as_deref(), Some("BCDFGHJK"));
+        assert_eq!(normalize_user_code(" BCDF GHJK ").as_deref(), Some("BCDFGHJK"));
+        assert_eq!(normalize_user_code("BCDFGHJK").as_deref(), Some("BCDFGHJK"));
+        for bad in ["BCDF-GHJ", "ABCD-EFGH", "BCDF-GHJK-L", "BCDF_GHJK", "", "BCDF-GHJ1"] {
+            assert_eq!(normalize_user_code(bad), None, "{bad}");
+        }
+    }
+}
