@@ -91,6 +91,21 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// A browser origin for CORS: `https://host[:port]` (or `http` on a loopback IP literal), no
+/// path, query or trailing slash — exactly what browsers send in `Origin`.
+pub fn validate_web_origin(origin: &str) -> Result<(), String> {
+    let u = url::Url::parse(origin).map_err(|_| format!("web origin {origin:?} is not a URL"))?;
+    let loopback = matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    let ok_scheme = u.scheme() == "https" || (u.scheme() == "http" && loopback);
+    if !ok_scheme || u.origin().ascii_serialization() != origin {
+        return Err(format!(
+            "web origin {origin:?} must be exactly scheme://host[:port] (https, or http on 127.0.0.1/[::1]), without path or slash"
+        ));
+    }
+    Ok(())
+}
+
 /// Validates a scope token (RFC 6749 §3.3).
 pub fn validate_scope_name(name: &str) -> Result<(), String> {
     match keycard_types::Scope::parse(name) {
@@ -122,6 +137,8 @@ pub struct ClientSpec {
     pub token_format: Option<TokenFormat>,
     /// Audience.
     pub audience: Option<String>,
+    /// Browser origins allowed for CORS (single-page apps).
+    pub web_origins: Vec<String>,
     /// Disabled flag.
     pub disabled: bool,
 }
@@ -166,6 +183,9 @@ impl Admin<'_> {
         for u in &spec.redirect_uris {
             validate_redirect_uri(u).map_err(AdminError::Invalid)?;
         }
+        for o in &spec.web_origins {
+            validate_web_origin(o).map_err(AdminError::Invalid)?;
+        }
         let ttl = spec.access_token_ttl.unwrap_or(self.config.tokens.access_token_ttl_secs);
         if ttl < 1 || ttl > self.config.tokens.max_access_token_ttl_secs {
             return invalid(format!(
@@ -187,7 +207,11 @@ impl Admin<'_> {
             access_token_ttl: ttl,
             token_format: spec.token_format.unwrap_or_default(),
             disabled: spec.disabled,
-            settings: ClientSettings { audience: spec.audience.clone(), ..Default::default() },
+            settings: ClientSettings {
+                audience: spec.audience.clone(),
+                web_origins: spec.web_origins.clone(),
+                ..Default::default()
+            },
             created_at: self.now,
             updated_at: self.now,
         })
@@ -226,6 +250,7 @@ impl Admin<'_> {
             access_token_ttl: Some(client.access_token_ttl),
             token_format: Some(client.token_format),
             audience: client.settings.audience.clone(),
+            web_origins: client.settings.web_origins.clone(),
             disabled: client.disabled,
         };
         let checked = self.build_client(&spec, client.secret_hash.clone())?;
@@ -379,13 +404,18 @@ impl Admin<'_> {
                 access_token_ttl: c.access_token_ttl_secs,
                 token_format: c.token_format,
                 audience: c.audience.clone(),
+                web_origins: c.web_origins.clone(),
                 disabled: c.disabled,
             };
             let mut client = self.build_client(&spec, secret_hash)?;
             match self.store.get_client(&c.id).await? {
                 Some(existing) => {
                     client.created_at = existing.created_at;
-                    client.settings = ClientSettings { audience: c.audience.clone(), ..existing.settings };
+                    client.settings = ClientSettings {
+                        audience: c.audience.clone(),
+                        web_origins: c.web_origins.clone(),
+                        ..existing.settings
+                    };
                     self.save_client(client).await?;
                     done.push(format!("client {:?} updated", c.id));
                 }

@@ -192,12 +192,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
     )
     .map_err(anyhow::Error::msg)?;
     let pages = crate::pages::Pages::new(&config.ui)?;
+    let clients = ClientCache::default();
+    clients.reload_origins(&store).await?;
     Ok(AppState {
         config: Arc::new(config),
         store,
         clock,
         keys: Arc::new(keys),
-        clients: Arc::new(ClientCache::default()),
+        clients: Arc::new(clients),
         secrets: Arc::new(secrets),
         metadata_json,
         hashing: Arc::new(hashing),
@@ -218,6 +220,9 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(e) => {
                     if e.clients != epochs.clients {
                         state.clients.clear();
+                        if let Err(err) = state.clients.reload_origins(&state.store).await {
+                            tracing::warn!(error = %err, "reloading web origins failed");
+                        }
                     }
                     if e.keys != epochs.keys {
                         match state.keys.reload(&state.store, state.clock.now()).await {

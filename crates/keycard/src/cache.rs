@@ -17,6 +17,9 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct ClientCache {
     map: RwLock<HashMap<String, Option<Arc<Client>>>>,
+    /// Every browser origin registered on any client (for CORS preflights, which carry no
+    /// client id), refreshed with the cache.
+    origins: RwLock<std::collections::HashSet<String>>,
 }
 
 impl ClientCache {
@@ -37,5 +40,23 @@ impl ClientCache {
     /// Drops every entry.
     pub fn clear(&self) {
         self.map.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Reloads the set of registered web origins.
+    pub async fn reload_origins(&self, store: &Store) -> StoreResult<()> {
+        let set = store
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| !c.disabled)
+            .flat_map(|c| c.settings.web_origins)
+            .collect();
+        *self.origins.write().unwrap_or_else(|e| e.into_inner()) = set;
+        Ok(())
+    }
+
+    /// Is `origin` registered on some client?
+    pub fn origin_registered(&self, origin: &str) -> bool {
+        self.origins.read().unwrap_or_else(|e| e.into_inner()).contains(origin)
     }
 }

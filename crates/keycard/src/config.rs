@@ -146,6 +146,9 @@ pub struct TokensConfig {
     pub refresh_token_absolute_ttl_secs: i64,
     /// ID token lifetime in seconds.
     pub id_token_ttl_secs: i64,
+    /// Absolute lifetime of refresh tokens of browser apps (public clients with web origins),
+    /// which keep them in less protected storage (seconds).
+    pub browser_refresh_token_absolute_ttl_secs: i64,
 }
 
 /// The authorization endpoint.
@@ -407,6 +410,9 @@ pub struct ProvisionClient {
     /// Audience of this client's access tokens.
     #[serde(default)]
     pub audience: Option<String>,
+    /// Browser origins allowed for CORS (single-page apps), e.g. `https://app.example.com`.
+    #[serde(default)]
+    pub web_origins: Vec<String>,
     /// Disabled clients cannot authenticate.
     #[serde(default)]
     pub disabled: bool,
@@ -499,6 +505,7 @@ impl Default for TokensConfig {
             refresh_token_idle_ttl_secs: 14 * 86_400,
             refresh_token_absolute_ttl_secs: 90 * 86_400,
             id_token_ttl_secs: 3600,
+            browser_refresh_token_absolute_ttl_secs: 86_400,
         }
     }
 }

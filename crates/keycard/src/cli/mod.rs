@@ -5,6 +5,7 @@
 //! Adding a command: add a variant with a doc comment (it becomes the `--help` text) and an
 //! example to `EXAMPLES`, and a `run_*` function. Errors are one clear line on stderr and exit 1.
 
+mod client_flows;
 mod output;
 
 use crate::admin::{Admin, AdminError, ClientSpec};
@@ -32,6 +33,8 @@ Examples:
   keycard user create --username alice --email alice@example.com
   keycard keys rotate                         new signing key; the old one stays published
   keycard config check keycard.toml           validate a config file
+  keycard login --client-id desktop           example native app: browser, loopback, PKCE
+  keycard device-login --client-id tv         example device: user code and QR code
   KEYCARD_DATABASE__URL=postgres://postgres@127.0.0.1/keycard keycard serve
 
 Configuration: --config FILE, else ./keycard.toml when present, then KEYCARD_* environment
@@ -85,6 +88,12 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Example client: sign a user in with the device flow (RFC 8628), against any issuer.
+    #[command(after_help = client_flows::DEVICE_LOGIN_HELP)]
+    DeviceLogin(client_flows::DeviceLoginArgs),
+    /// Example client: sign a user in like a native app (browser, loopback redirect, PKCE; RFC 8252).
+    #[command(after_help = client_flows::LOGIN_HELP)]
+    Login(client_flows::LoginArgs),
 }
 
 /// `keycard config …`
@@ -142,6 +151,9 @@ pub enum ClientCmd {
         /// Audience (aud) of the client's access tokens.
         #[arg(long)]
         audience: Option<String>,
+        /// Browser origin allowed for CORS (repeatable), e.g. https://app.example.com.
+        #[arg(long = "web-origin")]
+        web_origins: Vec<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -188,6 +200,9 @@ pub enum ClientCmd {
         /// Audience of access tokens.
         #[arg(long)]
         audience: Option<String>,
+        /// Replace the browser origins allowed for CORS (repeatable).
+        #[arg(long = "web-origin")]
+        web_origins: Vec<String>,
         /// Disable the client (it can no longer authenticate).
         #[arg(long, conflicts_with = "enable")]
         disable: bool,
@@ -394,6 +409,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // The example clients talk to an issuer over HTTP and need no local configuration.
+    let cli = match cli.command {
+        Command::DeviceLogin(args) => return client_flows::device_login(args).await,
+        Command::Login(args) => return client_flows::login(args).await,
+        command => Cli { command, ..cli },
+    };
     let mut config = Config::load(cli.config.as_deref())?;
     let serve = matches!(cli.command, Command::Serve { .. });
     init_logging(&config, cli.log_format.as_deref(), serve);
@@ -419,6 +440,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => with_admin(&config, |a| Box::pin(user_cmd(a, cmd))).await,
         Command::Scope(cmd) => with_admin(&config, |a| Box::pin(scope_cmd(a, cmd))).await,
         Command::Keys(cmd) => keys_cmd(&config, cmd).await,
+        Command::DeviceLogin(_) | Command::Login(_) => unreachable!("handled before the configuration is loaded"),
     }
 }
 
@@ -589,6 +611,7 @@ async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<()> {
             token_format,
             access_token_ttl,
             audience,
+            web_origins,
             out,
         } => {
             let spec = ClientSpec {
@@ -602,6 +625,7 @@ async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<()> {
                 access_token_ttl,
                 token_format,
                 audience,
+                web_origins,
                 disabled: false,
             };
             let (client, secret) = a.create_client(&spec).await.map_err(admin_err)?;
@@ -620,6 +644,7 @@ async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<()> {
             token_format,
             access_token_ttl,
             audience,
+            web_origins,
             disable,
             enable,
             out,
@@ -648,6 +673,9 @@ async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<()> {
             }
             if audience.is_some() {
                 c.settings.audience = audience;
+            }
+            if !web_origins.is_empty() {
+                c.settings.web_origins = web_origins;
             }
             if disable {
                 c.disabled = true;

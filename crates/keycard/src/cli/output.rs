@@ -24,6 +24,7 @@ fn client_json(c: &Client) -> Value {
         "access_token_ttl": c.access_token_ttl,
         "token_format": c.token_format.as_str(),
         "audience": c.settings.audience,
+        "web_origins": c.settings.web_origins,
         "disabled": c.disabled,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),

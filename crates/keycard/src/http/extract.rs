@@ -18,6 +18,8 @@ pub struct OAuthForm {
     pub params: Params,
     /// The raw `Authorization` header, when present (and present only once).
     pub authorization: Option<Vec<u8>>,
+    /// The `Origin` header of a browser request.
+    pub origin: Option<String>,
 }
 
 /// Rejection of [`OAuthForm`].
@@ -57,6 +59,7 @@ impl FromRequest<AppState> for OAuthForm {
         {
             return Err(OAuthError::invalid_request("only the UTF-8 charset is accepted").into());
         }
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut auth = headers.get_all(header::AUTHORIZATION).iter();
         let authorization = auth.next().map(|v| v.as_bytes().to_vec());
         if auth.next().is_some() {
@@ -86,7 +89,7 @@ impl FromRequest<AppState> for OAuthForm {
             FormRejection::from(OAuthError::invalid_request("the request body could not be read"))
         })?;
         let params = Params::parse(&body)?;
-        Ok(OAuthForm { params, authorization })
+        Ok(OAuthForm { params, authorization, origin })
     }
 }
 

@@ -17,13 +17,14 @@ pub mod pages;
 use crate::app::AppState;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use keycard_types::ErrorCode;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The peer address of the connection (inserted by the server loop).
 #[derive(Debug, Clone, Copy)]
@@ -35,18 +36,42 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The route table.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
-    Router::new()
+    // CORS (RFC 9700 §2.6, SECURITY A8): public documents for any origin; the endpoints browser
+    // apps call only for origins registered on a client, never with credentials; nothing on
+    // /authorize or the HTML pages.
+    let public_cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET])
+        .max_age(Duration::from_secs(3600));
+    let registry = state.clients.clone();
+    let client_cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| registry.origin_registered(o))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("dpop")])
+        .max_age(Duration::from_secs(600));
+    let public = Router::new()
         .route("/.well-known/oauth-authorization-server", get(oauth::metadata))
         .route("/.well-known/openid-configuration", get(oauth::metadata))
         .route("/jwks.json", get(oauth::jwks))
+        // Set before the layer so the CORS layer also wraps it (preflights reach it).
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(public_cors);
+    let browser_apps = Router::new()
         .route("/token", post(oauth::token))
-        .route("/introspect", post(oauth::introspect))
         .route("/revoke", post(oauth::revoke))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(client_cors);
+    Router::new()
+        .merge(public)
+        .merge(browser_apps)
+        .route("/introspect", post(oauth::introspect))
         .route("/authorize", get(pages::authorize).post(pages::authorize))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/consent", get(pages::consent_page).post(pages::consent_submit))
         .route("/logout", get(pages::logout_page).post(pages::logout_submit))
-        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/device_authorization", post(device::device_authorization))
         .route("/device", get(device::device_page).post(device::device_submit))
         .route("/assets/keycard.css", get(pages::stylesheet))

@@ -17,7 +17,7 @@ fn json_no_store<T: serde::Serialize>(body: T) -> Response {
 
 /// RFC 6749 §3.2 / §5.1 (OAuth 2.1 §3.2.3): `POST /token`.
 pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    let res = grant::token(&state, form.authorization.as_deref(), &form.params).await?;
+    let res = grant::token(&state, form.authorization.as_deref(), form.origin.as_deref(), &form.params).await?;
     Ok(json_no_store(res))
 }
 
@@ -29,7 +29,7 @@ pub async fn introspect(State(state): State<AppState>, form: OAuthForm) -> Resul
 
 /// RFC 7009 §2: `POST /revoke`; 200 with an empty body on success (§2.2).
 pub async fn revoke(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    rev::revoke(&state, form.authorization.as_deref(), &form.params).await?;
+    rev::revoke(&state, form.authorization.as_deref(), form.origin.as_deref(), &form.params).await?;
     let mut res = StatusCode::OK.into_response();
     no_store(&mut res);
     Ok(res)

@@ -12,9 +12,15 @@ use crate::app::AppState;
 use crate::jose;
 
 /// RFC 7009 §2.1: revokes `token` if it belongs to the authenticated client.
-pub async fn revoke(state: &AppState, authorization: Option<&[u8]>, params: &Params) -> Result<(), OAuthError> {
+pub async fn revoke(
+    state: &AppState,
+    authorization: Option<&[u8]>,
+    origin: Option<&str>,
+    params: &Params,
+) -> Result<(), OAuthError> {
     let presented = client_auth::presented(authorization, params)?;
     let client = client_auth::authenticate(state, &presented).await?;
+    client_auth::check_origin(&client, origin)?;
     let token = params.require("token")?;
     // token_type_hint is optional and only an optimisation (§2.1); unknown hints are ignored.
     let now = state.clock.now();

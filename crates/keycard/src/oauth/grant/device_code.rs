@@ -59,7 +59,12 @@ pub async fn issue(state: &AppState, client: &Client, device_code: &str) -> Resu
             || client.settings.always_issue_refresh_token);
     let refresh = with_refresh.then(|| new_refresh_token(&grant_id, 0));
     let t = &state.config.tokens;
-    let family_end = now + t.refresh_token_absolute_ttl_secs;
+    let absolute = if client.is_public() && !client.settings.web_origins.is_empty() {
+        t.browser_refresh_token_absolute_ttl_secs
+    } else {
+        t.refresh_token_absolute_ttl_secs
+    };
+    let family_end = now + absolute;
     let grant = Grant {
         id: grant_id,
         client_id: client.id.clone(),

@@ -83,6 +83,7 @@ impl GrantRequest {
 pub async fn token(
     state: &AppState,
     authorization: Option<&[u8]>,
+    origin: Option<&str>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     // grant_type is checked for presence first so that a missing one is invalid_request, then
@@ -90,6 +91,7 @@ pub async fn token(
     params.require("grant_type")?;
     let presented = client_auth::presented(authorization, params)?;
     let client = client_auth::authenticate(state, &presented).await?;
+    client_auth::check_origin(&client, origin)?;
     let (grant_type, request) = GrantRequest::parse(params)?;
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client is not allowed to use this grant type"));
