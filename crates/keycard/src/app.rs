@@ -182,6 +182,22 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
     for line in admin.provision(&config.provision).await.context("provisioning failed")? {
         tracing::info!("provision: {line}");
     }
+    // Legacy grants: name every client that has one (issue 4).
+    for c in store.list_clients().await? {
+        for (grant, on) in [
+            (crate::model::GrantType::Implicit, config.legacy.implicit_grant),
+            (crate::model::GrantType::Password, config.legacy.password_grant),
+        ] {
+            if c.allows_grant(grant) {
+                tracing::warn!(
+                    client_id = %c.id,
+                    grant = grant.as_str(),
+                    enabled_server_wide = on,
+                    "client has a legacy grant (discouraged by RFC 9700, omitted from OAuth 2.1)"
+                );
+            }
+        }
+    }
     let metadata_json: Arc<str> = serde_json::to_string(&crate::oauth::discovery::metadata(&config))?.into();
     let l = &config.login;
     let hashing = crate::oauth::login::PasswordHashing::new(

@@ -78,6 +78,8 @@ pub struct Config {
     pub cleanup: CleanupConfig,
     /// The device authorization grant (RFC 8628).
     pub device: DeviceConfig,
+    /// Legacy grants, off by default.
+    pub legacy: LegacyConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -218,6 +220,26 @@ impl Default for LoginConfig {
             argon2_parallelism: 1,
         }
     }
+}
+
+/// Legacy grants (RFC 6749 §4.2 implicit, §4.3 resource owner password credentials): omitted
+/// from OAuth 2.1 and discouraged by RFC 9700, built for older integrations, OFF by default. Each
+/// works only when switched on here AND granted to the client.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacyConfig {
+    /// Allow `response_type=token`, `id_token` and `id_token token` for clients with the
+    /// `implicit` grant.
+    pub implicit_grant: bool,
+    /// Allow `grant_type=password` for clients with the `password` grant.
+    pub password_grant: bool,
+    /// Lifetime of implicit access tokens (seconds; short, they travel in the front channel).
+    #[serde(default = "default_implicit_ttl")]
+    pub implicit_access_token_ttl_secs: i64,
+}
+
+fn default_implicit_ttl() -> i64 {
+    300
 }
 
 /// The device authorization grant (RFC 8628).
@@ -461,6 +483,7 @@ impl Default for Config {
             oidc: OidcConfig::default(),
             cleanup: CleanupConfig::default(),
             device: DeviceConfig::default(),
+            legacy: LegacyConfig { implicit_access_token_ttl_secs: 300, ..Default::default() },
             provision: Provision::default(),
             provision_file: None,
         }
@@ -546,6 +569,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "oidc",
     "cleanup",
     "device",
+    "legacy",
     "provision_file",
 ];
 
@@ -688,6 +712,9 @@ impl Config {
         }
         if self.device.max_code_attempts_per_browser < 1 || self.device.max_code_attempts_per_ip < 1 {
             return err("device.max_code_attempts_per_browser", "must be at least 1");
+        }
+        if !(1..=3600).contains(&self.legacy.implicit_access_token_ttl_secs) {
+            return err("legacy.implicit_access_token_ttl_secs", "must be between 1 and 3600");
         }
         if self.cache.poll_interval_ms < 50 {
             return err("cache.poll_interval_ms", "must be at least 50");

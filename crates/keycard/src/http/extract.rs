@@ -20,6 +20,8 @@ pub struct OAuthForm {
     pub authorization: Option<Vec<u8>>,
     /// The `Origin` header of a browser request.
     pub origin: Option<String>,
+    /// The client's IP address (for throttling).
+    pub ip: String,
 }
 
 /// Rejection of [`OAuthForm`].
@@ -59,6 +61,8 @@ impl FromRequest<AppState> for OAuthForm {
         {
             return Err(OAuthError::invalid_request("only the UTF-8 charset is accepted").into());
         }
+        let ip = req.extensions().get::<crate::http::PeerAddr>().map(|p| p.0.ip().to_string()).unwrap_or_default();
+        let headers = req.headers();
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut auth = headers.get_all(header::AUTHORIZATION).iter();
         let authorization = auth.next().map(|v| v.as_bytes().to_vec());
@@ -89,7 +93,7 @@ impl FromRequest<AppState> for OAuthForm {
             FormRejection::from(OAuthError::invalid_request("the request body could not be read"))
         })?;
         let params = Params::parse(&body)?;
-        Ok(OAuthForm { params, authorization, origin })
+        Ok(OAuthForm { params, authorization, origin, ip })
     }
 }
 

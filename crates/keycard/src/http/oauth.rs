@@ -17,7 +17,8 @@ fn json_no_store<T: serde::Serialize>(body: T) -> Response {
 
 /// RFC 6749 §3.2 / §5.1 (OAuth 2.1 §3.2.3): `POST /token`.
 pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    let res = grant::token(&state, form.authorization.as_deref(), form.origin.as_deref(), &form.params).await?;
+    let meta = grant::RequestMeta { origin: form.origin.as_deref(), ip: &form.ip };
+    let res = grant::token(&state, form.authorization.as_deref(), &meta, &form.params).await?;
     Ok(json_no_store(res))
 }
 

@@ -41,6 +41,25 @@ pub enum ResponseMode {
     Query,
     /// Form Post Response Mode §2: an auto-submitting HTML form POSTed to the redirect URI.
     FormPost,
+    /// RFC 6749 §4.2.2: parameters in the fragment (legacy implicit grant only).
+    Fragment,
+}
+
+/// What the client asks for (RFC 6749 §3.1.1, OpenID Connect Core §3.2.2.1). Everything but
+/// `code` is the legacy implicit grant: off by default, only when enabled server-wide AND on
+/// the client (SECURITY "Keycard decisions", A6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseType {
+    /// `code`.
+    #[default]
+    Code,
+    /// `token` (RFC 6749 §4.2).
+    Token,
+    /// `id_token` (OIDC §3.2).
+    IdToken,
+    /// `id_token token` (OIDC §3.2).
+    IdTokenToken,
 }
 
 impl ResponseMode {
@@ -49,6 +68,7 @@ impl ResponseMode {
         match self {
             Self::Query => "query",
             Self::FormPost => "form_post",
+            Self::Fragment => "fragment",
         }
     }
 }
@@ -92,6 +112,9 @@ pub struct AuthorizationRequest {
     pub redirect_uri_given: bool,
     /// Where the response goes.
     pub response_mode: ResponseMode,
+    /// `code`, or a legacy implicit response type.
+    #[serde(default)]
+    pub response_type: ResponseType,
     /// Requested scope; every token is known and allowed for the client. May be empty.
     pub scope: Scope,
     /// Opaque client value, returned unchanged (RFC 6749 §4.1.2).
@@ -177,6 +200,16 @@ pub fn validate(
     client: Option<&Client>,
     known_scopes: &dyn Fn(&str) -> bool,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
+    validate_with(params, client, known_scopes, false)
+}
+
+/// [`validate`], with the server-wide switch of the legacy implicit grant.
+pub fn validate_with(
+    params: &Params,
+    client: Option<&Client>,
+    known_scopes: &dyn Fn(&str) -> bool,
+    implicit_enabled: bool,
+) -> Result<AuthorizationRequest, AuthorizeError> {
     // 1. The client: never redirect before it is known (SECURITY A4).
     let Some(client_id) = params.get("client_id") else {
         return Err(page(
@@ -237,9 +270,17 @@ pub fn validate(
     };
 
     // 3. response_mode (Multiple Response Types §2.1, Form Post §2).
+    let implicit_type = match params.get("response_type") {
+        Some("token") => Some(ResponseType::Token),
+        Some("id_token") => Some(ResponseType::IdToken),
+        Some("id_token token") | Some("token id_token") => Some(ResponseType::IdTokenToken),
+        _ => None,
+    };
     let response_mode = match params.get("response_mode") {
+        None if implicit_type.is_some() => ResponseMode::Fragment,
         None | Some("query") => ResponseMode::Query,
         Some("form_post") => ResponseMode::FormPost,
+        Some("fragment") if implicit_type.is_some() => ResponseMode::Fragment,
         Some(_) => {
             return Err(fail(
                 ResponseMode::Query,
@@ -249,19 +290,37 @@ pub fn validate(
     };
 
     // 4. response_type: `code` only (OAuth 2.1 §4.1.1, SECURITY A6). The value is not echoed.
-    match params.get("response_type") {
-        Some("code") => {}
-        None => {
-            return Err(fail(response_mode, OAuthError::invalid_request("missing required parameter `response_type`")));
+    let response_type = match (params.get("response_type"), implicit_type) {
+        (Some("code"), _) => ResponseType::Code,
+        // Tokens never travel in a query string (RFC 9700 §2.1.2, OAuth 2.1 §5.1).
+        (_, Some(_)) if response_mode == ResponseMode::Query => {
+            return Err(fail(
+                ResponseMode::Fragment,
+                OAuthError::invalid_request("response_mode=query is not allowed for tokens"),
+            ));
         }
-        Some(_) => {
+        (_, Some(t)) if implicit_enabled && client.allows_grant(GrantType::Implicit) => t,
+        (_, Some(_)) if implicit_enabled => {
             return Err(fail(
                 response_mode,
+                OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the implicit grant"),
+            ));
+        }
+        (None, _) => {
+            return Err(fail(response_mode, OAuthError::invalid_request("missing required parameter `response_type`")));
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                if response_mode == ResponseMode::Fragment { ResponseMode::Query } else { response_mode },
                 OAuthError::new(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"),
             ));
         }
+    };
+    let implicit = response_type != ResponseType::Code;
+    if implicit && response_type != ResponseType::Token && params.get("nonce").is_none() {
+        return Err(fail(response_mode, OAuthError::invalid_request("nonce is required for id_token responses")));
     }
-    if !client.allows_grant(GrantType::AuthorizationCode) {
+    if !implicit && !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(
             response_mode,
             OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the authorization code grant"),
@@ -269,7 +328,7 @@ pub fn validate(
     }
 
     // 5. PKCE, S256 only (RFC 7636 §4.3, OAuth 2.1 §4.1.1, SECURITY B1/B2).
-    let pkce_may_skip = client.settings.pkce_optional && !client.is_public();
+    let pkce_may_skip = implicit || (client.settings.pkce_optional && !client.is_public());
     let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
         (None, None) if pkce_may_skip => None,
         (None, None) => {
@@ -371,6 +430,7 @@ pub fn validate(
     let ui_locales = bounded("ui_locales")?;
 
     Ok(AuthorizationRequest {
+        response_type,
         client_id: client.id.clone(),
         redirect_uri,
         redirect_uri_given,
@@ -592,6 +652,11 @@ pub fn authorization_response(
                 Some(_) => "&",
             };
             AuthorizationResponse::Redirect(format!("{base}{sep}{encoded}{fragment}"))
+        }
+        ResponseMode::Fragment => {
+            let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(all).finish();
+            let base = redirect_uri.split('#').next().unwrap_or(redirect_uri);
+            AuthorizationResponse::Redirect(format!("{base}#{encoded}"))
         }
         ResponseMode::FormPost => AuthorizationResponse::FormPost {
             action: redirect_uri.to_owned(),

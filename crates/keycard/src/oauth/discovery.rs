@@ -23,9 +23,27 @@ pub fn metadata(config: &Config) -> ServerMetadata {
         token_endpoint: format!("{base}/token"),
         jwks_uri: format!("{base}/jwks.json"),
         scopes_supported: vec!["openid".into(), "profile".into(), "email".into(), "offline_access".into()],
-        response_types_supported: vec!["code".into()],
-        response_modes_supported: vec!["query".into(), "form_post".into()],
-        grant_types_supported: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
+        response_types_supported: if config.legacy.implicit_grant {
+            ["code", "token", "id_token", "id_token token"].into_iter().map(String::from).collect()
+        } else {
+            vec!["code".into()]
+        },
+        response_modes_supported: if config.legacy.implicit_grant {
+            vec!["query".into(), "fragment".into(), "form_post".into()]
+        } else {
+            vec!["query".into(), "form_post".into()]
+        },
+        grant_types_supported: [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(config.legacy.password_grant.then(|| "password".to_owned()))
+        .chain(config.legacy.implicit_grant.then(|| "implicit".to_owned()))
+        .collect(),
         token_endpoint_auth_methods_supported: token_auth_methods,
         revocation_endpoint: Some(format!("{base}/revoke")),
         revocation_endpoint_auth_methods_supported: {

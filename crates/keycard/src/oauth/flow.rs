@@ -187,7 +187,7 @@ pub async fn authorize(state: &AppState, params: &Params, browser: &Browser) -> 
     };
     let scopes = known_scope_set(state).await?;
     let known = |s: &str| scopes.iter().any(|d| d.name == s);
-    let req = match authorize::validate(params, client.as_deref(), &known) {
+    let req = match authorize::validate_with(params, client.as_deref(), &known, state.config.legacy.implicit_grant) {
         Ok(r) => r,
         Err(AuthorizeError::Page { title, message }) => return Ok(error_page(400, &title, &message)),
         Err(AuthorizeError::Redirect { redirect_uri, response_mode, state: st, error }) => {
@@ -256,6 +256,9 @@ async fn proceed(
             if !fresh && !state.store.complete_auth_request(&pending.id, now).await? {
                 return Ok(expired_request());
             }
+            if req.response_type != authorize::ResponseType::Code {
+                return issue_implicit(state, client, req, &s).await;
+            }
             let code = issue_code(state, client, req, &s).await?;
             Ok(Outcome::Respond(authorize::authorization_response(
                 &req.redirect_uri,
@@ -278,6 +281,85 @@ async fn proceed(
             Ok(Outcome::Goto(format!("/consent?request={}", pending.id)))
         }
     }
+}
+
+/// RFC 6749 §4.2.2 / OIDC Core §3.2.2.5 (legacy, off by default): tokens in the fragment —
+/// a short-lived access token, never a refresh token, an ID token with the nonce (and `at_hash`).
+async fn issue_implicit(
+    state: &AppState,
+    client: &Arc<Client>,
+    req: &AuthorizationRequest,
+    s: &Session,
+) -> Result<Outcome, OAuthError> {
+    use super::oidc::{self, IdTokenSpec};
+    use super::tokens::{self, AccessTokenSpec};
+    use authorize::ResponseType;
+    let now = state.clock.now();
+    let ttl = state.config.legacy.implicit_access_token_ttl_secs.min(client.access_token_ttl);
+    let grant = crate::model::Grant {
+        id: jose::random_token(16),
+        client_id: client.id.clone(),
+        user_id: s.user_id.clone(),
+        session_sid: Some(s.sid.clone()),
+        scope: req.scope.to_string(),
+        auth_time: s.auth_time,
+        refresh_hash: None,
+        prev_refresh_hash: None,
+        generation: 0,
+        refresh_idle_expires_at: None,
+        refresh_expires_at: None,
+        rotated_at: None,
+        replay_response: None,
+        replay_count: 0,
+        created_at: now,
+        expires_at: now + ttl,
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    state.store.create_grant(&grant).await?;
+    let short = Client { access_token_ttl: ttl, ..(**client).clone() };
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut at = None;
+    if matches!(req.response_type, ResponseType::Token | ResponseType::IdTokenToken) {
+        let minted = tokens::mint_access_token(
+            state,
+            AccessTokenSpec {
+                client: &short,
+                subject: &s.user_id,
+                scope: &req.scope,
+                auth_time: Some(s.auth_time),
+                grant_id: Some(&grant.id),
+            },
+        )
+        .await?;
+        fields.push(("access_token".into(), minted.token.clone()));
+        fields.push(("token_type".into(), "Bearer".into()));
+        fields.push(("expires_in".into(), minted.expires_in.to_string()));
+        fields.push(("scope".into(), req.scope.to_string()));
+        at = Some(minted.token);
+    }
+    if matches!(req.response_type, ResponseType::IdToken | ResponseType::IdTokenToken) {
+        let id = oidc::mint_id_token(
+            state,
+            IdTokenSpec {
+                client,
+                user_id: &s.user_id,
+                nonce: req.nonce.as_deref(),
+                auth_time: s.auth_time,
+                sid: Some(&s.sid),
+                access_token: at.as_deref(),
+            },
+        )?;
+        fields.push(("id_token".into(), id));
+    }
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Ok(Outcome::Respond(authorize::authorization_response(
+        &req.redirect_uri,
+        req.response_mode,
+        &pairs,
+        req.state.as_deref(),
+        &state.config.issuer,
+    )))
 }
 
 /// RFC 6749 §4.1.2: a new code (256 random bits, stored hashed, single use, short-lived) bound
