@@ -179,6 +179,41 @@ async fn login_and_consent_pages_in_headless_chromium() {
     assert!(!q.contains_key("code"), "{back}");
     assert_eq!(cb.hits().len(), before + 1);
 
+    // 7. The device verification page (RFC 8628 §3.3), once, in the real browser: the user opens
+    // verification_uri_complete, is already signed in, sees the device and its scopes, allows.
+    s.create_client(ClientSpec {
+        id: Some("tv".into()),
+        name: Some("Living Room TV".into()),
+        public: true,
+        grant_types: vec![keycard::model::GrantType::DeviceCode],
+        scopes: vec!["openid".into(), "profile".into()],
+        ..Default::default()
+    })
+    .await;
+    let d = post_form(&s.url("/device_authorization"), None, "client_id=tv&scope=openid+profile").await.json();
+    b.goto(d["verification_uri_complete"].as_str().unwrap()).await;
+    b.wait_css("button[name=decision][value=approve]", "the device confirmation page").await;
+    assert_eq!(b.text("h1").await, "Living Room TV wants to access your account");
+    b.assert_no_console_errors("device page").await;
+    b.shot("device").await;
+    b.click_button("Allow").await;
+    b.wait_css("main h1", "the device result page").await;
+    let deadline = Instant::now() + WAIT;
+    while b.text("h1").await != "Device connected" {
+        assert!(Instant::now() < deadline, "device page did not confirm");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let t = post_form(
+        &s.url("/token"),
+        None,
+        &format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=tv&device_code={}",
+            d["device_code"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(t.status, 200, "the device gets its tokens: {}", t.body);
+
     b.close().await;
     s.stop().await;
     eprintln!("browser test passed in {:?}", started.elapsed());
