@@ -132,6 +132,18 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Arc
     }
 }
 
+/// A browser request (`Origin` present) is accepted only from an origin registered on the
+/// client (issue 4: CORS for browser apps; a form POST is a "simple" request that a foreign page
+/// can send without a preflight).
+pub fn check_origin(client: &Client, origin: Option<&str>) -> Result<(), OAuthError> {
+    match origin {
+        Some(o) if !client.settings.web_origins.iter().any(|w| w == o) => Err(OAuthError::invalid_client(
+            "requests from this browser origin are not allowed for this client (register it as a web origin)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,17 +197,5 @@ mod tests {
         assert!(matches!(presented(None, &empty()).unwrap(), Presented::Nothing));
         let p = Params::parse(b"client_secret=b").unwrap();
         assert!(presented(None, &p).is_err());
-    }
-}
-
-/// A browser request (`Origin` present) is accepted only from an origin registered on the
-/// client (issue 4: CORS for browser apps; a form POST is a "simple" request that a foreign page
-/// can send without a preflight).
-pub fn check_origin(client: &Client, origin: Option<&str>) -> Result<(), OAuthError> {
-    match origin {
-        Some(o) if !client.settings.web_origins.iter().any(|w| w == o) => Err(OAuthError::invalid_client(
-            "requests from this browser origin are not allowed for this client (register it as a web origin)",
-        )),
-        _ => Ok(()),
     }
 }

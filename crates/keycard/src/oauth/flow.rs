@@ -405,7 +405,7 @@ pub struct DeviceContinuation {
 #[derive(Debug)]
 pub enum PendingKind {
     /// An authorization request (`/authorize`).
-    Authorize(AuthorizationRequest),
+    Authorize(Box<AuthorizationRequest>),
     /// A device verification waiting for sign-in (`/device`).
     Device(DeviceContinuation),
 }
@@ -435,7 +435,7 @@ async fn pending_for(
     };
     let kind = match serde_json::from_str::<DeviceContinuation>(&p.request) {
         Ok(d) => PendingKind::Device(d),
-        Err(_) => PendingKind::Authorize(serde_json::from_str(&p.request).map_err(OAuthError::server_error)?),
+        Err(_) => PendingKind::Authorize(Box::new(serde_json::from_str(&p.request).map_err(OAuthError::server_error)?)),
     };
     Ok(Ok((p, client, kind)))
 }
@@ -477,7 +477,7 @@ fn login_view(
     browser: &Browser,
 ) -> LoginView {
     let req = match kind {
-        PendingKind::Authorize(r) => Some(r),
+        PendingKind::Authorize(r) => Some(&**r),
         PendingKind::Device(_) => None,
     };
     LoginView {
@@ -548,7 +548,7 @@ pub async fn login_submit(
         return Ok((expired_request(), Some(token)));
     }
     let req = match kind {
-        PendingKind::Authorize(req) => req,
+        PendingKind::Authorize(req) => *req,
         PendingKind::Device(d) => {
             state.store.complete_auth_request(&p.id, state.clock.now()).await?;
             let q =
@@ -605,7 +605,7 @@ pub async fn consent_page(
     browser: &Browser,
 ) -> Result<Outcome, OAuthError> {
     let (p, client, req) = match pending_for(state, request_id, browser).await? {
-        Ok((p, c, PendingKind::Authorize(r))) => (p, c, r),
+        Ok((p, c, PendingKind::Authorize(r))) => (p, c, *r),
         Ok(_) => return Ok(expired_request()),
         Err(o) => return Ok(o),
     };
@@ -618,7 +618,7 @@ pub async fn consent_page(
 /// `POST /consent`: approve (remember the consent, issue) or deny (`access_denied`).
 pub async fn consent_submit(state: &AppState, form: &Params, browser: &Browser) -> Result<Outcome, OAuthError> {
     let (p, client, req) = match pending_for(state, form.get("request_id"), browser).await? {
-        Ok((p, c, PendingKind::Authorize(r))) => (p, c, r),
+        Ok((p, c, PendingKind::Authorize(r))) => (p, c, *r),
         Ok(_) => return Ok(expired_request()),
         Err(o) => return Ok(o),
     };

@@ -70,11 +70,11 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
             gid: c.gid,
         }
     };
-    if !state.clients.get(&state.store, &t.client_id).await?.is_some_and(|c| !c.disabled) {
+    if state.clients.get(&state.store, &t.client_id).await?.is_none_or(|c| c.disabled) {
         return Ok(None);
     }
     if let Some(gid) = &t.gid
-        && !state.store.get_grant(gid).await?.is_some_and(|g| g.revoked_at.is_none())
+        && state.store.get_grant(gid).await?.is_none_or(|g| g.revoked_at.is_some())
     {
         return Ok(None);
     }
