@@ -607,6 +607,7 @@ pub async fn provision(state: &AppState, api_base: &str, creds: &DemoCredentials
                 access_token_ttl_secs: None,
                 token_format: None,
                 audience: Some(api_base.to_owned()),
+                web_origins: vec![],
                 disabled: false,
             },
             ProvisionClient {
@@ -621,6 +622,7 @@ pub async fn provision(state: &AppState, api_base: &str, creds: &DemoCredentials
                 access_token_ttl_secs: None,
                 token_format: None,
                 audience: Some(api_base.to_owned()),
+                web_origins: vec![],
                 disabled: false,
             },
         ],

@@ -672,11 +672,11 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
             issuer: meta.issuer.clone(),
             iss_required: meta.authorization_response_iss_parameter_supported == Some(true),
         });
-        let code = tokio::time::timeout(Duration::from_secs(args.timeout), await_callback(listener, expected))
-            .await
-            .map_err(|_| {
-            anyhow!("the browser did not come back within {} s; run the command again", args.timeout)
-        })??;
+        let waited = tokio::time::timeout(Duration::from_secs(args.timeout), await_callback(listener, expected)).await;
+        let Ok(callback) = waited else {
+            bail!("the browser did not come back within {} s; run the command again", args.timeout);
+        };
+        let code = callback?;
         let tokens = token_request(
             &http,
             &meta,
