@@ -142,3 +142,33 @@ async fn outdated_password_hashes_are_upgraded_at_sign_in() {
     assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn g9_retry_after_tells_the_truth() {
+    let s = TestServer::start_with(TestOptions { mock_time: Some(1_800_000_000), ..Default::default() }).await;
+    code_flow_fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    let (_, c) = pkce();
+    let url = format!(
+        "/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&state=s&code_challenge={c}&code_challenge_method=S256"
+    );
+    let login = ua.get(&ua.get(&url).await.location()).await;
+    let (rid, csrf) = (login.field("request_id"), login.field("csrf_token"));
+    let attempt = |pw: &'static str| {
+        let (ua, rid, csrf) = (&ua, rid.clone(), csrf.clone());
+        async move {
+            ua.post("/login", &[("request_id", &rid), ("csrf_token", &csrf), ("username", "alice"), ("password", pw)])
+                .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong").await.status, 200);
+    }
+    let locked = attempt("alice-password-1").await;
+    assert_eq!(locked.status, 429);
+    let wait: i64 = locked.header("retry-after").unwrap().parse().unwrap();
+    s.clock.as_ref().unwrap().advance(wait);
+    let ok = attempt("alice-password-1").await;
+    assert_eq!(ok.status, 303, "after Retry-After seconds the right password works: {}", ok.body);
+    s.stop().await;
+}

@@ -159,7 +159,7 @@ pub async fn lookup_user_code(
     let bkey = format!("dev-b:{}", jose::keyed_hash(&state.secrets.hash_key, browser.browser_token.as_bytes()));
     let ikey = format!("dev-ip:{}", browser.ip);
     for (key, limit) in [(&ikey, d.max_code_attempts_per_ip), (&bkey, d.max_code_attempts_per_browser)] {
-        let a = state.store.reserve_login_attempt(key, now, 60).await?;
+        let a = state.store.reserve_login_attempt(key, now, 60, limit).await?;
         if a.attempts > limit || a.locked_until.is_some_and(|u| u > now) {
             let until = now + 60;
             state.store.lock_login(key, until).await?;

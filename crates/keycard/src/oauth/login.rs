@@ -110,7 +110,7 @@ fn lock_for(state: &AppState, excess: i64) -> i64 {
 
 /// Checks a throttle key; returns Err(Locked) when over its limit (and extends the lock).
 async fn check_key(state: &AppState, key: &str, limit: i64, now: UnixTime) -> Result<(), LoginError> {
-    let a = state.store.reserve_login_attempt(key, now, state.config.login.window_secs).await?;
+    let a = state.store.reserve_login_attempt(key, now, state.config.login.window_secs, limit).await?;
     if let Some(until) = a.locked_until
         && until > now
     {

@@ -1228,17 +1228,31 @@ impl Store {
 
     /// Counts a login attempt for `key` BEFORE the password is checked (so parallel guesses on
     /// many nodes cannot all slip under the threshold); the window restarts after `window` s.
-    pub async fn reserve_login_attempt(&self, key: &str, now: UnixTime, window: i64) -> StoreResult<Attempt> {
+    /// When a lock has run out, the first attempt after it is let through as attempt number
+    /// `limit` (one more try, so `Retry-After` tells the truth) and clears the lock; any attempt
+    /// racing with it counts past the limit and locks again.
+    pub async fn reserve_login_attempt(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window: i64,
+        limit: i64,
+    ) -> StoreResult<Attempt> {
         let r = sqlx::query(
             "INSERT INTO login_throttle (key, attempts, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
              ON CONFLICT (key) DO UPDATE SET \
-             attempts = CASE WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until < $2) THEN 1 ELSE login_throttle.attempts + 1 END, \
-             window_start = CASE WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until < $2) THEN $2 ELSE login_throttle.window_start END \
+             attempts = CASE \
+               WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until <= $2) THEN 1 \
+               WHEN login_throttle.locked_until IS NOT NULL AND login_throttle.locked_until <= $2 THEN $4 \
+               ELSE login_throttle.attempts + 1 END, \
+             window_start = CASE WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until <= $2) THEN $2 ELSE login_throttle.window_start END, \
+             locked_until = CASE WHEN login_throttle.locked_until IS NOT NULL AND login_throttle.locked_until <= $2 THEN NULL ELSE login_throttle.locked_until END \
              RETURNING attempts, locked_until",
         )
         .bind(key)
         .bind(now)
         .bind(now - window)
+        .bind(limit)
         .fetch_one(&self.pool)
         .await?;
         Ok(Attempt { attempts: r.try_get("attempts")?, locked_until: r.try_get("locked_until")? })
