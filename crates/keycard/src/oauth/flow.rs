@@ -294,28 +294,19 @@ async fn issue_implicit(
     use super::oidc::{self, IdTokenSpec};
     use super::tokens::{self, AccessTokenSpec};
     use authorize::ResponseType;
-    let now = state.clock.now();
     let ttl = state.config.legacy.implicit_access_token_ttl_secs.min(client.access_token_ttl);
-    let grant = crate::model::Grant {
-        id: jose::random_token(16),
-        client_id: client.id.clone(),
-        user_id: s.user_id.clone(),
-        session_sid: Some(s.sid.clone()),
-        scope: req.scope.to_string(),
-        auth_time: s.auth_time,
-        refresh_hash: None,
-        prev_refresh_hash: None,
-        generation: 0,
-        refresh_idle_expires_at: None,
-        refresh_expires_at: None,
-        rotated_at: None,
-        replay_response: None,
-        replay_count: 0,
-        created_at: now,
-        expires_at: now + ttl,
-        revoked_at: None,
-        revoked_reason: None,
-    };
+    let (grant, _) = super::grant::user_tokens::new_grant(
+        state,
+        super::grant::user_tokens::NewGrant {
+            id: jose::random_token(16),
+            client,
+            user_id: &s.user_id,
+            session_sid: Some(&s.sid),
+            scope: &req.scope,
+            auth_time: s.auth_time,
+        },
+        false,
+    );
     state.store.create_grant(&grant).await?;
     let short = Client { access_token_ttl: ttl, ..(**client).clone() };
     let mut fields: Vec<(String, String)> = Vec::new();

@@ -7,10 +7,10 @@
 //! nodes (B7). A second valid redemption revokes the grant and so every token issued from the
 //! code (RFC 6749 §4.1.2, B6).
 
-use super::user_tokens::{self, new_refresh_token};
+use super::user_tokens::{self, NewGrant};
 use crate::app::AppState;
 use crate::jose;
-use crate::model::{Client, Grant, GrantType};
+use crate::model::Client;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::verify_pkce;
 use keycard_types::{Scope, TokenResponse};
@@ -70,38 +70,18 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         return Err(bad("the user is no longer active"));
     }
     let scope = Scope::parse(&code.scope).unwrap_or_default();
-    let with_refresh = client.allows_grant(GrantType::RefreshToken)
-        && (!scope.contains("openid")
-            || scope.contains("offline_access")
-            || client.settings.always_issue_refresh_token);
-    let refresh = with_refresh.then(|| new_refresh_token(&code.grant_id, 0));
-    let t = &state.config.tokens;
-    let absolute = if client.is_public() && !client.settings.web_origins.is_empty() {
-        t.browser_refresh_token_absolute_ttl_secs
-    } else {
-        t.refresh_token_absolute_ttl_secs
-    };
-    let family_end = now + absolute;
-    let grant = Grant {
-        id: code.grant_id.clone(),
-        client_id: client.id.clone(),
-        user_id: code.user_id.clone(),
-        session_sid: Some(code.session_sid.clone()),
-        scope: code.scope.clone(),
-        auth_time: code.auth_time,
-        refresh_hash: refresh.as_ref().map(|r| jose::keyed_hash(&state.secrets.hash_key, r.as_bytes())),
-        prev_refresh_hash: None,
-        generation: 0,
-        refresh_idle_expires_at: refresh.as_ref().map(|_| (now + t.refresh_token_idle_ttl_secs).min(family_end)),
-        refresh_expires_at: refresh.as_ref().map(|_| family_end),
-        rotated_at: None,
-        replay_response: None,
-        replay_count: 0,
-        created_at: now,
-        expires_at: if refresh.is_some() { family_end } else { now + client.access_token_ttl },
-        revoked_at: None,
-        revoked_reason: None,
-    };
+    let (grant, refresh) = user_tokens::new_grant(
+        state,
+        NewGrant {
+            id: code.grant_id.clone(),
+            client,
+            user_id: &code.user_id,
+            session_sid: Some(&code.session_sid),
+            scope: &scope,
+            auth_time: code.auth_time,
+        },
+        user_tokens::wants_refresh(client, &scope),
+    );
     if !state.store.create_grant(&grant).await? {
         // The code was redeemed before: revoke everything issued from it.
         if state.store.revoke_grant(&code.grant_id, "authorization_code_reuse", now).await? {

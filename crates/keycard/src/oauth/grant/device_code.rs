@@ -3,10 +3,10 @@
 //! it polls too fast, `access_denied` after a deny, `expired_token` after expiry, and tokens
 //! once approved — exactly once (one conditional UPDATE takes the approval).
 
-use super::user_tokens::{self, new_refresh_token};
+use super::user_tokens::{self, NewGrant};
 use crate::app::AppState;
 use crate::jose;
-use crate::model::{Client, DeviceStatus, Grant, GrantType};
+use crate::model::{Client, DeviceStatus};
 use crate::oauth::OAuthError;
 use crate::oauth::device::DEVICE_CODE_PREFIX;
 use keycard_types::{ErrorCode, Scope, TokenResponse};
@@ -52,39 +52,18 @@ pub async fn issue(state: &AppState, client: &Client, device_code: &str) -> Resu
         return Err(OAuthError::invalid_grant("the user is no longer active"));
     }
     let scope = Scope::parse(&d.scope).unwrap_or_default();
-    let grant_id = jose::random_token(16);
-    let with_refresh = client.allows_grant(GrantType::RefreshToken)
-        && (!scope.contains("openid")
-            || scope.contains("offline_access")
-            || client.settings.always_issue_refresh_token);
-    let refresh = with_refresh.then(|| new_refresh_token(&grant_id, 0));
-    let t = &state.config.tokens;
-    let absolute = if client.is_public() && !client.settings.web_origins.is_empty() {
-        t.browser_refresh_token_absolute_ttl_secs
-    } else {
-        t.refresh_token_absolute_ttl_secs
-    };
-    let family_end = now + absolute;
-    let grant = Grant {
-        id: grant_id,
-        client_id: client.id.clone(),
-        user_id,
-        session_sid: d.session_sid.clone(),
-        scope: d.scope.clone(),
-        auth_time,
-        refresh_hash: refresh.as_ref().map(|r| jose::keyed_hash(&state.secrets.hash_key, r.as_bytes())),
-        prev_refresh_hash: None,
-        generation: 0,
-        refresh_idle_expires_at: refresh.as_ref().map(|_| (now + t.refresh_token_idle_ttl_secs).min(family_end)),
-        refresh_expires_at: refresh.as_ref().map(|_| family_end),
-        rotated_at: None,
-        replay_response: None,
-        replay_count: 0,
-        created_at: now,
-        expires_at: if refresh.is_some() { family_end } else { now + client.access_token_ttl },
-        revoked_at: None,
-        revoked_reason: None,
-    };
+    let (grant, refresh) = user_tokens::new_grant(
+        state,
+        NewGrant {
+            id: jose::random_token(16),
+            client,
+            user_id: &user_id,
+            session_sid: d.session_sid.as_deref(),
+            scope: &scope,
+            auth_time,
+        },
+        user_tokens::wants_refresh(client, &scope),
+    );
     state.store.create_grant(&grant).await?;
     user_tokens::respond(state, client, &grant, &scope, refresh, None).await
 }

@@ -3,10 +3,10 @@
 //! the client has the `password` grant. It shares the login page's sign-in function, so the same
 //! per-account and per-IP throttling, lockout and unknown-user timing apply (SECURITY G8/G9, H1).
 
-use super::user_tokens::{self, new_refresh_token};
+use super::user_tokens::{self, NewGrant};
 use crate::app::AppState;
 use crate::jose;
-use crate::model::{Client, Grant, GrantType};
+use crate::model::{Client, GrantType};
 use crate::oauth::OAuthError;
 use crate::oauth::login::{self, LoginError};
 use keycard_types::Scope;
@@ -34,31 +34,18 @@ pub async fn issue(
         Err(LoginError::Store(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(OAuthError::server_error(std::io::Error::other(e))),
     };
-    let now = state.clock.now();
-    let grant_id = jose::random_token(16);
-    let refresh = client.allows_grant(GrantType::RefreshToken).then(|| new_refresh_token(&grant_id, 0));
-    let t = &state.config.tokens;
-    let family_end = now + t.refresh_token_absolute_ttl_secs;
-    let grant = Grant {
-        id: grant_id,
-        client_id: client.id.clone(),
-        user_id: user.id.clone(),
-        session_sid: None,
-        scope: scope.to_string(),
-        auth_time: now,
-        refresh_hash: refresh.as_ref().map(|r| jose::keyed_hash(&state.secrets.hash_key, r.as_bytes())),
-        prev_refresh_hash: None,
-        generation: 0,
-        refresh_idle_expires_at: refresh.as_ref().map(|_| (now + t.refresh_token_idle_ttl_secs).min(family_end)),
-        refresh_expires_at: refresh.as_ref().map(|_| family_end),
-        rotated_at: None,
-        replay_response: None,
-        replay_count: 0,
-        created_at: now,
-        expires_at: if refresh.is_some() { family_end } else { now + client.access_token_ttl },
-        revoked_at: None,
-        revoked_reason: None,
-    };
+    let (grant, refresh) = user_tokens::new_grant(
+        state,
+        NewGrant {
+            id: jose::random_token(16),
+            client,
+            user_id: &user.id,
+            session_sid: None,
+            scope: &scope,
+            auth_time: state.clock.now(),
+        },
+        client.allows_grant(GrantType::RefreshToken),
+    );
     state.store.create_grant(&grant).await?;
     user_tokens::respond(state, client, &grant, &scope, refresh, None).await
 }

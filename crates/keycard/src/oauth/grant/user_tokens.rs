@@ -31,6 +31,64 @@ pub fn parse_refresh_token(token: &str) -> Option<(&str, i64)> {
     Some((gid, generation))
 }
 
+/// What a new grant is for.
+pub struct NewGrant<'a> {
+    /// Grant id (the code's grant id, or a fresh one).
+    pub id: String,
+    /// The client.
+    pub client: &'a Client,
+    /// The user.
+    pub user_id: &'a str,
+    /// The session it came from.
+    pub session_sid: Option<&'a str>,
+    /// Granted scope.
+    pub scope: &'a Scope,
+    /// When the user authenticated.
+    pub auth_time: crate::clock::UnixTime,
+}
+
+/// Should a user grant carry a refresh token? When the client may refresh and, for OpenID
+/// requests, `offline_access` was granted or the client is configured to always get one.
+pub fn wants_refresh(client: &Client, scope: &Scope) -> bool {
+    client.allows_grant(crate::model::GrantType::RefreshToken)
+        && (!scope.contains("openid") || scope.contains("offline_access") || client.settings.always_issue_refresh_token)
+}
+
+/// A new grant row, with its first refresh token when `with_refresh` (idle and absolute
+/// lifetimes from the config; browser apps get the shorter absolute lifetime).
+pub fn new_grant(state: &AppState, g: NewGrant<'_>, with_refresh: bool) -> (Grant, Option<String>) {
+    let now = state.clock.now();
+    let t = &state.config.tokens;
+    let absolute = if g.client.is_public() && !g.client.settings.web_origins.is_empty() {
+        t.browser_refresh_token_absolute_ttl_secs
+    } else {
+        t.refresh_token_absolute_ttl_secs
+    };
+    let family_end = now + absolute;
+    let refresh = with_refresh.then(|| new_refresh_token(&g.id, 0));
+    let grant = Grant {
+        client_id: g.client.id.clone(),
+        user_id: g.user_id.to_owned(),
+        session_sid: g.session_sid.map(str::to_owned),
+        scope: g.scope.to_string(),
+        auth_time: g.auth_time,
+        refresh_hash: refresh.as_ref().map(|r| crate::jose::keyed_hash(&state.secrets.hash_key, r.as_bytes())),
+        prev_refresh_hash: None,
+        generation: 0,
+        refresh_idle_expires_at: refresh.as_ref().map(|_| (now + t.refresh_token_idle_ttl_secs).min(family_end)),
+        refresh_expires_at: refresh.as_ref().map(|_| family_end),
+        rotated_at: None,
+        replay_response: None,
+        replay_count: 0,
+        created_at: now,
+        expires_at: if refresh.is_some() { family_end } else { now + g.client.access_token_ttl },
+        revoked_at: None,
+        revoked_reason: None,
+        id: g.id,
+    };
+    (grant, refresh)
+}
+
 /// Builds the token response for a grant.
 pub async fn respond(
     state: &AppState,
