@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Keycard load benchmark: client_credentials tokens/s, p50/p99 latency and peak RSS with wrk over
 # keep-alive HTTP, on SQLite and PostgreSQL, plus idle RSS and start-up time to the first answered
-# request; optionally the same load against node-oidc-provider in the same run, with ratios.
-# See bench/README.md. Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--help]
+# request; optionally the same load against node-oidc-provider in the same run, with ratios; with
+# --flow, also the full authorization code flow (crates/keycard/examples/flow_bench.rs).
+# See bench/README.md. Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--flow] [--help]
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--no-build]
+Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--flow | --flow-only] [--no-build]
 
   --peer       also load node-oidc-provider (same client, same wrk script) and print ratios (PEER=1)
   --quick      smoke test: DURATION=3, concurrency 64 only, ES256 only
   --pin        server on core 1, wrk on core 0 (PIN=1)
   --opaque     also measure opaque access tokens (FORMATS="jwt opaque")
-  --no-build   skip `cargo build --release -p keycard` (NO_BUILD=1)
+  --flow       also the full authorization code flow (authorize, login, consent, token, refresh)
+               with flow_bench at FLOW_CONC virtual users, and its SQL statements per step (FLOW=1)
+  --flow-only  only the authorization code flow benchmark (FLOW=1 FLOW_ONLY=1)
+  --no-build   skip `cargo build --release -p keycard` (and of flow_bench) (NO_BUILD=1)
 
 Environment (defaults in brackets):
   DURATION [10]  seconds per measured run     WARMUP [1]   warm-up seconds per server+format
@@ -25,6 +29,10 @@ Environment (defaults in brackets):
   KEYCARD_BIN [target/release/keycard]  PORT / PEER_PORT [a free port]
   PGHOST [127.0.0.1] PGPORT [5432] PGUSER [postgres] PGDATABASE [test]  (trust auth)
   PEERS_DIR  where the peer installs itself (its run.sh default: /tmp/keycard-peers/...)
+  FLOW [0]  FLOW_ONLY [0]  FLOW_CONC [32] virtual users  FLOW_DURATION [DURATION]
+  FLOW_USERS [FLOW_CONC] accounts  FLOW_COUNT [1] count SQL statements per step
+  FLOW_HASHES [8] argon2id hashes timed in-process
+  FLOW_BENCH_BIN [target/release/examples/flow_bench]
 EOF
 }
 
@@ -35,6 +43,8 @@ for arg in "$@"; do
     --pin) PIN=1 ;;
     --opaque) FORMATS="jwt opaque" ;;
     --no-build) NO_BUILD=1 ;;
+    --flow) FLOW=1 ;;
+    --flow-only) FLOW=1; FLOW_ONLY=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; usage >&2; exit 2 ;;
   esac
@@ -61,6 +71,14 @@ PIN="${PIN:-0}"
 NO_BUILD="${NO_BUILD:-0}"
 KEEP="${KEEP:-0}"
 KEYCARD_BIN="${KEYCARD_BIN:-$ROOT/target/release/keycard}"
+FLOW="${FLOW:-0}"
+FLOW_ONLY="${FLOW_ONLY:-0}"
+FLOW_CONC="${FLOW_CONC:-32}"
+FLOW_DURATION="${FLOW_DURATION:-$DURATION}"
+FLOW_USERS="${FLOW_USERS:-$FLOW_CONC}"
+FLOW_COUNT="${FLOW_COUNT:-1}"
+FLOW_HASHES="${FLOW_HASHES:-8}"
+FLOW_BENCH_BIN="${FLOW_BENCH_BIN:-$ROOT/target/release/examples/flow_bench}"
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}" \
   PGDATABASE="${PGDATABASE:-test}"
 CLIENT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
@@ -72,6 +90,14 @@ STOP_TIMEOUT=15          # seconds for a server to exit on SIGTERM before SIGKIL
 
 case "$DURATION$WARMUP" in *[!0-9]*) echo "DURATION and WARMUP must be whole seconds" >&2; exit 2 ;; esac
 [ "$DURATION" -ge 1 ] || { echo "DURATION must be >= 1" >&2; exit 2; }
+case "$FLOW_CONC$FLOW_DURATION$FLOW_USERS$FLOW_HASHES" in
+  *[!0-9]*) echo "FLOW_CONC, FLOW_DURATION, FLOW_USERS and FLOW_HASHES must be whole numbers" >&2; exit 2 ;;
+esac
+[ "$FLOW_CONC" -ge 1 ] && [ "$FLOW_DURATION" -ge 1 ] && [ "$FLOW_USERS" -ge 1 ] \
+  || { echo "FLOW_CONC, FLOW_DURATION and FLOW_USERS must be >= 1" >&2; exit 2; }
+if [ "$FLOW_ONLY" = 1 ] && [ "$PEER" = 1 ]; then
+  echo "--flow-only and --peer do not go together (the peer has no flow benchmark here)" >&2; exit 2
+fi
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 FAILURES=""
@@ -182,6 +208,15 @@ if [ "$NO_BUILD" != 1 ]; then
     || { echo "release build failed" >&2; exit 1; }
 fi
 [ -x "$KEYCARD_BIN" ] || { echo "no Keycard binary at $KEYCARD_BIN (build it or set KEYCARD_BIN)" >&2; exit 1; }
+if [ "$FLOW" = 1 ]; then
+  if [ "$NO_BUILD" != 1 ]; then
+    log "cargo build --release -p keycard --example flow_bench"
+    run_bg cargo build --release -p keycard --example flow_bench --manifest-path "$ROOT/Cargo.toml" >&2 \
+      || { echo "flow_bench build failed" >&2; exit 1; }
+  fi
+  [ -x "$FLOW_BENCH_BIN" ] \
+    || { echo "no flow_bench at $FLOW_BENCH_BIN (build it or set FLOW_BENCH_BIN)" >&2; exit 1; }
+fi
 
 META="$WORK/meta"
 RESULTS="$WORK/results.tsv"
@@ -199,6 +234,10 @@ meta keep "$KEEP"
 meta logs "$WORK"
 meta command "$(printf '%s ' "bench/run.sh" "$@")"
 meta settings "DURATION=$DURATION WARMUP=$WARMUP CONCS=\"$CONCS\" BACKENDS=\"$BACKENDS\" FORMATS=\"$FORMATS\" ALGS=\"$ALGS\" PEER=$PEER PIN=$PIN WRK_THREADS=$WRK_THREADS STARTS=$STARTS"
+meta flow "$FLOW"
+meta flow_only "$FLOW_ONLY"
+meta backends "$BACKENDS"
+[ "$FLOW" = 1 ] && meta flow_settings "FLOW_CONC=$FLOW_CONC FLOW_DURATION=$FLOW_DURATION FLOW_USERS=$FLOW_USERS FLOW_COUNT=$FLOW_COUNT FLOW_HASHES=$FLOW_HASHES"
 log "pinned: $PINNED; load average: $(cut -d' ' -f1-3 /proc/loadavg); work dir: $WORK"
 
 # ----------------------------------------------------------------------------- server control
@@ -292,7 +331,7 @@ KC_ENV=(env)
 for v in $(compgen -e | grep -E '^(KEYCARD_|RUST_LOG$)' || true); do KC_ENV+=(-u "$v"); done
 
 run_keycard() { # BACKEND
-  local backend="$1" port data db_url name alg cfg fmt client
+  local backend="$1" port data db_url
   port="${PORT:-$(python3 "$TOOL" freeport)}"
   data="$WORK/$backend-data"
   mkdir -p "$data"
@@ -309,6 +348,17 @@ run_keycard() { # BACKEND
     fi
     db_url="postgres://$PGUSER@$PGHOST:$PGPORT/$PGDATABASE?options=-c%20search_path%3D$PG_SCHEMA"
   fi
+  [ "$FLOW_ONLY" = 1 ] || run_keycard_tokens "$backend" "$port" "$data" "$db_url"
+  [ "$FLOW" = 1 ] && run_flow "$backend" "$port" "$data" "$db_url"
+  if [ "$backend" = postgres ] && [ -n "$PG_SCHEMA" ]; then
+    psql -q -X -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1 || log "could not drop $PG_SCHEMA"
+    PG_SCHEMA=""
+  fi
+}
+
+# The client_credentials part: first start, start-up samples, idle RSS, wrk loads.
+run_keycard_tokens() { # BACKEND PORT DATA_DIR DB_URL
+  local backend="$1" port="$2" data="$3" db_url="$4" name alg cfg fmt client
   local health="http://127.0.0.1:$port/healthz"
   local first_alg="${ALGS%% *}"
 
@@ -367,10 +417,53 @@ run_keycard() { # BACKEND
     fi
     stop_current
   done
-  if [ "$backend" = postgres ] && [ -n "$PG_SCHEMA" ]; then
-    psql -q -X -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1 || log "could not drop $PG_SCHEMA"
-    PG_SCHEMA=""
+}
+
+# The authorization code flow (flow_bench): the SQL statements per step on a server logging
+# them (FLOW_COUNT=1), then the load on a server with the usual log level. Both provision the
+# confidential client bench-web, the accounts and the raised login throttling
+# (benchtool.py flow-config).
+run_flow() { # BACKEND PORT DATA_DIR DB_URL
+  local backend="$1" port="$2" data="$3" db_url="$4" cfg name rc peak
+  local base="http://127.0.0.1:$port" alg="${ALGS%% *}"
+  if [ "$FLOW_COUNT" = 1 ]; then
+    cfg="$WORK/$backend-flow-count.toml"
+    keycard_config "$cfg" "$port" "$data" "$db_url" "$alg"
+    python3 "$TOOL" flow-config "$cfg" "$FLOW_USERS" count
+    name="keycard-$backend-flow-count"
+    log "keycard $backend (flow, statement count: log sqlx::query=debug as JSON) on 127.0.0.1:$port"
+    if start_server "$name" "$START_TIMEOUT" "$base/healthz" "${SRV_PIN[@]}" "${KC_ENV[@]}" \
+        RUST_LOG='warn,sqlx::query=debug' "$KEYCARD_BIN" --log-format json --config "$cfg" serve; then
+      log "  flow_bench --count-statements (two flows of bench-count, step by step)"
+      rc=0
+      run_bg timeout 120 "$FLOW_BENCH_BIN" --base "$base" --count-statements --server-log "$WORK/$name.log" \
+        --label "$backend" > "$WORK/flow-count-$backend.out" 2>&1 || rc=$?
+      sed 's/^/    /' "$WORK/flow-count-$backend.out" >&2
+      [ "$rc" = 0 ] || fail "$backend flow statement count: flow_bench exited with status $rc"
+      stop_current
+    fi
   fi
+
+  cfg="$WORK/$backend-flow.toml"
+  keycard_config "$cfg" "$port" "$data" "$db_url" "$alg"
+  python3 "$TOOL" flow-config "$cfg" "$FLOW_USERS"
+  name="keycard-$backend-flow"
+  log "keycard $backend (flow) on 127.0.0.1:$port ($((FLOW_USERS + 1)) accounts hashed at start-up)"
+  start_server "$name" "$START_TIMEOUT" "$base/healthz" "${SRV_PIN[@]}" "${KC_ENV[@]}" \
+    "$KEYCARD_BIN" --config "$cfg" serve || return 0
+  log "  flow_bench --concurrency $FLOW_CONC --duration $FLOW_DURATION --users $FLOW_USERS"
+  echo 5 > "/proc/$SRV_PID/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS
+  rc=0
+  run_bg timeout $((FLOW_DURATION + 180)) "${WRK_PIN[@]}" "$FLOW_BENCH_BIN" --base "$base" \
+    --concurrency "$FLOW_CONC" --duration "$FLOW_DURATION" --users "$FLOW_USERS" --hash-samples "$FLOW_HASHES" \
+    --server-pid "$SRV_PID" --label "$backend" --summary-json "$WORK/flow-$backend.json" \
+    > "$WORK/flow-$backend.out" 2>&1 || rc=$?
+  peak="$(rss_kb "$SRV_PID" VmHWM)"
+  echo "server peak RSS during the flow run: $(awk -v k="${peak:-0}" 'BEGIN { printf "%.1f MB", k / 1024 }')" \
+    >> "$WORK/flow-$backend.out"
+  sed 's/^/    /' "$WORK/flow-$backend.out" >&2
+  [ "$rc" = 0 ] || fail "$backend flow load: flow_bench exited with status $rc (errors or no completed flow)"
+  stop_current
 }
 
 run_peer() {

@@ -13,6 +13,12 @@
   benchtool.py record OUT.tsv WRK_OUT SNAP_BEFORE SNAP_AFTER PEAK_KB FIELDS...
       parses wrk --latency output and appends one row
   benchtool.py render RESULTS.tsv META        prints the final table, ratios and targets
+  benchtool.py flow-config FILE USERS [count]
+      appends to the Keycard configuration FILE what the authorization code flow benchmark needs:
+      the confidential client bench-web, accounts bench-user-0..USERS-1 and bench-count, and
+      login throttling raised for one-IP load; with "count", also background tasks slowed down
+      (a quiet log for the statement count)
+  benchtool.py render-flow WORKDIR BACKENDS... prints the flow benchmark results (flow_bench output)
 """
 import base64
 import json
@@ -258,17 +264,26 @@ def render(results, meta_path):
             hdr = f.readline().rstrip("\n").split("\t")
             rows = [dict(zip(hdr, ln.rstrip("\n").split("\t"))) for ln in f if ln.strip()]
 
+    flow = meta.get("flow") == "1"
+    flow_only = flow and meta.get("flow_only") == "1"
     print()
     print("=" * 100)
     print(f"Keycard load benchmark  {meta.get('date', '')}  git {meta.get('git', '?')}  "
           f"{meta.get('cpus', '?')} CPUs ({meta.get('cpu_model', '?')})")
-    print(f"wrk {meta.get('wrk_threads', '?')} thread(s), keep-alive, {meta.get('duration', '?')}s per run "
-          f"after a {meta.get('warmup', '?')}s warm-up; client_credentials, HTTP Basic, scope api:read")
+    if not flow_only:
+        print(f"wrk {meta.get('wrk_threads', '?')} thread(s), keep-alive, {meta.get('duration', '?')}s per run "
+              f"after a {meta.get('warmup', '?')}s warm-up; client_credentials, HTTP Basic, scope api:read")
     print(f"command: {meta.get('command', '?').strip()}")
     print(f"settings: {meta.get('settings', '?')}")
+    if flow:
+        print(f"flow settings: {meta.get('flow_settings', '?')}")
     print(f"pinned: {meta.get('pinned', '?')}")
     print(f"load average before: {meta.get('load_before', '?')}   after: {meta.get('load_after', '?')}")
     print("=" * 100)
+    if flow_only:
+        render_flow(meta.get("logs", "."), meta.get("backends", "sqlite postgres").split())
+        render_failures(meta)
+        return
     hdrs = ["server", "backend", "format", "conc", "tokens/s", "p50", "p99", "peak_rss",
             "srv_cpu", "host_cpu", "errors"]
     table = []
@@ -379,11 +394,106 @@ def render(results, meta_path):
                f"all {checked} checked targets met" if ok_all else "some targets missed")
     print(f"  => {verdict} "
           "(reported only; the benchmark does not fail on a missed target)")
+    if flow:
+        render_flow(meta.get("logs", "."), meta.get("backends", "sqlite postgres").split())
+    render_failures(meta)
+
+
+def render_failures(meta):
     failures = meta.get("failures", "").strip()
     if failures:
         print(f"\nFAILURES: {failures}")
     if meta.get("logs") and (failures or meta.get("keep") == "1"):
         print(f"logs: {meta['logs']}")
+
+
+# --------------------------------------------------------------------------- flow benchmark
+FLOW_CLIENT_SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+FLOW_PASSWORD = "bench-password-0123456789"
+FLOW_REDIRECT_URI = "http://127.0.0.1:9/cb"   # never called: flow_bench reads the Location header
+
+
+def flow_config(path, users, mode=""):
+    users = int(users)
+    out = [
+        "",
+        "# ---- appended by benchtool.py flow-config (bench/run.sh --flow) ----",
+        "# All load comes from 127.0.0.1, and every attempt counts until a success resets the account's",
+        "# counter (the IP's counter is never reset): the per-IP limit (default 100 per 15 min) and the",
+        "# per-account limit would lock the benchmark out within a second. Hashing stays at the default",
+        "# two concurrent argon2id verifications, with the default OWASP parameters.",
+        "[login]",
+        "max_attempts = 100000000",
+        "ip_max_attempts = 100000000",
+        "max_concurrent_hashes = 2",
+        "",
+    ]
+    if mode == "count":
+        out += [
+            "# Statement count only: no background statements in the log while the flows run.",
+            "[cache]",
+            "poll_interval_ms = 3600000",
+            "",
+            "[cleanup]",
+            "interval_secs = 3600",
+            "",
+        ]
+    out += [
+        "[[provision.clients]]",
+        'id = "bench-web"',
+        'name = "Bench Web"',
+        f'secret = "{FLOW_CLIENT_SECRET}"',
+        'auth_method = "client_secret_basic"',
+        'grant_types = ["authorization_code", "refresh_token"]',
+        'scopes = ["openid", "offline_access"]',
+        f'redirect_uris = ["{FLOW_REDIRECT_URI}"]',
+        "",
+    ]
+    # Plain passwords are hashed at every start-up (one argon2id each): a few seconds for 64.
+    for name in [f"bench-user-{i}" for i in range(users)] + ["bench-count"]:
+        out += ["[[provision.users]]", f'username = "{name}"', f'password = "{FLOW_PASSWORD}"', ""]
+    with open(path, "a") as f:
+        f.write("\n".join(out))
+
+
+def render_flow(workdir, backends):
+    shown = False
+    for backend in backends:
+        for kind, title in (("flow-count", "statements"), ("flow", "load")):
+            path = os.path.join(workdir, f"{kind}-{backend}.out")
+            if not os.path.exists(path):
+                continue
+            if not shown:
+                print()
+                print("=" * 100)
+                print("Authorization code flow (flow_bench): authorize -> login page -> login POST "
+                      "(-> consent, first flow of an account) -> token -> refresh")
+                print("=" * 100)
+                shown = True
+            with open(path) as f:
+                text = f.read().rstrip()
+            print(f"\n--- keycard {backend}: {title} ---")
+            print(text if text else "(no output)")
+    summaries = []
+    for backend in backends:
+        path = os.path.join(workdir, f"flow-{backend}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                summaries.append((backend, json.load(f)))
+    if len(summaries) > 1:
+        print("\nflow summary:")
+        print(f"  {'backend':9s} {'flows/s':>8s} {'errors':>6s} {'login POST p99':>14s} {'token p99':>9s} "
+              f"{'refresh p99':>11s} {'login share':>11s}")
+        for backend, j in summaries:
+            st = {s["step"]: s for s in j["steps"]}
+
+            def p99(name):
+                v = st.get(name, {}).get("p99_ms")
+                return "-" if v is None else fmt_lat(v * 1000)
+            share = j.get("login_post_share")
+            print(f"  {backend:9s} {j['flows_per_s']:8.1f} {j['errors']:6d} {p99('login POST'):>14s} "
+                  f"{p99('token (code)'):>9s} {p99('refresh'):>11s} "
+                  f"{'-' if share is None else f'{share * 100:.1f}%':>11s}")
 
 
 def main():
@@ -402,6 +512,10 @@ def main():
         sys.exit(record(argv))
     elif cmd == "render":
         render(*argv)
+    elif cmd == "flow-config":
+        flow_config(*argv)
+    elif cmd == "render-flow":
+        render_flow(argv[0], argv[1:])
     else:
         sys.exit(__doc__)
 
