@@ -141,6 +141,7 @@ pub async fn password_login(state: &AppState, login: &str, password: &str, ip: &
         _ => return Err(LoginError::Invalid),
     };
     state.store.reset_login(&login_key).await?;
+    state.store.release_login_attempt(&ip_key).await?;
     if upgrade {
         match state.hashing.hash(password).await {
             Ok(h) => {

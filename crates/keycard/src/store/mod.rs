@@ -1268,6 +1268,16 @@ impl Store {
         Ok(())
     }
 
+    /// Takes one attempt back (a successful sign-in from this address), so the per-IP counter
+    /// counts failures and a busy NAT is not locked out by its own users.
+    pub async fn release_login_attempt(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Forgets the attempts of `key` (after a successful login).
     pub async fn reset_login(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await?;
