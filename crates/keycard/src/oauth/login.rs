@@ -16,7 +16,6 @@ use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::model::User;
 use crate::store::StoreError;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::sync::Arc;
 
 /// Why a sign-in failed.
@@ -47,18 +46,82 @@ pub struct PasswordHashing {
     params: argon2::Params,
     limit: Arc<tokio::sync::Semaphore>,
     dummy: String,
+    /// argon2's working memory (19 MiB per hash by default), reused: allocating and freeing it
+    /// per sign-in let the C allocator keep hundreds of MB after a login storm.
+    pool: Arc<MemoryPool>,
+}
+
+/// Reusable argon2 memory blocks, at most one per concurrent hash.
+struct MemoryPool {
+    free: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
+    keep: usize,
+}
+
+impl MemoryPool {
+    fn with<R>(&self, blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+        let mut mem = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        mem.resize(blocks, argon2::Block::default());
+        let r = f(&mut mem[..blocks]);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < self.keep {
+            free.push(mem);
+        }
+        r
+    }
+}
+
+/// argon2id with pooled memory, as a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+fn hash_pooled(pool: &MemoryPool, params: &argon2::Params, password: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let salt: [u8; 16] = crate::jose::random_bytes();
+    let mut out = [0u8; 32];
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params.clone());
+    pool.with(params.block_count(), |mem| {
+        argon.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, mem)
+    })
+    .map_err(|e| format!("could not hash the password: {e}"))?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        b64.encode(salt),
+        b64.encode(out)
+    ))
+}
+
+/// Verifies a PHC argon2 string with pooled memory; constant-time comparison of the outputs.
+fn verify_pooled(pool: &MemoryPool, phc: &str, password: &str) -> bool {
+    use argon2::password_hash::phc::PasswordHash;
+    let Ok(h) = PasswordHash::new(phc) else { return false };
+    let algorithm = match h.algorithm.as_str() {
+        "argon2id" => argon2::Algorithm::Argon2id,
+        "argon2i" => argon2::Algorithm::Argon2i,
+        "argon2d" => argon2::Algorithm::Argon2d,
+        _ => return false,
+    };
+    let version = match h.version.map(argon2::Version::try_from) {
+        None => argon2::Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Ok(params), Some(salt), Some(expected)) = (argon2::Params::try_from(&h), h.salt, h.hash) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    let argon = argon2::Argon2::new(algorithm, version, params.clone());
+    let ok = pool.with(params.block_count(), |mem| {
+        argon.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, mem)
+    });
+    ok.is_ok() && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_ref()).is_ok()
 }
 
 impl PasswordHashing {
     /// Builds the hasher (computes the dummy hash once).
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, concurrency: usize) -> Result<Self, String> {
         let params = argon2::Params::new(memory_kib, iterations, parallelism, None).map_err(|e| e.to_string())?;
-        let dummy = hash_with(&params, &crate::jose::random_token(16))?;
-        Ok(Self { params, limit: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))), dummy })
-    }
-
-    fn argon(&self) -> argon2::Argon2<'static> {
-        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, self.params.clone())
+        let pool = Arc::new(MemoryPool { free: Default::default(), keep: concurrency.max(1) });
+        let dummy = hash_pooled(&pool, &params, &crate::jose::random_token(16))?;
+        Ok(Self { params, limit: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))), dummy, pool })
     }
 
     /// Hashes a password off the async executor, behind the limit.
@@ -66,7 +129,8 @@ impl PasswordHashing {
         let _permit = self.limit.acquire().await.map_err(|e| e.to_string())?;
         let params = self.params.clone();
         let pw = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_with(&params, &pw)).await.map_err(|e| e.to_string())?
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || hash_pooled(&pool, &params, &pw)).await.map_err(|e| e.to_string())?
     }
 
     /// Verifies `password` against `phc` (or the dummy hash when `None`) off the executor.
@@ -76,24 +140,16 @@ impl PasswordHashing {
         let real = phc.is_some();
         let phc = phc.unwrap_or(&self.dummy).to_owned();
         let pw = password.to_owned();
-        let argon = self.argon();
         let current = self.params.clone();
+        let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let ok = argon.verify_password(pw.as_bytes(), phc.as_str()).is_ok() && real;
+            let ok = verify_pooled(&pool, &phc, &pw) && real;
             let upgrade = ok && !uses_params(&phc, &current);
             (ok, upgrade)
         })
         .await
         .unwrap_or((false, false))
     }
-}
-
-fn hash_with(params: &argon2::Params, password: &str) -> Result<String, String> {
-    let salt: [u8; 16] = crate::jose::random_bytes();
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params.clone())
-        .hash_password_with_salt(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| format!("could not hash the password: {e}"))
 }
 
 /// Does the PHC string use argon2id v19 with exactly these parameters?
@@ -173,5 +229,14 @@ mod tests {
         assert_eq!(h.verify("anything", None).await, (false, false), "dummy hash never matches");
         let newer = PasswordHashing::new(16 * 1024, 2, 1, 2).unwrap();
         assert_eq!(newer.verify("correct horse", Some(&phc)).await, (true, true), "upgrade wanted");
+        // Interoperable with the argon2 crate's own PHC strings, both ways.
+        use argon2::password_hash::PasswordVerifier as _;
+        let standard = crate::admin::hash_password(&crate::config::Config::default(), "pw-1").unwrap();
+        let h = PasswordHashing::new(19_456, 2, 1, 1).unwrap();
+        assert_eq!(h.verify("pw-1", Some(&standard)).await, (true, false));
+        assert_eq!(h.verify("pw-2", Some(&standard)).await, (false, false));
+        let ours = h.hash("pw-3").await.unwrap();
+        assert!(argon2::Argon2::default().verify_password(b"pw-3", ours.as_str()).is_ok());
+        assert!(!verify_pooled(&h.pool, "$argon2id$v=19$m=19456,t=2,p=1$garbage", "x"));
     }
 }
