@@ -673,6 +673,17 @@ pub async fn start(state: &AppState, port: u16) -> anyhow::Result<DemoHandle> {
     let creds = DemoCredentials::load_or_create(&state.config.data_dir)?;
     provision(state, &base, &creds).await?;
     let issuer = state.config.issuer.clone();
+    let listen = state.config.http.listen;
+    if let Ok(u) = url::Url::parse(&issuer)
+        && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+        && u.port_or_known_default() != Some(listen.port())
+    {
+        tracing::warn!(
+            %issuer, %listen,
+            "the issuer is not this server's address: the demo API and the commands below use the issuer; \
+             with --listen, also set KEYCARD_ISSUER=http://127.0.0.1:<port>"
+        );
+    }
     println!("{}", instructions(&issuer, &base, &creds, &state.config.data_dir.join(CREDENTIALS_FILE)));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (i, b) = (issuer.clone(), base.clone());
