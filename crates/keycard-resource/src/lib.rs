@@ -158,6 +158,62 @@ pub struct Validator {
     leeway: Duration,
     jwks: JwksCache,
     introspector: Option<Introspector>,
+    verified: VerifiedCache,
+}
+
+/// JWTs that already passed every check, keyed by the SHA-256 of the token: presenting the same
+/// token again (the usual case: a client reuses its access token until it expires) skips the
+/// signature verification, by far the most expensive step, but every time-based check (`exp`,
+/// `nbf`, with the leeway) still runs on each use. An entry lives at most `max_age` (so a key
+/// withdrawn from the JWKS stops being honoured within that time); the map is bounded and starts
+/// over when full.
+struct VerifiedCache {
+    map: std::sync::RwLock<std::collections::HashMap<[u8; 32], Verified>>,
+    capacity: usize,
+    max_age: i64,
+}
+
+/// A cache entry: the claims and the times every use re-checks.
+struct Verified {
+    claims: Claims,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    stored_at: i64,
+}
+
+impl std::fmt::Debug for VerifiedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedCache").field("capacity", &self.capacity).field("max_age", &self.max_age).finish()
+    }
+}
+
+impl VerifiedCache {
+    fn key(token: &str) -> [u8; 32] {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut k = [0u8; 32];
+        k.copy_from_slice(d.as_ref());
+        k
+    }
+
+    fn get(&self, key: &[u8; 32], time: &TimeCheck) -> Option<Claims> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let v = map.get(key)?;
+        (time.now - v.stored_at < self.max_age && time.check(v.claims.expires_at, v.nbf, v.iat).is_ok())
+            .then(|| v.claims.clone())
+    }
+
+    fn insert(&self, key: [u8; 32], claims: &Claims, now: i64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let time = |name: &str| claims.raw.get(name).and_then(|v| v.as_f64()).map(|f| f as i64);
+        let (nbf, iat) = (time("nbf"), time("iat"));
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(key, Verified { claims: claims.clone(), nbf, iat, stored_at: now });
+    }
 }
 
 impl Validator {
@@ -204,7 +260,13 @@ impl Validator {
             return introspector.validate(token, &self.upstream, &self.audience, &time).await;
         }
         if token.bytes().filter(|&b| b == b'.').count() == 2 {
-            return jwt::validate(token, &self.jwks, &self.upstream, &self.audience, &time).await;
+            let key = VerifiedCache::key(token);
+            if let Some(claims) = self.verified.get(&key, &time) {
+                return Ok(claims);
+            }
+            let claims = jwt::validate(token, &self.jwks, &self.upstream, &self.audience, &time).await?;
+            self.verified.insert(key, &claims, now);
+            return Ok(claims);
         }
         Err(InvalidToken::Malformed.into())
     }
@@ -245,6 +307,7 @@ pub struct ValidatorBuilder {
     jwks_refetch_interval: Duration,
     introspection_cache_max_age: Duration,
     introspection_cache_capacity: usize,
+    verified_cache_capacity: usize,
     http: Option<reqwest::Client>,
     allow_http: bool,
 }
@@ -272,6 +335,8 @@ impl ValidatorBuilder {
     pub const DEFAULT_INTROSPECTION_CACHE_MAX_AGE: Duration = Duration::from_secs(60);
     /// Default number of cached active introspection answers (refusals get a quarter of it).
     pub const DEFAULT_INTROSPECTION_CACHE_CAPACITY: usize = 10_000;
+    /// Default for [`ValidatorBuilder::verified_cache_capacity`].
+    pub const DEFAULT_VERIFIED_CACHE_CAPACITY: usize = 10_000;
     /// Timeout of the default HTTP client.
     pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -288,6 +353,7 @@ impl ValidatorBuilder {
             jwks_refetch_interval: Self::DEFAULT_JWKS_REFETCH_INTERVAL,
             introspection_cache_max_age: Self::DEFAULT_INTROSPECTION_CACHE_MAX_AGE,
             introspection_cache_capacity: Self::DEFAULT_INTROSPECTION_CACHE_CAPACITY,
+            verified_cache_capacity: Self::DEFAULT_VERIFIED_CACHE_CAPACITY,
             http: None,
             allow_http: false,
         }
@@ -360,6 +426,13 @@ impl ValidatorBuilder {
         self
     }
 
+    /// How many verified JWTs to remember so that a token presented again skips its signature
+    /// check (time checks still run every time); 0 turns the cache off. Default 10 000.
+    pub fn verified_cache_capacity(mut self, capacity: usize) -> Self {
+        self.verified_cache_capacity = capacity;
+        self
+    }
+
     /// The HTTP client for metadata, JWKS and introspection. The default one has a 10 s
     /// timeout and follows no redirects; one of yours should have a timeout too.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
@@ -429,6 +502,11 @@ impl ValidatorBuilder {
                 failure_backoff,
             }),
             introspector,
+            verified: VerifiedCache {
+                map: Default::default(),
+                capacity: self.verified_cache_capacity,
+                max_age: i64::try_from(self.jwks_max_age.as_secs()).unwrap_or(i64::MAX).min(300),
+            },
         })
     }
 }
