@@ -267,7 +267,7 @@ fn check_answer(
         expires_at: exp,
         audience: vec![audience.to_owned()],
         jwt_id: a.jti,
-        raw,
+        raw: raw.into(),
     })
 }
 

@@ -150,7 +150,7 @@ fn check_claims(
         expires_at: exp,
         audience: audiences,
         jwt_id: Some(c.jti.ok_or(InvalidToken::MissingClaim("jti"))?),
-        raw,
+        raw: raw.into(),
     })
 }
 

@@ -116,7 +116,7 @@ pub struct Claims {
     /// `jti`: always present for JWTs; for opaque tokens when introspection returns it.
     pub jwt_id: Option<String>,
     /// Every claim as received: the JWT payload, or the introspection response.
-    pub raw: serde_json::Value,
+    pub raw: std::sync::Arc<serde_json::Value>,
 }
 
 impl Claims {
@@ -132,7 +132,7 @@ impl Claims {
     /// # use keycard_resource::{Claims, Scope, Error};
     /// # let claims = Claims { subject: "u".into(), client_id: "c".into(),
     /// #     scopes: Scope::parse("invoices:read").unwrap(), expires_at: 0, audience: vec![],
-    /// #     jwt_id: None, raw: serde_json::Value::Null };
+    /// #     jwt_id: None, raw: serde_json::Value::Null.into() };
     /// assert!(claims.require_scopes(["invoices:read"]).is_ok());
     /// assert!(matches!(
     ///     claims.require_scopes(&["invoices:read", "invoices:write"]),
