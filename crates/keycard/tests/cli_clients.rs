@@ -150,37 +150,9 @@ fn user_code_of(line: &str) -> String {
     after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
 }
 
-/// The user (copied from device_flow.rs): opens the verification page with the code, signs in as
-/// alice, sees the confirmation and decides.
+/// The user: signs in as alice on the verification page and decides.
 async fn user_acts(ua: &UserAgent, user_code: &str, decision: &str) -> Res {
-    let page = ua.get(&format!("/device?user_code={user_code}")).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let code = page.field("user_code");
-    let mut res = ua.post("/device", &[("csrf_token", &page.field("csrf_token")), ("user_code", &code)]).await;
-    if res.status == 303 {
-        let loc = res.location();
-        assert!(loc.starts_with("/login"), "{loc}");
-        let login = ua.get(&loc).await;
-        let back = ua
-            .post(
-                "/login",
-                &[
-                    ("request_id", &login.field("request_id")),
-                    ("csrf_token", &login.field("csrf_token")),
-                    ("username", "alice"),
-                    ("password", "alice-password-1"),
-                ],
-            )
-            .await;
-        res = ua.get(&back.location()).await;
-    }
-    assert_eq!(res.status, 200, "{}", res.body);
-    assert!(res.body.contains("Living Room TV"), "the confirm page names the client: {}", res.body);
-    ua.post(
-        "/device",
-        &[("csrf_token", &res.field("csrf_token")), ("user_code", &res.field("user_code")), ("decision", decision)],
-    )
-    .await
+    device_user_acts(ua, user_code, "Living Room TV", decision).await.1
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,37 +41,10 @@ async fn poll(s: &TestServer, device_code: &str) -> Res {
 
 /// The user: opens verification_uri_complete, signs in if needed, and decides.
 async fn user_acts(ua: &UserAgent, complete: &str, decision: &str) -> Res {
-    let path =
-        complete.split_once("127.0.0.1").and_then(|(_, r)| r.split_once('/')).map(|(_, p)| format!("/{p}")).unwrap();
-    let page = ua.get(&path).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let code = page.field("user_code");
-    let mut res = ua.post("/device", &[("csrf_token", &page.field("csrf_token")), ("user_code", &code)]).await;
-    if res.status == 303 {
-        let loc = res.location();
-        assert!(loc.starts_with("/login"), "{loc}");
-        let login = ua.get(&loc).await;
-        let back = ua
-            .post(
-                "/login",
-                &[
-                    ("request_id", &login.field("request_id")),
-                    ("csrf_token", &login.field("csrf_token")),
-                    ("username", "alice"),
-                    ("password", "alice-password-1"),
-                ],
-            )
-            .await;
-        res = ua.get(&back.location()).await;
-    }
-    assert_eq!(res.status, 200, "{}", res.body);
-    assert!(res.body.contains("Living Room TV"), "the confirm page names the client: {}", res.body);
-    assert!(res.body.contains("Read your data"), "and the scopes");
-    ua.post(
-        "/device",
-        &[("csrf_token", &res.field("csrf_token")), ("user_code", &res.field("user_code")), ("decision", decision)],
-    )
-    .await
+    let code = query_of(complete)["user_code"].clone();
+    let (confirm, done) = device_user_acts(ua, &code, "Living Room TV", decision).await;
+    assert!(confirm.body.contains("Read your data"), "and the scopes");
+    done
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -295,3 +295,39 @@ pub async fn authorize_in(ua: &UserAgent, authorize_url: &str, user: &str, passw
     }
     panic!("flow did not end: {}", res.body);
 }
+
+/// The user's side of the device flow (RFC 8628 §3.3): opens `/device?user_code=…`, signs in as
+/// alice when asked, checks the confirmation page names `client_name`, and sends `decision`.
+/// Returns the confirmation page and the answer to the decision.
+pub async fn device_user_acts(ua: &UserAgent, user_code: &str, client_name: &str, decision: &str) -> (Res, Res) {
+    let page = ua.get(&format!("/device?user_code={user_code}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let code = page.field("user_code");
+    let mut res = ua.post("/device", &[("csrf_token", &page.field("csrf_token")), ("user_code", &code)]).await;
+    if res.status == 303 {
+        let loc = res.location();
+        assert!(loc.starts_with("/login"), "{loc}");
+        let login = ua.get(&loc).await;
+        let back = ua
+            .post(
+                "/login",
+                &[
+                    ("request_id", &login.field("request_id")),
+                    ("csrf_token", &login.field("csrf_token")),
+                    ("username", "alice"),
+                    ("password", "alice-password-1"),
+                ],
+            )
+            .await;
+        res = ua.get(&back.location()).await;
+    }
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(res.body.contains(client_name), "the confirm page names the client: {}", res.body);
+    let done = ua
+        .post(
+            "/device",
+            &[("csrf_token", &res.field("csrf_token")), ("user_code", &res.field("user_code")), ("decision", decision)],
+        )
+        .await;
+    (res, done)
+}
