@@ -49,18 +49,18 @@ use std::task::{Context, Poll};
 #[derive(Clone)]
 struct Verified {
     validator: Arc<Validator>,
-    claims: Claims,
+    claims: Arc<Claims>,
 }
 
 /// Finds, validates and records the request's bearer token.
-async fn authenticate(parts: &mut Parts, validator: &Arc<Validator>) -> Result<Claims, Error> {
+async fn authenticate(parts: &mut Parts, validator: &Arc<Validator>) -> Result<Arc<Claims>, Error> {
     if let Some(v) = parts.extensions.get::<Verified>()
         && Arc::ptr_eq(&v.validator, validator)
     {
         return Ok(v.claims.clone());
     }
     let token = bearer_token(&parts.headers, &parts.uri)?;
-    let claims = validator.validate(token).await?;
+    let claims = validator.validate_shared(token).await?;
     parts.extensions.insert(Verified { validator: validator.clone(), claims: claims.clone() });
     Ok(claims)
 }
@@ -82,7 +82,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let validator = Arc::<Validator>::from_ref(state);
-        authenticate(parts, &validator).await.map(Self)
+        authenticate(parts, &validator).await.map(|c| Self(Arc::unwrap_or_clone(c)))
     }
 }
 
@@ -96,7 +96,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let validator = Arc::<Validator>::from_ref(state);
         match authenticate(parts, &validator).await {
-            Ok(claims) => Ok(Some(Self(claims))),
+            Ok(claims) => Ok(Some(Self(Arc::unwrap_or_clone(claims)))),
             Err(Error::MissingToken) => Ok(None),
             Err(e) => Err(e),
         }

@@ -175,7 +175,7 @@ struct VerifiedCache {
 
 /// A cache entry: the claims and the times every use re-checks.
 struct Verified {
-    claims: Claims,
+    claims: std::sync::Arc<Claims>,
     nbf: Option<i64>,
     iat: Option<i64>,
     stored_at: i64,
@@ -195,14 +195,14 @@ impl VerifiedCache {
         k
     }
 
-    fn get(&self, key: &[u8; 32], time: &TimeCheck) -> Option<Claims> {
+    fn get(&self, key: &[u8; 32], time: &TimeCheck) -> Option<std::sync::Arc<Claims>> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let v = map.get(key)?;
         (time.now - v.stored_at < self.max_age && time.check(v.claims.expires_at, v.nbf, v.iat).is_ok())
             .then(|| v.claims.clone())
     }
 
-    fn insert(&self, key: [u8; 32], claims: &Claims, now: i64) {
+    fn insert(&self, key: [u8; 32], claims: &std::sync::Arc<Claims>, now: i64) {
         if self.capacity == 0 {
             return;
         }
@@ -240,11 +240,21 @@ impl Validator {
         self.validate_at(token, SystemTime::now()).await
     }
 
+    /// [`Validator::validate`] without copying the claims (the axum integration shares them).
+    #[allow(clippy::disallowed_methods)]
+    pub(crate) async fn validate_shared(&self, token: &str) -> Result<std::sync::Arc<Claims>, Error> {
+        self.validate_shared_at(token, SystemTime::now()).await
+    }
+
     /// Validates an access token as of `now` (for tests; [`Validator::validate`] passes the
     /// system clock). A JWT is verified locally; a `kc_at_` token is introspected; anything
     /// else is [`InvalidToken::Malformed`]. Scopes are not checked here: see
     /// [`Claims::require_scopes`].
     pub async fn validate_at(&self, token: &str, now: SystemTime) -> Result<Claims, Error> {
+        self.validate_shared_at(token, now).await.map(std::sync::Arc::unwrap_or_clone)
+    }
+
+    async fn validate_shared_at(&self, token: &str, now: SystemTime) -> Result<std::sync::Arc<Claims>, Error> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.is_ascii() {
             return Err(InvalidToken::Malformed.into());
         }
@@ -257,14 +267,15 @@ impl Validator {
             let Some(introspector) = &self.introspector else {
                 return Err(InvalidToken::OpaqueNotAccepted.into());
             };
-            return introspector.validate(token, &self.upstream, &self.audience, &time).await;
+            return introspector.validate(token, &self.upstream, &self.audience, &time).await.map(std::sync::Arc::new);
         }
         if token.bytes().filter(|&b| b == b'.').count() == 2 {
             let key = VerifiedCache::key(token);
             if let Some(claims) = self.verified.get(&key, &time) {
                 return Ok(claims);
             }
-            let claims = jwt::validate(token, &self.jwks, &self.upstream, &self.audience, &time).await?;
+            let claims =
+                std::sync::Arc::new(jwt::validate(token, &self.jwks, &self.upstream, &self.audience, &time).await?);
             self.verified.insert(key, &claims, now);
             return Ok(claims);
         }
