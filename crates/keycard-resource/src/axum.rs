@@ -16,7 +16,7 @@
 //! use keycard_resource::{Validator, axum::{BearerClaims, require_scopes}};
 //! use std::sync::Arc;
 //!
-//! async fn list(BearerClaims(claims): BearerClaims) -> String { claims.subject }
+//! async fn list(BearerClaims(claims): BearerClaims) -> String { claims.subject.clone() }
 //!
 //! // A scope check inside the handler instead of a layer; `Error` is a response.
 //! async fn create(BearerClaims(claims): BearerClaims) -> Result<&'static str, keycard_resource::Error> {
@@ -32,11 +32,12 @@
 //! # }
 //! ```
 
-use crate::{Claims, Error, Scope, Validator, bearer_token};
+use crate::bearer::{bearer_bytes, well_formed};
+use crate::{Claims, Error, Scope, Validator};
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Request};
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keycard_types::ErrorBody;
 use std::future::Future;
@@ -54,24 +55,53 @@ struct Verified {
 
 /// Finds, validates and records the request's bearer token.
 async fn authenticate(parts: &mut Parts, validator: &Arc<Validator>) -> Result<Arc<Claims>, Error> {
+    if let Some(done) = authenticate_now(parts, validator) {
+        return done;
+    }
+    let token = well_formed(bearer_bytes(&parts.headers, &parts.uri)?)?;
+    // Boxed so that the extractor's future, part of every handler's, stays small.
+    let claims = Box::pin(validator.validate_shared(token)).await?;
+    parts.extensions.insert(Verified { validator: validator.clone(), claims: claims.clone() });
+    Ok(claims)
+}
+
+/// [`authenticate`] without waiting: the answer when it needs no I/O (the request was already
+/// checked by this validator, the token was verified before, or the header alone is wrong),
+/// `None` when the token has to be verified or introspected.
+fn authenticate_now(parts: &mut Parts, validator: &Arc<Validator>) -> Option<Result<Arc<Claims>, Error>> {
     if let Some(v) = parts.extensions.get::<Verified>()
         && Arc::ptr_eq(&v.validator, validator)
     {
-        return Ok(v.claims.clone());
+        return Some(Ok(v.claims.clone()));
     }
-    let token = bearer_token(&parts.headers, &parts.uri)?;
-    let claims = validator.validate_shared(token).await?;
+    let token = match bearer_bytes(&parts.headers, &parts.uri) {
+        Ok(token) => token,
+        Err(e) => return Some(Err(e)),
+    };
+    // A token verified before needs no character check: it passed a stricter one then.
+    let claims = validator.cached(token)?;
     parts.extensions.insert(Verified { validator: validator.clone(), claims: claims.clone() });
-    Ok(claims)
+    Some(Ok(claims))
 }
 
 /// Extractor of the verified claims of the request's bearer token (RFC 6750 §2.1 header only).
 /// The `Arc<Validator>` comes from the router state through [`FromRef`].
 ///
+/// The claims are shared, not copied: the same `Arc` the [`require_scopes`] layer and the
+/// validator's cache hold (it derefs to [`Claims`], so `claims.subject` reads as usual).
+///
 /// Rejects with [`Error`], which answers per RFC 6750 §3. As `Option<BearerClaims>` it yields
 /// `None` when the request has no bearer token, and still rejects a bad one.
 #[derive(Debug, Clone)]
-pub struct BearerClaims(pub Claims);
+pub struct BearerClaims(pub Arc<Claims>);
+
+impl std::ops::Deref for BearerClaims {
+    type Target = Claims;
+
+    fn deref(&self) -> &Claims {
+        &self.0
+    }
+}
 
 impl<S> FromRequestParts<S> for BearerClaims
 where
@@ -82,7 +112,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let validator = Arc::<Validator>::from_ref(state);
-        authenticate(parts, &validator).await.map(|c| Self(Arc::unwrap_or_clone(c)))
+        authenticate(parts, &validator).await.map(Self)
     }
 }
 
@@ -96,7 +126,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let validator = Arc::<Validator>::from_ref(state);
         match authenticate(parts, &validator).await {
-            Ok(claims) => Ok(Some(Self(Arc::unwrap_or_clone(claims)))),
+            Ok(claims) => Ok(Some(Self(claims))),
             Err(Error::MissingToken) => Ok(None),
             Err(e) => Err(e),
         }
@@ -186,28 +216,93 @@ where
 {
     type Response = Response;
     type Error = Svc::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Svc::Error>> + Send + 'static>>;
+    type Future = RequireScopeFuture<Svc::Future, Svc::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // Take the service that was polled ready, leave a fresh clone behind.
+        let (mut parts, body) = req.into_parts();
+        // The usual case, a token seen before: decided here, and the inner service (polled
+        // ready) called directly, with no clone of it and no boxed future.
+        if let Some(done) = authenticate_now(&mut parts, &self.validator) {
+            return match done.and_then(|claims| claims.require_scope_set(&self.required)) {
+                Ok(()) => RequireScopeFuture::Inner { future: self.inner.call(Request::from_parts(parts, body)) },
+                Err(e) => RequireScopeFuture::Answer { response: Some(e.into_response()) },
+            };
+        }
+        // A token to verify or introspect: take the service that was polled ready, leave a
+        // fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
         let required = self.required.clone();
-        Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            let checked = match authenticate(&mut parts, &validator).await {
-                Ok(claims) => claims.require_scopes(required.iter()),
-                Err(e) => Err(e),
-            };
-            match checked {
-                Ok(()) => inner.call(Request::from_parts(parts, body)).await,
-                Err(e) => Ok(e.into_response()),
+        RequireScopeFuture::Verify {
+            future: Box::pin(async move {
+                let checked = match authenticate(&mut parts, &validator).await {
+                    Ok(claims) => claims.require_scope_set(&required),
+                    Err(e) => Err(e),
+                };
+                match checked {
+                    Ok(()) => inner.call(Request::from_parts(parts, body)).await,
+                    Err(e) => Ok(e.into_response()),
+                }
+            }),
+        }
+    }
+}
+
+pub use future::RequireScopeFuture;
+use future::RequireScopeProj;
+
+mod future {
+    // The projection types pin-project-lite generates carry no docs.
+    #![allow(missing_docs)]
+    use axum::response::Response;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    pin_project_lite::pin_project! {
+        /// The future of [`RequireScope`](super::RequireScope): the inner service's, an
+        /// immediate refusal, or the verification of a token not seen before followed by the
+        /// inner service.
+        #[project = RequireScopeProj]
+        pub enum RequireScopeFuture<F, E> {
+            /// Token already verified: the inner service's own future.
+            Inner { #[pin] future: F },
+            /// Refused before the inner service ran (401/403/400).
+            Answer { response: Option<Response> },
+            /// Token being verified or introspected.
+            Verify { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send + 'static>> },
+        }
+    }
+}
+
+impl<F, E> Future for RequireScopeFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RequireScopeProj::Inner { future } => future.poll(cx),
+            RequireScopeProj::Answer { response } => {
+                // Polled again after completion (a caller's bug): a 500 rather than a panic.
+                Poll::Ready(Ok(response.take().unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())))
             }
+            RequireScopeProj::Verify { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, E> std::fmt::Debug for RequireScopeFuture<F, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Inner { .. } => "RequireScopeFuture::Inner",
+            Self::Answer { .. } => "RequireScopeFuture::Answer",
+            Self::Verify { .. } => "RequireScopeFuture::Verify",
         })
     }
 }

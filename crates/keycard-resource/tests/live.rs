@@ -319,7 +319,7 @@ async fn axum_layer_against_a_live_keycard() {
     use keycard_resource::axum::{BearerClaims, require_scopes};
 
     async fn me(BearerClaims(c): BearerClaims) -> String {
-        c.subject
+        c.subject.clone()
     }
     let s = TestServer::start().await;
     let (id, secret) = client(&s, "svc", &["invoices:read", "invoices:write", "profile"], |_| {}).await;

@@ -204,6 +204,57 @@ async fn tampered_tokens() {
     assert!(v.validate(&t).await.is_ok());
 }
 
+/// The verified-token cache skips the signature for a token seen before, so it must never serve a
+/// different token, and its time checks must run on every use.
+#[tokio::test]
+async fn the_verified_token_cache_serves_only_the_same_token_while_valid() {
+    let mock = MockAs::start().await;
+    let key = TestKey::es256();
+    mock.set_keys(&[(&key, "k")]);
+    let v = mock.validator();
+    let now = now();
+    let t = jwt(&key, "k", &claims(&mock.issuer));
+    let first = v.validate(&t).await.unwrap();
+    assert_eq!(v.validate(&t).await.unwrap(), first, "cached: the same claims");
+    let parts: Vec<&str> = t.split('.').collect();
+
+    // Same signature (so the same cache slot), another payload or header: a miss, and refused.
+    let mut c = claims(&mock.issuer);
+    c["scope"] = json!("invoices:read invoices:write admin");
+    let forged = format!("{}.{}.{}", parts[0], b64(c.to_string().as_bytes()), parts[2]);
+    assert_eq!(invalid(v.validate(&forged).await), InvalidToken::BadSignature);
+    let header = b64(json!({"alg":"ES256","typ":"at+jwt","kid":"k","x":1}).to_string().as_bytes());
+    assert_eq!(invalid(v.validate(&format!("{header}.{}.{}", parts[1], parts[2])).await), InvalidToken::BadSignature);
+    // A prefix or an extension of the cached token.
+    assert!(v.validate(&t[1..]).await.is_err());
+    assert!(v.validate(&format!("A{t}")).await.is_err());
+    // Time checks still run on a cached token.
+    let at = |secs: i64| std::time::UNIX_EPOCH + Duration::from_secs(secs as u64);
+    assert_eq!(invalid(v.validate_at(&t, at(now + 400)).await), InvalidToken::Expired);
+    assert_eq!(invalid(v.validate_at(&t, at(now - 400)).await), InvalidToken::NotYetValid);
+    // The same signing input under another (invalid) signature.
+    assert_eq!(
+        invalid(v.validate(&format!("{}.{}.{}", parts[0], parts[1], b64(&[7u8; 64]))).await),
+        InvalidToken::BadSignature
+    );
+    // The forged tokens did not evict or replace the real one.
+    assert_eq!(v.validate(&t).await.unwrap(), first);
+
+    // A full cache starts over; the cache can be turned off.
+    let small = mock.builder().verified_cache_capacity(2).build().unwrap();
+    let off = mock.builder().verified_cache_capacity(0).build().unwrap();
+    for i in 0..5 {
+        let mut c = claims(&mock.issuer);
+        c["jti"] = json!(format!("jti-{i}"));
+        let t = jwt(&key, "k", &c);
+        for v in [&small, &off] {
+            assert_eq!(v.validate(&t).await.unwrap().jwt_id.as_deref(), Some(format!("jti-{i}").as_str()));
+            assert_eq!(v.validate(&t).await.unwrap().jwt_id.as_deref(), Some(format!("jti-{i}").as_str()));
+        }
+    }
+    assert_eq!(invalid(off.validate(&forged).await), InvalidToken::BadSignature);
+}
+
 #[tokio::test]
 async fn forged_kids_cause_at_most_one_refetch() {
     let mock = MockAs::start().await;
