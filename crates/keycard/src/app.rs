@@ -58,6 +58,8 @@ pub struct AppState {
     pub hashing: Arc<crate::oauth::login::PasswordHashing>,
     /// The HTML pages.
     pub pages: Arc<crate::pages::Pages>,
+    /// Locks of (client, address) pairs after repeated wrong client secrets, known to this node.
+    pub client_locks: Arc<crate::oauth::client_throttle::ClientLocks>,
 }
 
 /// Reads the server secret: `secret`, else `secret_file`, else `data_dir/secret` (created with
@@ -220,6 +222,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         metadata_json,
         hashing: Arc::new(hashing),
         pages: Arc::new(pages),
+        client_locks: Arc::default(),
     })
 }
 

@@ -193,6 +193,9 @@ pub struct LoginConfig {
     pub max_attempts: i64,
     /// Attempts per client IP within `window_secs` before the IP is locked (credential stuffing).
     pub ip_max_attempts: i64,
+    /// Wrong client secrets per client and IP within `window_secs` before that pair is locked
+    /// (SECURITY D2); the lock follows `lockout_secs`.
+    pub client_max_failures: i64,
     /// The counting window (seconds).
     pub window_secs: i64,
     /// First lock duration (seconds); it doubles with every further attempt while locked, up to an hour.
@@ -212,6 +215,7 @@ impl Default for LoginConfig {
         Self {
             max_attempts: 5,
             ip_max_attempts: 100,
+            client_max_failures: 10,
             window_secs: 900,
             lockout_secs: 60,
             max_concurrent_hashes: 2,
@@ -681,6 +685,9 @@ impl Config {
         }
         if self.login.max_attempts < 1 || self.login.ip_max_attempts < self.login.max_attempts {
             return err("login.max_attempts", "must be at least 1 and at most login.ip_max_attempts");
+        }
+        if self.login.client_max_failures < 1 {
+            return err("login.client_max_failures", "must be at least 1");
         }
         if self.login.window_secs < 1 || self.login.lockout_secs < 1 {
             return err("login.window_secs", "windows and lockouts must be at least 1 second");

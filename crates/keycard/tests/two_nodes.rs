@@ -198,3 +198,37 @@ async fn two_nodes_redeem_and_refresh_exactly_once() {
     b.stop().await;
     pg.cleanup().await;
 }
+
+/// SECURITY D2 across nodes: wrong client secrets are counted in the database, so a pair locked
+/// at node A is refused by node B from B's first failure on (B then remembers the lock too).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_lock_is_shared_through_the_database() {
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
+    let secret = "shared-cluster-secret-0123456789abcdef";
+    let a = node(&pg.url, secret).await;
+    let b = node(&pg.url, secret).await;
+    let (id, cs) = a.cc_client("svc:locked", &["x"]).await;
+    let attacker = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 5])).build().unwrap();
+    let token = |s: &TestServer, secret: &str| {
+        send(
+            attacker
+                .post(s.url("/token"))
+                .header("authorization", basic(&id, secret))
+                .form(&[("grant_type", "client_credentials")]),
+        )
+    };
+    let limit = a.state.config.login.client_max_failures;
+    for _ in 0..limit {
+        token(&a, "wrong").await.assert_error(401, "invalid_client");
+    }
+    token(&a, "wrong").await.assert_error(429, "invalid_client");
+    let r = token(&b, "wrong").await;
+    r.assert_error(429, "invalid_client");
+    assert!(r.header("retry-after").is_some());
+    token(&b, &cs).await.assert_error(429, "invalid_client");
+    // Another address is not affected on either node.
+    assert_eq!(cc_token(&b, &id, &cs, None).await.status, 200);
+    assert_eq!(cc_token(&a, &id, &cs, None).await.status, 200);
+}

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 /// RFC 8628 §3.1–3.2: `POST /device_authorization`.
 pub async fn device_authorization(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    let res = device::device_authorization(&state, form.authorization.as_deref(), &form.params).await?;
+    let res = device::device_authorization(&state, form.authorization.as_deref(), &form.ip, &form.params).await?;
     let mut res = Json(res).into_response();
     no_store(&mut res);
     Ok(res)

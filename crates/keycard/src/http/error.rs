@@ -1,7 +1,8 @@
 //! The one place that turns an error code into an HTTP status (RFC 6749 §5.2, RFC 6750 §3.1,
 //! RFC 7009 §2.2.1): `invalid_client` 401 (+ `WWW-Authenticate: Basic` when Basic was tried),
 //! `invalid_token` 401, `insufficient_scope` 403, `server_error` 500,
-//! `temporarily_unavailable` 503, everything else 400. Every error carries
+//! `temporarily_unavailable` 503, everything else 400; a throttled request (too many wrong client
+//! secrets, SECURITY D2) is 429 with `Retry-After`. Every error carries
 //! `Cache-Control: no-store`. The cause is logged here, never sent.
 
 use crate::oauth::OAuthError;
@@ -37,7 +38,7 @@ pub fn no_store(res: &mut Response) {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = status_for(self.code);
+        let status = if self.retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { status_for(self.code) };
         match (&self.cause, status.is_server_error()) {
             (Some(cause), true) => {
                 tracing::error!(error = %self.code, cause = %cause, "request failed")
@@ -50,7 +51,12 @@ impl IntoResponse for OAuthError {
             }
         }
         let mut res = json_error(status, self.code, &self.description);
-        if self.code == ErrorCode::InvalidClient && self.basic_challenge {
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if status == StatusCode::UNAUTHORIZED && self.code == ErrorCode::InvalidClient && self.basic_challenge {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"keycard\", charset=\"UTF-8\""),

@@ -24,13 +24,13 @@ pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Res
 
 /// RFC 7662 §2: `POST /introspect`.
 pub async fn introspect(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    let res = intro::introspect(&state, form.authorization.as_deref(), &form.params).await?;
+    let res = intro::introspect(&state, form.authorization.as_deref(), &form.ip, &form.params).await?;
     Ok(json_no_store(res))
 }
 
 /// RFC 7009 §2: `POST /revoke`; 200 with an empty body on success (§2.2).
 pub async fn revoke(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    rev::revoke(&state, form.authorization.as_deref(), form.origin.as_deref(), &form.params).await?;
+    rev::revoke(&state, form.authorization.as_deref(), form.origin.as_deref(), &form.ip, &form.params).await?;
     let mut res = StatusCode::OK.into_response();
     no_store(&mut res);
     Ok(res)

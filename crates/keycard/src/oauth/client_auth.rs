@@ -3,9 +3,10 @@
 //! `client_secret_post` (`client_id` + `client_secret` in the body); public clients identify
 //! with `client_id` alone. One method per request (OAuth 2.1 §2.4). Secrets are compared as
 //! keyed hashes in constant time, and an unknown client costs the same hash as a known one.
+//! Wrong secrets are throttled per client and address ([`client_throttle`](super::client_throttle)).
 
-use super::OAuthError;
 use super::params::{Params, decode_component};
+use super::{OAuthError, client_throttle};
 use crate::app::AppState;
 use crate::jose;
 use crate::model::Client;
@@ -101,11 +102,12 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
     }
 }
 
-/// Authenticates the presented credentials: the client must exist, be enabled, and prove its
-/// secret when it has one; public clients may not present a secret. Every failure is
-/// `invalid_client` with the same description, so the answer reveals nothing about which check
-/// failed.
-pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Arc<Client>, OAuthError> {
+/// Authenticates the presented credentials, sent from address `ip`: the client must exist, be
+/// enabled, and prove its secret when it has one; public clients may not present a secret. Every
+/// failure is `invalid_client` with the same description, so the answer reveals nothing about
+/// which check failed. A (client, address) pair locked after repeated wrong secrets is refused
+/// with 429 before any check (SECURITY D2).
+pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> Result<Arc<Client>, OAuthError> {
     let basic = presented.is_basic();
     let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
     let (id, secret) = match presented {
@@ -115,12 +117,26 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Arc
             return Err(OAuthError::invalid_client("client authentication is required").with_basic_challenge(true));
         }
     };
+    let now = state.clock.now();
+    let throttle_key = secret.map(|_| client_throttle::key(id, ip));
+    if let Some(k) = &throttle_key
+        && let Some(retry_after) = state.client_locks.retry_after(k, now)
+    {
+        return Err(client_throttle::locked(retry_after));
+    }
     let client = state.clients.get(&state.store, id).await?;
     let hash_key = &state.secrets.hash_key;
     match (client, secret) {
         (Some(c), Some(s)) if !c.disabled && !c.is_public() => {
             let ok = c.secret_hash.as_deref().is_some_and(|h| jose::keyed_hash_matches(hash_key, s.as_bytes(), h));
-            if ok { Ok(c) } else { Err(fail()) }
+            if ok {
+                return Ok(c);
+            }
+            // Only clients that exist are counted: random ids would only fill the table.
+            match client_throttle::record_failure(state, throttle_key.unwrap_or_default(), now).await? {
+                Some(retry_after) => Err(client_throttle::locked(retry_after)),
+                None => Err(fail()),
+            }
         }
         (Some(c), None) if !c.disabled && c.is_public() => Ok(c),
         (_, Some(s)) => {

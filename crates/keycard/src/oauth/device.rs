@@ -78,10 +78,11 @@ pub struct DeviceAuthorizationResponse {
 pub async fn device_authorization(
     state: &AppState,
     authorization: Option<&[u8]>,
+    ip: &str,
     params: &Params,
 ) -> Result<DeviceAuthorizationResponse, OAuthError> {
     let presented = client_auth::presented(authorization, params)?;
-    let client = client_auth::authenticate(state, &presented).await?;
+    let client = client_auth::authenticate(state, &presented, ip).await?;
     if !client.allows_grant(GrantType::DeviceCode) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

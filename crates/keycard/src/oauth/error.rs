@@ -18,17 +18,25 @@ pub struct OAuthError {
     /// The client tried HTTP Basic authentication: a 401 must carry `WWW-Authenticate: Basic`
     /// (RFC 6749 §5.2).
     pub basic_challenge: bool,
+    /// Throttled: answered 429 with `Retry-After` set to this many seconds.
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
     /// An error with a public description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), cause: None, basic_challenge: false }
+        Self { code, description: description.into(), cause: None, basic_challenge: false, retry_after: None }
     }
 
     /// Attaches a private cause (logged, never sent).
     pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.cause = Some(Box::new(cause));
+        self
+    }
+
+    /// Marks the request as throttled: 429 Too Many Requests with `Retry-After: secs`.
+    pub fn with_retry_after(mut self, secs: i64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 

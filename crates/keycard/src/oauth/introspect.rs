@@ -88,10 +88,11 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
 pub async fn introspect(
     state: &AppState,
     authorization: Option<&[u8]>,
+    ip: &str,
     params: &Params,
 ) -> Result<IntrospectionResponse, OAuthError> {
     let presented = client_auth::presented(authorization, params)?;
-    let client = client_auth::authenticate(state, &presented).await?;
+    let client = client_auth::authenticate(state, &presented, ip).await?;
     if matches!(presented, Presented::IdOnly { .. }) || client.is_public() {
         return Err(OAuthError::invalid_client("introspection requires a confidential client")
             .with_basic_challenge(presented.is_basic()));

@@ -158,7 +158,7 @@ fn uses_params(phc: &str, p: &argon2::Params) -> bool {
     phc.starts_with(&want)
 }
 
-fn lock_for(state: &AppState, excess: i64) -> i64 {
+pub(crate) fn lock_for(state: &AppState, excess: i64) -> i64 {
     let base = state.config.login.lockout_secs;
     let shift = excess.clamp(0, 12) as u32;
     (base.saturating_mul(1_i64 << shift)).min(3600)

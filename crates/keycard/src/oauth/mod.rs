@@ -13,6 +13,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod client_throttle;
 pub mod device;
 pub mod discovery;
 pub mod error;

@@ -16,10 +16,11 @@ pub async fn revoke(
     state: &AppState,
     authorization: Option<&[u8]>,
     origin: Option<&str>,
+    ip: &str,
     params: &Params,
 ) -> Result<(), OAuthError> {
     let presented = client_auth::presented(authorization, params)?;
-    let client = client_auth::authenticate(state, &presented).await?;
+    let client = client_auth::authenticate(state, &presented, ip).await?;
     client_auth::check_origin(&client, origin)?;
     let token = params.require("token")?;
     // token_type_hint is optional and only an optimisation (§2.1); unknown hints are ignored.

@@ -119,7 +119,7 @@ pub async fn token(
     // the client authenticates before anything grant-specific is revealed.
     params.require("grant_type")?;
     let presented = client_auth::presented(authorization, params)?;
-    let client = client_auth::authenticate(state, &presented).await?;
+    let client = client_auth::authenticate(state, &presented, meta.ip).await?;
     client_auth::check_origin(&client, origin)?;
     let (grant_type, request) = GrantRequest::parse(params, state.config.legacy.password_grant)?;
     if !client.allows_grant(grant_type) {
