@@ -118,9 +118,8 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
         }
     };
     let now = state.clock.now();
-    let throttle_key = secret.map(|_| client_throttle::key(id, ip));
-    if let Some(k) = &throttle_key
-        && let Some(retry_after) = state.client_locks.retry_after(k, now)
+    if secret.is_some()
+        && let Some(retry_after) = state.client_locks.retry_after(id, ip, now)
     {
         return Err(client_throttle::locked(retry_after));
     }
@@ -133,7 +132,7 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
                 return Ok(c);
             }
             // Only clients that exist are counted: random ids would only fill the table.
-            match client_throttle::record_failure(state, throttle_key.unwrap_or_default(), now).await? {
+            match client_throttle::record_failure(state, client_throttle::key(id, ip), now).await? {
                 Some(retry_after) => Err(client_throttle::locked(retry_after)),
                 None => Err(fail()),
             }

@@ -38,10 +38,14 @@ pub struct ClientLocks {
 }
 
 impl ClientLocks {
-    /// Seconds left on the lock of `key` at `now`, if it is locked.
-    pub fn retry_after(&self, key: &str, now: UnixTime) -> Option<i64> {
+    /// Seconds left on the lock of `client_id` from `ip` at `now`, if it is locked. Nothing is
+    /// built or hashed while no lock is known (the usual case, on every token request).
+    pub fn retry_after(&self, client_id: &str, ip: &str, now: UnixTime) -> Option<i64> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key).filter(|&&until| until > now).map(|&until| until - now)
+        if map.is_empty() {
+            return None;
+        }
+        map.get(&key(client_id, ip)).filter(|&&until| until > now).map(|&until| until - now)
     }
 
     fn remember(&self, key: String, until: UnixTime, now: UnixTime) {
@@ -55,11 +59,6 @@ impl ClientLocks {
             }
         }
         map.insert(key, until);
-    }
-
-    /// Is the map empty? (tests)
-    pub fn is_empty(&self) -> bool {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 }
 
@@ -104,10 +103,10 @@ mod tests {
     fn remembers_and_forgets_locks() {
         let locks = ClientLocks::default();
         locks.remember(key("svc", "10.0.0.1"), 160, 100);
-        assert_eq!(locks.retry_after(&key("svc", "10.0.0.1"), 100), Some(60));
-        assert_eq!(locks.retry_after(&key("svc", "10.0.0.1"), 160), None, "expired");
-        assert_eq!(locks.retry_after(&key("svc", "10.0.0.2"), 100), None, "another address");
-        assert_eq!(locks.retry_after(&key("other", "10.0.0.1"), 100), None, "another client");
+        assert_eq!(locks.retry_after("svc", "10.0.0.1", 100), Some(60));
+        assert_eq!(locks.retry_after("svc", "10.0.0.1", 160), None, "expired");
+        assert_eq!(locks.retry_after("svc", "10.0.0.2", 100), None, "another address");
+        assert_eq!(locks.retry_after("other", "10.0.0.1", 100), None, "another client");
         for i in 0..MAX_REMEMBERED + 5 {
             locks.remember(key("svc", &format!("ip-{i}")), 1000, 100);
         }
