@@ -319,6 +319,9 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let limit = Arc::new(tokio::sync::Semaphore::new(state.config.http.max_connections));
+    // Validated with the configuration; an entry that does not parse cannot get here.
+    let trusted: Arc<[crate::http::client_ip::Cidr]> =
+        state.config.http.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -340,8 +343,11 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let trusted = trusted.clone();
         let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let ip = crate::http::client_ip::client_ip(peer.ip(), req.headers(), &trusted);
             req.extensions_mut().insert(crate::http::PeerAddr(peer));
+            req.extensions_mut().insert(crate::http::ClientIp(ip));
             tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
         });
         let conn = hyper::server::conn::http1::Builder::new()

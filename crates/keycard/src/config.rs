@@ -103,6 +103,9 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Seconds to let in-flight requests finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Reverse proxies (IP addresses or CIDR blocks) whose `X-Forwarded-For` is believed; from
+    /// any other peer the header is ignored. Empty by default.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Database settings.
@@ -503,6 +506,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -645,6 +649,11 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             return err("database.max_connections", "must be at least 1");
+        }
+        for p in &self.http.trusted_proxies {
+            if let Err(e) = p.parse::<crate::http::client_ip::Cidr>() {
+                return err("http.trusted_proxies", &e);
+            }
         }
         if self.http.body_limit_bytes < 1024 {
             return err("http.body_limit_bytes", "must be at least 1024");
@@ -831,6 +840,14 @@ mod tests {
         assert!(e.0.contains("`issuer`"), "{e}");
         let e = load_str("[keys]\naccess_token_alg = \"HS256\"\n").unwrap_err();
         assert!(e.0.contains("keys.access_token_alg"), "{e}");
+        let e = load_str("[http]\ntrusted_proxies = [\"10.0.0.1/8\"]\n").unwrap_err();
+        assert!(e.0.contains("http.trusted_proxies") && e.0.contains("10.0.0.0/8"), "{e}");
+        let e = load_str("[login]\nclient_max_failures = 0\n").unwrap_err();
+        assert!(e.0.contains("login.client_max_failures"), "{e}");
+        assert_eq!(
+            load_str("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap().http.trusted_proxies.len(),
+            2
+        );
     }
 
     #[test]

@@ -100,3 +100,52 @@ async fn the_limit_is_configuration() {
     token(&http, &s, &id, "wrong").await.assert_error(401, "invalid_client");
     token(&http, &s, &id, "wrong").await.assert_error(429, "invalid_client");
 }
+
+/// SECURITY I8 / G9: `X-Forwarded-For` moves the throttle key only when the TCP peer is a
+/// configured trusted proxy; from anyone else it is ignored.
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c| {
+            c.login.client_max_failures = 2;
+            c.http.trusted_proxies = vec!["127.0.0.2".into()];
+        }),
+        ..Default::default()
+    })
+    .await;
+    let (id, secret) = s.cc_client("svc:proxied", &["a"]).await;
+    let (proxy, direct) = (from([127, 0, 0, 2]), from([127, 0, 0, 6]));
+    let via = |http: &reqwest::Client, xff: &str, secret: &str| {
+        send(
+            http.post(s.url("/token"))
+                .header("authorization", basic(&id, secret))
+                .header("x-forwarded-for", xff)
+                .form(&[("grant_type", "client_credentials")]),
+        )
+    };
+    // Through the proxy, 203.0.113.7 locks itself out.
+    for _ in 0..2 {
+        via(&proxy, "203.0.113.7", "wrong").await.assert_error(401, "invalid_client");
+    }
+    via(&proxy, "203.0.113.7", "wrong").await.assert_error(429, "invalid_client");
+    via(&proxy, "203.0.113.7", &secret).await.assert_error(429, "invalid_client");
+    // A forged left-most entry does not help: the proxy appended the real address.
+    via(&proxy, "198.51.100.1, 203.0.113.7", &secret).await.assert_error(429, "invalid_client");
+    // Other clients behind the same proxy, and the proxy's own address, are not locked.
+    assert_eq!(via(&proxy, "203.0.113.8", &secret).await.status, 200);
+    assert_eq!(token(&proxy, &s, &id, &secret).await.status, 200);
+    // From a peer that is not a trusted proxy the header is ignored both ways: claiming the
+    // locked address does not lock it, claiming another does not escape a lock of its own.
+    assert_eq!(via(&direct, "203.0.113.7", &secret).await.status, 200);
+    for _ in 0..2 {
+        via(&direct, &format!("198.51.100.{}", rand_octet()), "wrong").await.assert_error(401, "invalid_client");
+    }
+    via(&direct, "198.51.100.200", "wrong").await.assert_error(429, "invalid_client");
+    via(&direct, "198.51.100.201", &secret).await.assert_error(429, "invalid_client");
+}
+
+fn rand_octet() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static N: AtomicU8 = AtomicU8::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,7 +1,7 @@
 //! RFC 8628 endpoints: `POST /device_authorization` (JSON) and the verification page
 //! `GET`/`POST /device` (HTML, same header set and CSRF rules as the other pages).
 
-use super::PeerAddr;
+use super::ClientIp;
 use super::error::no_store;
 use super::extract::OAuthForm;
 use super::pages::{browser, error_page, html, page_form, same_origin, see_other, server_error_page, with_cookies};
@@ -89,7 +89,7 @@ async fn confirm_or_error(state: &AppState, b: &Browser, input: &str, signed_in:
 /// RFC 8628 §3.3: `GET /device[?user_code=…]`. With a code and a session it shows the
 /// confirmation (never approves by itself); otherwise the code form.
 pub async fn device_page(State(state): State<AppState>, req: Request) -> Response {
-    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
     let code = params.get("user_code").map(str::to_owned);
     let session = match flow::load_session(&state, b.session_token.as_deref()).await {
@@ -110,7 +110,7 @@ pub async fn device_page(State(state): State<AppState>, req: Request) -> Respons
 
 /// `POST /device`: a typed code (→ sign in or confirm), or a decision on a confirmed code.
 pub async fn device_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     if !same_origin(&state, req.headers()) {
         return error_page(&state, 403, "Request refused", "This form must be sent from the device page.");
     }

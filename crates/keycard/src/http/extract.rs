@@ -61,7 +61,7 @@ impl FromRequest<AppState> for OAuthForm {
         {
             return Err(OAuthError::invalid_request("only the UTF-8 charset is accepted").into());
         }
-        let ip = req.extensions().get::<crate::http::PeerAddr>().map(|p| p.0.ip().to_string()).unwrap_or_default();
+        let ip = req.extensions().get::<crate::http::ClientIp>().map(|c| c.0.to_string()).unwrap_or_default();
         let headers = req.headers();
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut auth = headers.get_all(header::AUTHORIZATION).iter();

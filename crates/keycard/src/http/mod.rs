@@ -7,6 +7,7 @@
 //! Adding an endpoint: write the protocol function in `oauth/`, a thin handler in a file here,
 //! and a line in [`router`].
 
+pub mod client_ip;
 pub mod device;
 pub mod error;
 pub mod extract;
@@ -29,6 +30,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// The peer address of the connection (inserted by the server loop).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// The client's IP address: the peer's, or behind a trusted proxy the one it forwarded
+/// ([`client_ip`]). Inserted by the server loop; the throttles key on it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
 
 /// The request id header, set on every response.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

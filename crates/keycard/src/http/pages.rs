@@ -9,7 +9,7 @@
 //! are 303 (RFC 9700 §4.12). Cookies are `HttpOnly; SameSite=Lax; Path=/`, with `Secure` and
 //! the `__Host-` prefix whenever the issuer is https.
 
-use super::PeerAddr;
+use super::ClientIp;
 use crate::app::AppState;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::{self, AuthorizationResponse};
@@ -54,7 +54,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The browser's cookies; a new browser cookie when it has none.
-pub(crate) fn browser(state: &AppState, headers: &HeaderMap, peer: Option<&PeerAddr>) -> (Browser, Option<String>) {
+pub(crate) fn browser(state: &AppState, headers: &HeaderMap, ip: Option<&ClientIp>) -> (Browser, Option<String>) {
     let names = cookie_names(state);
     let (browser_token, new) = match cookie(headers, names.browser) {
         Some(b) => (b, None),
@@ -63,7 +63,7 @@ pub(crate) fn browser(state: &AppState, headers: &HeaderMap, peer: Option<&PeerA
             (b.clone(), Some(format!("{}={b}; Path=/; HttpOnly; SameSite=Lax{}", names.browser, names.secure)))
         }
     };
-    let ip = peer.map(|p| p.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    let ip = ip.map(|c| c.0.to_string()).unwrap_or_else(|| "unknown".into());
     (Browser { browser_token, session_token: cookie(headers, names.session), ip }, new)
 }
 
@@ -230,7 +230,7 @@ pub(crate) fn query_params(req: &Request) -> Result<Params, OAuthError> {
 
 /// RFC 6749 §4.1.1 / OIDC Core §3.1.2.1: `GET` and `POST /authorize`.
 pub async fn authorize(State(state): State<AppState>, req: Request) -> Response {
-    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     let params = if req.method() == Method::POST {
         match page_form(&state, req).await {
             Ok(p) => p,
@@ -260,7 +260,7 @@ fn request_id(req: &Request) -> Option<String> {
 
 /// `GET /login?request=…`: the sign-in page.
 pub async fn login_page(State(state): State<AppState>, req: Request) -> Response {
-    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     let res = match flow::login_page(&state, request_id(&req).as_deref(), &b).await {
         Ok(out) => render_outcome(&state, out),
         Err(e) => server_error_page(&state, e),
@@ -270,7 +270,7 @@ pub async fn login_page(State(state): State<AppState>, req: Request) -> Response
 
 /// `POST /login`: checks the CSRF token and the password; sets a NEW session cookie on success.
 pub async fn login_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     if !same_origin(&state, req.headers()) {
         return error_page(&state, 403, "Request refused", "This form must be sent from the sign-in page.");
     }
@@ -295,7 +295,7 @@ pub async fn login_submit(State(state): State<AppState>, req: Request) -> Respon
 
 /// `GET /consent?request=…`: the consent page.
 pub async fn consent_page(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     match flow::consent_page(&state, request_id(&req).as_deref(), &b).await {
         Ok(out) => render_outcome(&state, out),
         Err(e) => server_error_page(&state, e),
@@ -304,7 +304,7 @@ pub async fn consent_page(State(state): State<AppState>, req: Request) -> Respon
 
 /// `POST /consent`: approve or deny.
 pub async fn consent_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     if !same_origin(&state, req.headers()) {
         return error_page(&state, 403, "Request refused", "This form must be sent from the consent page.");
     }
@@ -339,7 +339,7 @@ fn render_logout(state: &AppState, out: LogoutOutcome, clear_session: bool) -> R
 
 /// OIDC RP-Initiated Logout §2: `GET /logout` asks the user to confirm.
 pub async fn logout_page(State(state): State<AppState>, req: Request) -> Response {
-    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     let params = match query_params(&req) {
         Ok(p) => p,
         Err(_) => {
@@ -360,7 +360,7 @@ pub async fn logout_page(State(state): State<AppState>, req: Request) -> Respons
 
 /// `POST /logout`: ends the session and redirects to a validated post-logout URI.
 pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<PeerAddr>());
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     if !same_origin(&state, req.headers()) {
         return error_page(&state, 403, "Request refused", "This form must be sent from the sign-out page.");
     }
