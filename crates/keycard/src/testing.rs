@@ -99,6 +99,16 @@ impl TestServer {
         }
     }
 
+    /// Applies client and key changes made through the store to this node now, as its background
+    /// poll would within `cache.poll_interval_ms`: for tests about behaviour under a changed
+    /// client, which should not depend on how quickly a loaded machine runs the poll. (Tests of
+    /// the propagation itself wait for it instead.)
+    pub async fn sync_caches(&self) {
+        self.state.clients.clear();
+        self.state.clients.reload_origins(&self.state.store).await.expect("reload web origins");
+        self.state.keys.reload(&self.state.store, self.state.clock.now()).await.expect("reload keys");
+    }
+
     /// Creates a confidential client_credentials client allowed `scopes`; returns (id, secret).
     pub async fn cc_client(&self, id: &str, scopes: &[&str]) -> (String, String) {
         let spec = ClientSpec {

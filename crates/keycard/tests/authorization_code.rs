@@ -224,7 +224,7 @@ async fn b4_verifier_without_challenge_and_b8_expiry() {
     let mut c = admin.client(&web).await.unwrap();
     c.settings.pkce_optional = true;
     admin.save_client(c).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.sync_caches().await;
     let url = format!(
         "/authorize?response_type=code&client_id={web}&redirect_uri={}&scope=openid&state=xyz",
         form_urlencoded::byte_serialize(cb.as_bytes()).collect::<String>()
@@ -362,7 +362,7 @@ async fn replay_window_returns_the_same_pair_and_older_generations_still_revoke(
     c.settings.refresh_replay_window_secs = 30;
     c.settings.refresh_replay_max = 3;
     admin.save_client(c).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.sync_caches().await;
     let t = tokens_for(&s, &web, &secret, "openid offline_access").await;
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
     let a = refresh(&s, &web, &secret, &rt1, None).await.json();

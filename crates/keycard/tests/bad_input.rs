@@ -266,8 +266,12 @@ async fn disabled_client_and_grant_not_allowed() {
     let mut c = admin.client(&id).await.unwrap();
     c.disabled = true;
     admin.save_client(c).await.unwrap();
-    // The cache follows the change within the poll interval (100 ms in tests).
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // The cache follows the change within the poll interval (100 ms in tests): wait for it, up
+    // to a bound a loaded machine cannot overrun.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while cc_token(&s, &id, &secret, None).await.status == 200 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     cc_token(&s, &id, &secret, None).await.assert_error(401, "invalid_client");
     s.stop().await;
 }

@@ -21,8 +21,12 @@ async fn spa(s: &TestServer) {
         ..Default::default()
     })
     .await;
-    // The origin registry follows client changes within the poll interval.
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // The origin registry follows client changes within the poll interval (100 ms in tests);
+    // wait for it rather than for a fixed time, which a loaded machine can overrun.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !s.state.clients.origin_registered(APP) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn preflight(s: &TestServer, path: &str, origin: &str) -> Res {

@@ -98,7 +98,7 @@ async fn deleting_a_client_deactivates_its_tokens() {
     let t = token(&s, &id, &secret).await;
     assert!(active(&s, &basic(&rs, &rs_secret), &t).await);
     s.admin().delete_client(&id).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    s.sync_caches().await;
     assert!(!active(&s, &basic(&rs, &rs_secret), &t).await);
     s.stop().await;
 }

@@ -13,7 +13,7 @@ use common::*;
 use keycard::admin::ClientSpec;
 use keycard::model::GrantType;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const ALICE_PW: &str = "alice-password-1";
 const BOB_PW: &str = "bob-password-1";
@@ -325,10 +325,6 @@ async fn assert_not_signed_in(s: &TestServer, session: &str, what: &str) {
     let r = browser_with_session(s, session).get(&AuthReq::new("pub", PUB_CB, "openid profile").url()).await;
     assert_eq!(r.status, 303, "{what}: {}", r.body);
     assert!(r.location().starts_with("/login?"), "{what}: {}", r.location());
-}
-
-async fn sleep_for_cache() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 /// GETs the login page a redirect points at; returns (request_id, csrf_token).
@@ -964,7 +960,7 @@ async fn g3_xss_payloads_are_escaped_on_every_page() {
     let mut c = admin.client("xss").await.unwrap();
     c.settings.logo_uri = Some("javascript:alert(1)".into());
     admin.save_client(c).await.unwrap();
-    sleep_for_cache().await;
+    s.sync_caches().await;
 
     for p in XSS {
         let ua = UserAgent::new(&s.base);
@@ -1559,7 +1555,7 @@ async fn sso_and_consent_memory_first_party_and_second_client() {
     let mut spa = admin.client("spa").await.unwrap();
     spa.settings.first_party = true;
     admin.save_client(spa).await.unwrap();
-    sleep_for_cache().await;
+    s.sync_caches().await;
     let spa_req = || AuthReq::new("spa", "https://spa.example/cb", "openid profile email");
     let r = ua.get(&spa_req().url()).await;
     client_redirect(&r, "https://spa.example/cb?code=", Some(STATE), &s.base);
@@ -1584,7 +1580,7 @@ async fn a11_c7_logout_confirmation_redirect_rules_and_session_revocation() {
     let mut web = admin.client("web").await.unwrap();
     web.settings.post_logout_redirect_uris = vec![bye.into()];
     admin.save_client(web).await.unwrap();
-    sleep_for_cache().await;
+    s.sync_caches().await;
     let sec = Some(secret.as_str());
     let refresh = |rt: String| {
         let (s, secret) = (&s, secret.clone());

@@ -76,7 +76,10 @@ async fn two_nodes_share_clients_tokens_and_keys() {
     let mut c = admin.client(&id).await.unwrap();
     c.disabled = true;
     admin.save_client(c).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while cc_token(&b, &id, &cs, None).await.status == 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     cc_token(&b, &id, &cs, None).await.assert_error(401, "invalid_client");
 
     a.stop().await;
@@ -170,7 +173,8 @@ async fn two_nodes_redeem_and_refresh_exactly_once() {
     c.settings.refresh_replay_window_secs = 30;
     c.settings.refresh_replay_max = 50;
     admin.save_client(c).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    a.sync_caches().await;
+    b.sync_caches().await;
     let (v, ch) = pkce();
     let url = format!(
         "/authorize?response_type=code&client_id={web}&redirect_uri={}&scope=openid%20offline_access&state=s&code_challenge={ch}&code_challenge_method=S256",

@@ -107,7 +107,7 @@ async fn per_client_id_token_algorithm() {
     let mut c = admin.client(&web).await.unwrap();
     c.settings.id_token_signed_response_alg = Some(Alg::EdDSA);
     admin.save_client(c).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.sync_caches().await;
     let ua = UserAgent::new(&s.base);
     let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid").await;
     let id = t["id_token"].as_str().unwrap();
