@@ -230,7 +230,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
 /// and purge expired rows in small batches. Several nodes may run it at once safely.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut epochs = state.store.epochs().await.unwrap_or_default();
+        // Not the epochs of now: a change made between loading the caches (in `build`) and this
+        // task's first read would then never be seen. Starting from zero costs one reload of
+        // the caches at the first poll when anything ever changed, and misses nothing.
+        let mut epochs = crate::store::Epochs::default();
         let interval = Duration::from_millis(state.config.cache.poll_interval_ms);
         let mut last_purge = Instant::now();
         loop {
