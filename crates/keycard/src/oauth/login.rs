@@ -120,7 +120,10 @@ impl PasswordHashing {
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, concurrency: usize) -> Result<Self, String> {
         let params = argon2::Params::new(memory_kib, iterations, parallelism, None).map_err(|e| e.to_string())?;
         let pool = Arc::new(MemoryPool { free: Default::default(), keep: concurrency.max(1) });
-        let dummy = hash_pooled(&pool, &params, &crate::jose::random_token(16))?;
+        // The dummy hash's memory is not kept: an idle server should not hold a hash's worth of
+        // memory (19 MiB by default) until its first sign-in.
+        let no_pool = MemoryPool { free: Default::default(), keep: 0 };
+        let dummy = hash_pooled(&no_pool, &params, &crate::jose::random_token(16))?;
         Ok(Self { params, limit: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))), dummy, pool })
     }
 
