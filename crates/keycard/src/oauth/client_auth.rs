@@ -132,7 +132,7 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
                 return Ok(c);
             }
             // Only clients that exist are counted: random ids would only fill the table.
-            match client_throttle::record_failure(state, client_throttle::key(id, ip), now).await? {
+            match client_throttle::record_failure(state, id, ip, now).await? {
                 Some(retry_after) => Err(client_throttle::locked(retry_after)),
                 None => Err(fail()),
             }

@@ -27,6 +27,7 @@ use crate::clock::UnixTime;
 use crate::store::StoreError;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Most locks remembered in memory per node; expired ones are dropped first when full.
 const MAX_REMEMBERED: usize = 10_000;
@@ -34,13 +35,18 @@ const MAX_REMEMBERED: usize = 10_000;
 /// The locks this node knows of: throttle key → locked until.
 #[derive(Debug, Default)]
 pub struct ClientLocks {
+    /// Has this node ever seen a lock? Until then the token hot path takes no mutex at all.
+    any: AtomicBool,
     map: Mutex<HashMap<String, UnixTime>>,
 }
 
 impl ClientLocks {
-    /// Seconds left on the lock of `client_id` from `ip` at `now`, if it is locked. Nothing is
-    /// built or hashed while no lock is known (the usual case, on every token request).
+    /// Seconds left on the lock of `client_id` from `ip` at `now`, if it is locked. No mutex is
+    /// taken and no key built while no lock is known (the usual case, on every token request).
     pub fn retry_after(&self, client_id: &str, ip: &str, now: UnixTime) -> Option<i64> {
+        if !self.any.load(Ordering::Relaxed) {
+            return None;
+        }
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.is_empty() {
             return None;
@@ -59,11 +65,12 @@ impl ClientLocks {
             }
         }
         map.insert(key, until);
+        self.any.store(true, Ordering::Relaxed);
     }
 }
 
 /// The throttle key of `client_id` authenticating from `ip`.
-pub fn key(client_id: &str, ip: &str) -> String {
+fn key(client_id: &str, ip: &str) -> String {
     format!("c:{client_id}|ip:{ip}")
 }
 
@@ -75,8 +82,14 @@ pub fn locked(retry_after: i64) -> OAuthError {
     .with_retry_after(retry_after.max(1))
 }
 
-/// Counts a wrong secret for `key`; `Some(retry_after)` when the pair is now locked.
-pub async fn record_failure(state: &AppState, key: String, now: UnixTime) -> Result<Option<i64>, StoreError> {
+/// Counts a wrong secret of `client_id` from `ip`; `Some(retry_after)` when the pair is now locked.
+pub async fn record_failure(
+    state: &AppState,
+    client_id: &str,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Option<i64>, StoreError> {
+    let key = key(client_id, ip);
     let limit = state.config.login.client_max_failures;
     let a = state.store.reserve_login_attempt(&key, now, state.config.login.window_secs, limit).await?;
     let was_locked = a.locked_until.is_some_and(|until| until > now);
@@ -86,7 +99,7 @@ pub async fn record_failure(state: &AppState, key: String, now: UnixTime) -> Res
     let until = now + super::login::lock_for(state, a.attempts - limit - 1);
     state.store.lock_login(&key, until).await?;
     tracing::warn!(
-        client_id = %key.trim_start_matches("c:").split("|ip:").next().unwrap_or_default(),
+        client_id = %client_id,
         failures = a.attempts,
         locked_for_secs = until - now,
         "client authentication locked for an address after repeated wrong secrets"
@@ -102,6 +115,7 @@ mod tests {
     #[test]
     fn remembers_and_forgets_locks() {
         let locks = ClientLocks::default();
+        assert_eq!(locks.retry_after("svc", "10.0.0.1", 100), None, "nothing known yet");
         locks.remember(key("svc", "10.0.0.1"), 160, 100);
         assert_eq!(locks.retry_after("svc", "10.0.0.1", 100), Some(60));
         assert_eq!(locks.retry_after("svc", "10.0.0.1", 160), None, "expired");
