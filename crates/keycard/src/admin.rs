@@ -7,6 +7,7 @@ use crate::config::{Config, Provision};
 use crate::jose;
 use crate::model::{AuthMethod, Client, ClientSettings, GrantType, ScopeDef, TokenFormat, USER_ID_PREFIX, User};
 use crate::store::{Store, StoreError};
+pub use crate::validate::{validate_client_id, validate_redirect_uri, validate_scope_name, validate_web_origin};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::fmt;
 
@@ -46,72 +47,6 @@ pub const CLIENT_SECRET_PREFIX: &str = "kc_cs_";
 /// A new client secret: 256 bits of randomness (RFC 6749 §10.10, OAuth 2.1 §7.7).
 pub fn generate_client_secret() -> PlainSecret {
     PlainSecret(format!("{CLIENT_SECRET_PREFIX}{}", jose::random_token(32)))
-}
-
-/// RFC 6749 §2.2: client ids are `VSCHAR`s; Keycard allows printable ASCII without spaces
-/// (1–255 characters) and reserves the `usr_` prefix for user subjects.
-pub fn validate_client_id(id: &str) -> Result<(), String> {
-    if id.is_empty() || id.len() > 255 {
-        return Err("client id must be 1 to 255 characters".into());
-    }
-    if !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err("client id must be printable ASCII without spaces".into());
-    }
-    if id.starts_with(USER_ID_PREFIX) {
-        return Err(format!("client id must not start with {USER_ID_PREFIX:?} (reserved for users)"));
-    }
-    Ok(())
-}
-
-/// Checks a redirect URI for registration (OAuth 2.1 §2.3.1, RFC 9700 §2.1/§2.6): absolute, no
-/// fragment, no wildcard, `http` only for loopback IP literals, no script-capable schemes,
-/// private-use schemes must contain a dot (reverse domain name).
-pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
-    let u = url::Url::parse(uri).map_err(|_| format!("redirect URI {uri:?} is not an absolute URI"))?;
-    if u.fragment().is_some() || uri.contains('#') {
-        return Err(format!("redirect URI {uri:?} must not contain a fragment"));
-    }
-    if uri.contains('*') {
-        return Err(format!("redirect URI {uri:?} must not contain wildcards"));
-    }
-    match u.scheme() {
-        "https" => Ok(()),
-        "http" => match u.host() {
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            _ => Err(format!("redirect URI {uri:?}: http is allowed only for loopback IP literals (127.0.0.1, [::1])")),
-        },
-        "javascript" | "data" | "vbscript" | "file" | "about" | "blob" => {
-            Err(format!("redirect URI {uri:?} uses a forbidden scheme"))
-        }
-        s if s.contains('.') => Ok(()),
-        _ => Err(format!(
-            "redirect URI {uri:?}: a private-use scheme must be a reverse domain name such as com.example.app"
-        )),
-    }
-}
-
-/// A browser origin for CORS: `https://host[:port]` (or `http` on a loopback IP literal), no
-/// path, query or trailing slash — exactly what browsers send in `Origin`.
-pub fn validate_web_origin(origin: &str) -> Result<(), String> {
-    let u = url::Url::parse(origin).map_err(|_| format!("web origin {origin:?} is not a URL"))?;
-    let loopback = matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
-    let ok_scheme = u.scheme() == "https" || (u.scheme() == "http" && loopback);
-    if !ok_scheme || u.origin().ascii_serialization() != origin {
-        return Err(format!(
-            "web origin {origin:?} must be exactly scheme://host[:port] (https, or http on 127.0.0.1/[::1]), without path or slash"
-        ));
-    }
-    Ok(())
-}
-
-/// Validates a scope token (RFC 6749 §3.3).
-pub fn validate_scope_name(name: &str) -> Result<(), String> {
-    match keycard_types::Scope::parse(name) {
-        Ok(s) if s.len() == 1 => Ok(()),
-        _ => Err(format!("scope {name:?} is not a single RFC 6749 scope token")),
-    }
 }
 
 /// Everything needed to create a client; `None`/empty fields take defaults.

@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::jose;
 use crate::keys::KeyRing;
+pub use crate::state::{AppState, Secrets};
 use crate::store::{Store, StoreOptions};
 use anyhow::{Context as _, bail};
 use std::future::Future;
@@ -18,49 +19,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-
-/// Keys derived from the server secret.
-pub struct Secrets {
-    /// HMAC key for client secrets and opaque tokens at rest.
-    pub hash_key: [u8; 32],
-    /// AES-256-GCM key sealing the private signing keys.
-    pub kek: [u8; 32],
-}
-
-impl Secrets {
-    /// Derives the sub-keys from the server secret (HKDF-SHA256, one label per use).
-    pub fn derive(secret: &[u8]) -> Secrets {
-        Secrets {
-            hash_key: jose::derive_key(secret, b"keycard token-hash v1"),
-            kek: jose::derive_key(secret, b"keycard key-encryption v1"),
-        }
-    }
-}
-
-/// Everything a request needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The effective configuration.
-    pub config: Arc<Config>,
-    /// The database.
-    pub store: Store,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Signing keys.
-    pub keys: Arc<KeyRing>,
-    /// Client cache.
-    pub clients: Arc<ClientCache>,
-    /// Derived secrets.
-    pub secrets: Arc<Secrets>,
-    /// The metadata document, serialised once.
-    pub metadata_json: Arc<str>,
-    /// Password hashing (argon2id behind a concurrency limit).
-    pub hashing: Arc<crate::oauth::login::PasswordHashing>,
-    /// The HTML pages.
-    pub pages: Arc<crate::pages::Pages>,
-    /// Locks of (client, address) pairs after repeated wrong client secrets, known to this node.
-    pub client_locks: Arc<crate::oauth::client_throttle::ClientLocks>,
-}
 
 /// Reads the server secret: `secret`, else `secret_file`, else `data_dir/secret` (created with
 /// 256 random bits on first start, with a warning to back it up).
@@ -202,7 +160,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
     }
     let metadata_json: Arc<str> = serde_json::to_string(&crate::oauth::discovery::metadata(&config))?.into();
     let l = &config.login;
-    let hashing = crate::oauth::login::PasswordHashing::new(
+    let hashing = crate::password::PasswordHashing::new(
         l.argon2_memory_kib,
         l.argon2_iterations,
         l.argon2_parallelism,

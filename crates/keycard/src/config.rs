@@ -651,7 +651,7 @@ impl Config {
             return err("database.max_connections", "must be at least 1");
         }
         for p in &self.http.trusted_proxies {
-            if let Err(e) = p.parse::<crate::http::client_ip::Cidr>() {
+            if let Err(e) = p.parse::<crate::net::Cidr>() {
                 return err("http.trusted_proxies", &e);
             }
         }
@@ -755,7 +755,7 @@ impl Config {
             return err("ui.logo_uri", "must be an https URL or a path on this server");
         }
         for (i, c) in self.provision.clients.iter().enumerate() {
-            if let Err(m) = crate::admin::validate_client_id(&c.id) {
+            if let Err(m) = crate::validate::validate_client_id(&c.id) {
                 return err(&format!("provision.clients[{i}].id"), &m);
             }
             if c.secret.is_some() && c.secret_hash.is_some() {

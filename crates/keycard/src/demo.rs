@@ -21,9 +21,9 @@
 //! in memory.
 
 use crate::admin::Admin;
-use crate::app::AppState;
 use crate::config::{Provision, ProvisionClient, ProvisionScope, ProvisionUser, Secret};
 use crate::model::{AuthMethod, GrantType, USER_ID_PREFIX};
+use crate::state::AppState;
 use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::{FromRef, RawQuery, State};

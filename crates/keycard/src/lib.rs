@@ -3,18 +3,23 @@
 //! # Layout
 //! - [`cli`]: the `keycard` command line (serve, migrate, config, client, user, scope, keys).
 //! - [`config`]: configuration (defaults → `keycard.toml` → `KEYCARD_*` environment).
-//! - [`app`]: application state, start-up, the HTTP server loop and graceful shutdown.
+//! - [`state`]: the services protocol logic runs on ([`state::AppState`]); names no HTTP.
+//! - [`app`]: start-up, the HTTP server loop and graceful shutdown.
 //! - [`http`]: the only module that names axum: routes, extractors, error responses.
 //! - [`oauth`]: protocol logic without HTTP or SQL: client authentication, grants, tokens,
 //!   introspection, revocation, discovery.
 //! - [`pages`]: the HTML pages (login, consent, error, logout, form_post, device): minijinja templates.
 //! - [`admin`]: operations shared by the admin CLI and provisioning.
+//! - [`validate`]: rules for client ids, redirect URIs, web origins and scope names.
 //! - [`model`]: clients, users, scopes, keys, tokens.
 //! - [`store`]: the database (SQLite or PostgreSQL) and its conformance suite.
 //! - [`keys`]: the signing key ring: creation, rotation, JWKS, encryption at rest.
 //! - [`jose`]: JWS signing/verification, key generation, sealing, keyed hashes.
 //! - [`cache`]: the in-memory client cache, invalidated across nodes.
 //! - [`clock`]: time, passed in.
+//! - [`net`]: CIDR blocks (trusted proxies).
+//! - [`password`]: argon2id hashing behind a concurrency limit.
+//! - [`client_locks`]: the per-node memory of locked (client, address) pairs.
 //! - [`demo`]: `keycard serve --demo`: a demo API protected with `keycard-resource`, its clients and user.
 //! - [`testing`]: a real server on a random loopback port, for tests.
 
@@ -22,6 +27,7 @@ pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod cli;
+pub mod client_locks;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -29,7 +35,11 @@ pub mod http;
 pub mod jose;
 pub mod keys;
 pub mod model;
+pub mod net;
 pub mod oauth;
 pub mod pages;
+pub mod password;
+pub mod state;
 pub mod store;
 pub mod testing;
+pub mod validate;

@@ -3,10 +3,11 @@
 //! Not for production use.
 
 use crate::admin::{Admin, ClientSpec};
-use crate::app::{self, AppState};
+use crate::app;
 use crate::clock::{Clock, MockClock, SystemClock};
 use crate::config::Config;
 use crate::jose::Alg;
+use crate::state::AppState;
 use crate::store::conformance::TestDb;
 use std::sync::Arc;
 

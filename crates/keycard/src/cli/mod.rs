@@ -9,12 +9,13 @@ mod client_flows;
 mod output;
 
 use crate::admin::{Admin, AdminError, ClientSpec};
-use crate::app::{self, AppState, Secrets};
+use crate::app;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::config::{Config, LogFormat};
 use crate::jose::Alg;
 use crate::keys;
 use crate::model::{AuthMethod, GrantType, TokenFormat};
+use crate::state::{AppState, Secrets};
 use crate::store::Store;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};

@@ -1,9 +1,9 @@
 //! Extractors that turn malformed input into RFC 6749 `invalid_request` JSON instead of axum's
 //! plain-text rejections.
 
-use crate::app::AppState;
 use crate::oauth::OAuthError;
 use crate::oauth::params::Params;
+use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -15,7 +15,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod pages;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};

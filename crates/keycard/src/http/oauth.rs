@@ -2,8 +2,8 @@
 
 use super::error::no_store;
 use super::extract::OAuthForm;
-use crate::app::AppState;
 use crate::oauth::{OAuthError, grant, introspect as intro, revoke as rev};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,7 +1,7 @@
 //! OpenID Connect Core §5.3: `GET`/`POST /userinfo`, with RFC 6750 §3 errors.
 
-use crate::app::AppState;
 use crate::oauth::userinfo::{self, UserinfoError};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};

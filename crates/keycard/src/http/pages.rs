@@ -10,12 +10,12 @@
 //! the `__Host-` prefix whenever the issuer is https.
 
 use super::ClientIp;
-use crate::app::AppState;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::{self, AuthorizationResponse};
 use crate::oauth::flow::{self, Browser, LogoutOutcome, Outcome};
 use crate::oauth::params::Params;
 use crate::pages::{self, ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage, LogoutPage, Page, ScopeView};
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -7,9 +7,9 @@
 
 use super::params::{Params, decode_component};
 use super::{OAuthError, client_throttle};
-use crate::app::AppState;
 use crate::jose;
 use crate::model::Client;
+use crate::state::AppState;
 use base64::Engine as _;
 use std::fmt;
 use std::sync::Arc;

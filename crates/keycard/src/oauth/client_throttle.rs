@@ -22,57 +22,9 @@
 //! that is immaterial, and it keeps correct requests free of any write.
 
 use super::OAuthError;
-use crate::app::AppState;
 use crate::clock::UnixTime;
+use crate::state::AppState;
 use crate::store::StoreError;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Most locks remembered in memory per node; expired ones are dropped first when full.
-const MAX_REMEMBERED: usize = 10_000;
-
-/// The locks this node knows of: throttle key → locked until.
-#[derive(Debug, Default)]
-pub struct ClientLocks {
-    /// Has this node ever seen a lock? Until then the token hot path takes no mutex at all.
-    any: AtomicBool,
-    map: Mutex<HashMap<String, UnixTime>>,
-}
-
-impl ClientLocks {
-    /// Seconds left on the lock of `client_id` from `ip` at `now`, if it is locked. No mutex is
-    /// taken and no key built while no lock is known (the usual case, on every token request).
-    pub fn retry_after(&self, client_id: &str, ip: &str, now: UnixTime) -> Option<i64> {
-        if !self.any.load(Ordering::Relaxed) {
-            return None;
-        }
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.is_empty() {
-            return None;
-        }
-        map.get(&key(client_id, ip)).filter(|&&until| until > now).map(|&until| until - now)
-    }
-
-    fn remember(&self, key: String, until: UnixTime, now: UnixTime) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_REMEMBERED {
-            map.retain(|_, until| *until > now);
-            if map.len() >= MAX_REMEMBERED {
-                // Still full of live locks: the database keeps them; this node relearns each one
-                // at its next failure.
-                map.clear();
-            }
-        }
-        map.insert(key, until);
-        self.any.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The throttle key of `client_id` authenticating from `ip`.
-fn key(client_id: &str, ip: &str) -> String {
-    format!("c:{client_id}|ip:{ip}")
-}
 
 /// The answer to a request from a locked (client, address) pair: 429 with `Retry-After`.
 pub fn locked(retry_after: i64) -> OAuthError {
@@ -89,7 +41,7 @@ pub async fn record_failure(
     ip: &str,
     now: UnixTime,
 ) -> Result<Option<i64>, StoreError> {
-    let key = key(client_id, ip);
+    let key = crate::client_locks::key(client_id, ip);
     let limit = state.config.login.client_max_failures;
     let a = state.store.reserve_login_attempt(&key, now, state.config.login.window_secs, limit).await?;
     let was_locked = a.locked_until.is_some_and(|until| until > now);
@@ -106,24 +58,4 @@ pub async fn record_failure(
     );
     state.client_locks.remember(key, until, now);
     Ok(Some(until - now))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remembers_and_forgets_locks() {
-        let locks = ClientLocks::default();
-        assert_eq!(locks.retry_after("svc", "10.0.0.1", 100), None, "nothing known yet");
-        locks.remember(key("svc", "10.0.0.1"), 160, 100);
-        assert_eq!(locks.retry_after("svc", "10.0.0.1", 100), Some(60));
-        assert_eq!(locks.retry_after("svc", "10.0.0.1", 160), None, "expired");
-        assert_eq!(locks.retry_after("svc", "10.0.0.2", 100), None, "another address");
-        assert_eq!(locks.retry_after("other", "10.0.0.1", 100), None, "another client");
-        for i in 0..MAX_REMEMBERED + 5 {
-            locks.remember(key("svc", &format!("ip-{i}")), 1000, 100);
-        }
-        assert!(locks.map.lock().unwrap().len() <= MAX_REMEMBERED, "bounded");
-    }
 }

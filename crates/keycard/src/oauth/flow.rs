@@ -11,10 +11,10 @@ use super::OAuthError;
 use super::authorize::{self, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Decision, SessionView};
 use super::login::{self, LoginError};
 use super::params::Params;
-use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{AuthCode, Client, PendingRequest, Session, User};
+use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope};
 use std::sync::Arc;
 

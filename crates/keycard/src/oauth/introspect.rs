@@ -9,9 +9,9 @@ use super::client_auth::{self, Presented};
 use super::grant::refresh_token::describe_refresh_token;
 use super::params::Params;
 use super::tokens::{self, OPAQUE_ACCESS_TOKEN_PREFIX};
-use crate::app::AppState;
 use crate::jose;
 use crate::model::USER_ID_PREFIX;
+use crate::state::AppState;
 use keycard_types::IntrospectionResponse;
 
 /// An access token that is active now.

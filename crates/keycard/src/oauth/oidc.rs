@@ -3,11 +3,11 @@
 //! RP-initiated logout.
 
 use super::OAuthError;
-use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::config::SubjectType;
 use crate::jose::{self, Alg};
 use crate::model::{Client, User};
+use crate::state::AppState;
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -8,8 +8,8 @@ use super::OAuthError;
 use super::client_auth;
 use super::params::Params;
 use super::tokens::{self, OPAQUE_ACCESS_TOKEN_PREFIX};
-use crate::app::AppState;
 use crate::jose;
+use crate::state::AppState;
 
 /// RFC 7009 §2.1: revokes `token` if it belongs to the authenticated client.
 pub async fn revoke(

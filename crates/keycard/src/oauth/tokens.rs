@@ -4,10 +4,10 @@
 //! only as a keyed hash.
 
 use super::OAuthError;
-use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{Client, StoredAccessToken, TokenFormat};
+use crate::state::AppState;
 use keycard_types::claims::ACCESS_TOKEN_JWT_TYP;
 use keycard_types::{AccessTokenClaims, Scope};
 

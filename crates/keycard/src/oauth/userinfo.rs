@@ -4,8 +4,8 @@
 
 use super::OAuthError;
 use super::introspect::active_access_token;
-use crate::app::AppState;
 use crate::model::USER_ID_PREFIX;
+use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope};
 
 /// Why UserInfo refused.

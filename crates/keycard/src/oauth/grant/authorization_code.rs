@@ -8,11 +8,11 @@
 //! code (RFC 6749 §4.1.2, B6).
 
 use super::user_tokens::{self, NewGrant};
-use crate::app::AppState;
 use crate::jose;
 use crate::model::Client;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::verify_pkce;
+use crate::state::AppState;
 use keycard_types::{Scope, TokenResponse};
 
 /// Prefix of authorization codes.

@@ -3,10 +3,10 @@
 //! without a `scope` parameter the client gets all of its allowed scopes (RFC 6749 §3.3 lets the
 //! server apply a pre-defined default).
 
-use crate::app::AppState;
 use crate::model::Client;
 use crate::oauth::OAuthError;
 use crate::oauth::tokens::{self, AccessTokenSpec};
+use crate::state::AppState;
 use keycard_types::{Scope, TokenResponse};
 
 /// Decides the granted scope: the request within the allowed set, or the whole allowed set.

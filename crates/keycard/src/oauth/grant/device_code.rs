@@ -4,11 +4,11 @@
 //! once approved — exactly once (one conditional UPDATE takes the approval).
 
 use super::user_tokens::{self, NewGrant};
-use crate::app::AppState;
 use crate::jose;
 use crate::model::{Client, DeviceStatus};
 use crate::oauth::OAuthError;
 use crate::oauth::device::DEVICE_CODE_PREFIX;
+use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope, TokenResponse};
 
 /// RFC 8628 §3.4: handles one poll.

@@ -13,8 +13,8 @@ pub mod user_tokens;
 use super::OAuthError;
 use super::client_auth::{self, Presented};
 use super::params::Params;
-use crate::app::AppState;
 use crate::model::GrantType;
+use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope, TokenResponse};
 
 /// A token request, parsed into its grant.

@@ -4,11 +4,11 @@
 //! per-account and per-IP throttling, lockout and unknown-user timing apply (SECURITY G8/G9, H1).
 
 use super::user_tokens::{self, NewGrant};
-use crate::app::AppState;
 use crate::jose;
 use crate::model::{Client, GrantType};
 use crate::oauth::OAuthError;
 use crate::oauth::login::{self, LoginError};
+use crate::state::AppState;
 use keycard_types::Scope;
 
 /// RFC 6749 §4.3.2–4.3.3.

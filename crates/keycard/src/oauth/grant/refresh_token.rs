@@ -9,11 +9,11 @@
 //! public clients; confidential clients may turn it off (`refresh_rotation = false`).
 
 use super::user_tokens::{self, new_refresh_token, parse_refresh_token};
-use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{Client, Grant};
 use crate::oauth::OAuthError;
+use crate::state::AppState;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keycard_types::{Scope, TokenResponse};

@@ -2,11 +2,11 @@
 //! grants: an access token bound to the grant (`gid`), an ID token when `openid` was granted,
 //! and the refresh token chosen by the caller.
 
-use crate::app::AppState;
 use crate::model::{Client, Grant};
 use crate::oauth::OAuthError;
 use crate::oauth::oidc::{self, IdTokenSpec};
 use crate::oauth::tokens::{self, AccessTokenSpec};
+use crate::state::AppState;
 use keycard_types::{Scope, TokenResponse};
 
 /// Prefix of refresh tokens. The token is `kc_rt_<grant id>.<generation>.<random>`: the grant id
