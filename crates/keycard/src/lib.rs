@@ -18,6 +18,7 @@
 //! - [`cache`]: the in-memory client cache, invalidated across nodes.
 //! - [`clock`]: time, passed in.
 //! - [`net`]: CIDR blocks (trusted proxies).
+//! - [`secret`]: `Redacted<T>`, the wrapper that keeps secrets out of `Debug` output.
 //! - [`password`]: argon2id hashing behind a concurrency limit.
 //! - [`client_locks`]: the per-node memory of locked (client, address) pairs.
 //! - [`demo`]: `keycard serve --demo`: a demo API protected with `keycard-resource`, its clients and user.
@@ -39,6 +40,7 @@ pub mod net;
 pub mod oauth;
 pub mod pages;
 pub mod password;
+pub mod secret;
 pub mod state;
 pub mod store;
 pub mod testing;
