@@ -21,6 +21,8 @@
 //! - [`secret`]: `Redacted<T>`, the wrapper that keeps secrets out of `Debug` output.
 //! - [`password`]: argon2id hashing behind a concurrency limit.
 //! - [`client_locks`]: the per-node memory of locked (client, address) pairs.
+//! - [`dev`]: code that is not the server: the example clients `keycard login` and
+//!   `keycard device-login` (any issuer).
 //! - [`demo`]: `keycard serve --demo`: a demo API protected with `keycard-resource`, its clients and user.
 //! - [`testing`]: a real server on a random loopback port, for tests.
 
@@ -32,6 +34,7 @@ pub mod client_locks;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod dev;
 pub mod http;
 pub mod jose;
 pub mod keys;

@@ -14,7 +14,6 @@
 //! exit 1.
 
 mod client;
-mod client_flows;
 mod config_cmd;
 mod keys;
 mod output;
@@ -32,6 +31,7 @@ use crate::admin::{Admin, AdminError};
 use crate::app;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogFormat};
+use crate::dev::{device_login, native_login};
 use crate::state::Secrets;
 use clap::{Args, Parser, Subcommand};
 use client::client_cmd;
@@ -108,11 +108,11 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCmd),
     /// Example client: sign a user in with the device flow (RFC 8628), against any issuer.
-    #[command(after_help = client_flows::DEVICE_LOGIN_HELP)]
-    DeviceLogin(client_flows::DeviceLoginArgs),
+    #[command(after_help = device_login::DEVICE_LOGIN_HELP)]
+    DeviceLogin(device_login::DeviceLoginArgs),
     /// Example client: sign a user in like a native app (browser, loopback redirect, PKCE; RFC 8252).
-    #[command(after_help = client_flows::LOGIN_HELP)]
-    Login(client_flows::LoginArgs),
+    #[command(after_help = native_login::LOGIN_HELP)]
+    Login(native_login::LoginArgs),
 }
 
 /// Output format flag.
@@ -173,8 +173,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     // The example clients talk to an issuer over HTTP and need no local configuration.
     let cli = match cli.command {
-        Command::DeviceLogin(args) => return client_flows::device_login(args).await,
-        Command::Login(args) => return client_flows::login(args).await,
+        Command::DeviceLogin(args) => return device_login::device_login(args).await,
+        Command::Login(args) => return native_login::login(args).await,
         command => Cli { command, ..cli },
     };
     let mut config = Config::load(cli.config.as_deref())?;
