@@ -87,7 +87,7 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
         /// Port of the demo API on 127.0.0.1 (with --demo).
-        #[arg(long, default_value_t = crate::demo::DEFAULT_PORT, requires = "demo")]
+        #[arg(long, default_value_t = crate::dev::demo::DEFAULT_PORT, requires = "demo")]
         demo_port: u16,
     },
     /// Apply database migrations and exit.

@@ -19,7 +19,7 @@ pub(super) async fn serve_forever(config: Config, demo_port: Option<u16>) -> any
     let state: AppState = app::start(config, Arc::new(SystemClock)).await?;
     let background = app::spawn_background(state.clone());
     let demo = match demo_port {
-        Some(port) => Some(crate::demo::start(&state, port).await?),
+        Some(port) => Some(crate::dev::demo::start(&state, port).await?),
         None => None,
     };
     tracing::info!(

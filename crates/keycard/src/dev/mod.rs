@@ -1,5 +1,8 @@
 //! Code that is not the server: example OAuth clients that work against ANY issuer (Keycard or
-//! not).
+//! not), and the demo of `keycard serve --demo`.
+//!
+//! - [`demo`]: a demo API protected with `keycard-resource`, a browser client and their
+//!   provisioning, so that one process shows all four OAuth roles (development only).
 //!
 //! - [`device_login`]: `keycard device-login`, the device authorization grant (RFC 8628), the
 //!   way a TV or a command-line tool signs a user in: a short user code and a QR code here,
@@ -19,7 +22,10 @@
 //! [`oauth_client::ClientArgs`]), its `--help` text and an `async fn` that runs it inside
 //! [`oauth_client::until_ctrl_c`]; then a variant of `cli::Command` that calls it before the
 //! configuration is loaded. Nothing here may import `crate::cli` (the CLI sits above).
+//!
+//! [`html_escape`] and [`jwt_claims`] serve every tool here; use them rather than another copy.
 
+pub mod demo;
 pub mod device_login;
 pub mod native_login;
 pub mod oauth_client;
@@ -38,4 +44,14 @@ fn jwt_claims(jwt: &str) -> Option<Value> {
 /// Escapes text for HTML element content and quoted attribute values.
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;");
+    }
 }
