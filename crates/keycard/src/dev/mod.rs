@@ -11,8 +11,8 @@
 //!   loopback redirect on `127.0.0.1`, the authorization code grant with PKCE S256 (RFC 7636),
 //!   `state`, and the RFC 9207 `iss` check.
 //! - [`oauth_client`]: what both need: the issuer's RFC 8414 metadata
-//!   ([`oauth_client::discover`]), client authentication ([`oauth_client::basic_auth`], RFC 6749
-//!   §2.3.1) and the token endpoint ([`oauth_client::token_request`]). This is the only HTTP
+//!   (`oauth_client::discover`), client authentication ([`oauth_client::basic_auth`], RFC 6749
+//!   §2.3.1) and the token endpoint (`oauth_client::token_request`). This is the only HTTP
 //!   client code of the CLI.
 //! - `terminal`: the instructions and the token response on the terminal (`print_tokens`).
 //!   Nothing here logs: instructions go to stdout (stderr with `--json`, so that stdout is only
@@ -20,10 +20,10 @@
 //!
 //! Adding an example client: a new file here with its clap `Args` (flattening
 //! [`oauth_client::ClientArgs`]), its `--help` text and an `async fn` that runs it inside
-//! [`oauth_client::until_ctrl_c`]; then a variant of `cli::Command` that calls it before the
+//! `oauth_client::until_ctrl_c`; then a variant of `cli::Command` that calls it before the
 //! configuration is loaded. Nothing here may import `crate::cli` (the CLI sits above).
 //!
-//! [`html_escape`] and [`jwt_claims`] serve every tool here; use them rather than another copy.
+//! `html_escape` and `jwt_claims` serve every tool here; use them rather than another copy.
 
 pub mod demo;
 pub mod device_login;

@@ -1,12 +1,12 @@
-//! The client side of OAuth, for any issuer: the issuer's metadata (RFC 8414, [`discover`]),
+//! The client side of OAuth, for any issuer: the issuer's metadata (RFC 8414, `discover`),
 //! client authentication (a public client sends `client_id`, a confidential one HTTP Basic,
 //! [`basic_auth`], RFC 6749 §2.3.1), and requests to the token and device authorization
-//! endpoints ([`oauth_post`], [`token_request`]) with their errors (RFC 6749 §5.2,
-//! [`TokenError`]). [`ClientArgs`] are the options every example client takes.
+//! endpoints (`oauth_post`, `token_request`) with their errors (RFC 6749 §5.2,
+//! `TokenError`). [`ClientArgs`] are the options every example client takes.
 //!
-//! Adding a request to another endpoint: take the endpoint from [`Metadata`] (add the member
+//! Adding a request to another endpoint: take the endpoint from `Metadata` (add the member
 //! there, `#[serde(default)]` when it is optional in RFC 8414) and send it through
-//! [`oauth_post`], which authenticates the client and sorts the answer.
+//! `oauth_post`, which authenticates the client and sorts the answer.
 
 use super::terminal::{Ui, one_line};
 use anyhow::{Context as _, anyhow, bail};
