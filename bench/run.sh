@@ -2,7 +2,7 @@
 # Keycard load benchmark: client_credentials tokens/s, p50/p99 latency and peak RSS with wrk over
 # keep-alive HTTP, on SQLite and PostgreSQL, plus idle RSS and start-up time to the first answered
 # request; optionally the same load against node-oidc-provider in the same run, with ratios; with
-# --flow, also the full authorization code flow (crates/keycard/examples/flow_bench.rs).
+# --flow, also the full authorization code flow (crates/keycard/examples/flow_bench/).
 # See bench/README.md. Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--flow] [--help]
 set -euo pipefail
 

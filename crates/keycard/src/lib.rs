@@ -21,7 +21,9 @@
 //! - [`secret`]: `Redacted<T>`, the wrapper that keeps secrets out of `Debug` output.
 //! - [`password`]: argon2id hashing behind a concurrency limit.
 //! - [`client_locks`]: the per-node memory of locked (client, address) pairs.
-//! - [`demo`]: `keycard serve --demo`: a demo API protected with `keycard-resource`, its clients and user.
+//! - [`dev`]: code that is not the server: the example clients `keycard login` and
+//!   `keycard device-login` (any issuer), and [`dev::demo`] (also at [`demo`]), `keycard serve
+//!   --demo`: a demo API protected with `keycard-resource`, its clients and user.
 //! - [`testing`]: a real server on a random loopback port, for tests.
 
 pub mod admin;
@@ -31,7 +33,7 @@ pub mod cli;
 pub mod client_locks;
 pub mod clock;
 pub mod config;
-pub mod demo;
+pub mod dev;
 pub mod http;
 pub mod jose;
 pub mod keys;
@@ -45,3 +47,6 @@ pub mod state;
 pub mod store;
 pub mod testing;
 pub mod validate;
+
+/// `keycard serve --demo`, at its former path; it lives in [`dev::demo`].
+pub use dev::demo;
