@@ -1,9 +1,11 @@
 //! The authorization endpoint's protocol logic (RFC 6749 §4.1.1–4.1.2.1, OAuth 2.1 §4.1,
 //! RFC 7636, RFC 8252 §7.3, RFC 9207, OpenID Connect Core §3.1.2, OAuth 2.0 Form Post Response
-//! Mode), as pure functions: data in, data out, no HTTP, no store, no clock.
+//! Mode), as pure functions: data in, data out, no HTTP, no store, no clock — except
+//! [`check_request`], which adds the policies that need the node's state (SECURITY A5, B9).
 //!
 //! The handler's path through this module:
-//! 1. [`validate`] the query (GET) or form body (POST) into an [`AuthorizationRequest`]. Failures
+//! 1. [`check_request`] (which calls [`validate`]) the query (GET) or form body (POST) into an
+//!    [`AuthorizationRequest`]. Failures
 //!    before the client and redirect URI are verified are [`AuthorizeError::Page`] (render, never
 //!    redirect: SECURITY A4); later ones are [`AuthorizeError::Redirect`] (build with
 //!    [`error_response`]).
@@ -21,6 +23,7 @@ use super::OAuthError;
 use super::params::Params;
 use crate::clock::UnixTime;
 use crate::model::{Client, GrantType};
+use crate::state::AppState;
 use aws_lc_rs::{constant_time, digest};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use keycard_types::{ErrorCode, Scope};
@@ -131,6 +134,20 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// OpenID Connect Core §3.1.2.1 `ui_locales` (untrusted: escape when shown).
     pub ui_locales: Option<String>,
+    /// SECURITY A5 (RFC 9700 §4.11.2): the request was invalid, but the client is not trusted
+    /// to receive an automatic error redirect; the error goes out once the user has signed in
+    /// ([`decide`]). Only `client_id`, `redirect_uri`, `response_mode` and `state` are set then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred_error: Option<DeferredError>,
+}
+
+/// An authorization error held back until the user has signed in (SECURITY A5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeferredError {
+    /// The error code.
+    pub error: ErrorCode,
+    /// Its description (never request input).
+    pub description: String,
 }
 
 impl AuthorizationRequest {
@@ -289,6 +306,25 @@ pub fn validate_with(
         }
     };
 
+    // 3b. Request objects (OpenID Connect Core §6, §3.1.2.6) and resource indicators (RFC 8707
+    // §2) are not supported yet: answered, never ignored.
+    if params.get("request").is_some() {
+        return Err(fail(
+            response_mode,
+            OAuthError::new(
+                ErrorCode::RequestNotSupported,
+                "request objects (the request parameter) are not supported",
+            ),
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(
+            response_mode,
+            OAuthError::new(ErrorCode::RequestUriNotSupported, "the request_uri parameter is not supported"),
+        ));
+    }
+    params.refuse_resource().map_err(|e| fail(response_mode, e))?;
+
     // 4. response_type: `code` only (OAuth 2.1 §4.1.1, SECURITY A6). The value is not echoed.
     let response_type = match (params.get("response_type"), implicit_type) {
         (Some("code"), _) => ResponseType::Code,
@@ -443,7 +479,98 @@ pub fn validate_with(
         max_age,
         login_hint,
         ui_locales,
+        deferred_error: None,
     })
+}
+
+/// The authorization endpoint's entry point: [`validate_with`] (with the server's implicit-grant
+/// switch), then two policies that need the node's state:
+///
+/// - SECURITY B9 (RFC 9700 §2.1.1): a client sending the same `code_challenge` or `nonce` in more
+///   than [`crate::constant_values::MAX_USES`] requests within
+///   [`crate::constant_values::WINDOW_SECS`] is logged (a warning naming the client and the
+///   parameter, never the value) and, with `authorization.reject_constant_challenges`, refused
+///   with `invalid_request`. Counted per node, in bounded memory (see `constant_values`).
+/// - SECURITY A5 (RFC 9700 §4.11.2, OAuth 2.1 §7.13.2): an error that would be redirected to a
+///   client that is not first-party is deferred ([`AuthorizationRequest::deferred_error`]) so
+///   the user signs in before being sent there; `prompt=none` keeps its immediate answer (the
+///   silent-authentication exception), and a user already signed in is redirected at once.
+pub fn check_request(
+    state: &AppState,
+    params: &Params,
+    client: Option<&Client>,
+    known_scopes: &dyn Fn(&str) -> bool,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let checked = validate_with(params, client, known_scopes, state.config.legacy.implicit_grant)
+        .and_then(|req| refuse_constant_values(state, req));
+    match (checked, client) {
+        (Err(e @ AuthorizeError::Redirect { .. }), Some(c)) => defer_until_signed_in(e, c, params),
+        (r, _) => r,
+    }
+}
+
+/// SECURITY B9: counts the request's challenge and nonce; see [`check_request`].
+fn refuse_constant_values(state: &AppState, req: AuthorizationRequest) -> Result<AuthorizationRequest, AuthorizeError> {
+    use crate::constant_values::{MAX_USES, WINDOW_SECS};
+    let now = state.clock.now();
+    for (kind, value) in [("code_challenge", req.code_challenge.as_deref()), ("nonce", req.nonce.as_deref())] {
+        let Some(value) = value else { continue };
+        if !state.constant_values.too_often(kind, &req.client_id, value, now) {
+            continue;
+        }
+        tracing::warn!(
+            client_id = %req.client_id,
+            parameter = kind,
+            max_uses = MAX_USES,
+            window_secs = WINDOW_SECS,
+            refused = state.config.authorization.reject_constant_challenges,
+            "constant PKCE challenge or nonce: a client reused one value too often (RFC 9700 section 2.1.1)"
+        );
+        if state.config.authorization.reject_constant_challenges {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri: req.redirect_uri.clone(),
+                response_mode: req.response_mode,
+                state: req.state.clone(),
+                error: OAuthError::invalid_request(format!(
+                    "this {kind} was used too often: send a fresh random value with every request"
+                )),
+            });
+        }
+    }
+    Ok(req)
+}
+
+/// SECURITY A5: turns a redirected error for a client that is not first-party into a request
+/// that shows the login page first; see [`check_request`].
+fn defer_until_signed_in(
+    e: AuthorizeError,
+    client: &Client,
+    params: &Params,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let silent = params.get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none"));
+    match e {
+        AuthorizeError::Redirect { redirect_uri, response_mode, state, error }
+            if !client.settings.first_party && !silent =>
+        {
+            Ok(AuthorizationRequest {
+                client_id: client.id.clone(),
+                redirect_uri,
+                redirect_uri_given: false,
+                response_mode,
+                response_type: ResponseType::Code,
+                scope: Scope::default(),
+                state,
+                nonce: None,
+                code_challenge: None,
+                prompt: Vec::new(),
+                max_age: None,
+                login_hint: None,
+                ui_locales: None,
+                deferred_error: Some(DeferredError { error: error.code, description: error.description.into_owned() }),
+            })
+        }
+        e => Err(e),
+    }
 }
 
 /// Loopback IP literals that get port flexibility (RFC 8252 §7.3); `localhost` does not (§8.3).
@@ -574,6 +701,14 @@ pub fn decide(
     now: UnixTime,
 ) -> Result<Decision, OAuthError> {
     let silent = req.has_prompt(Prompt::None);
+
+    // SECURITY A5: a deferred error goes out once somebody is signed in, never a code.
+    if let Some(d) = &req.deferred_error {
+        return match session {
+            None => Ok(Decision::Login(LoginReason::NoSession)),
+            Some(_) => Err(OAuthError::new(d.error, d.description.clone())),
+        };
+    }
 
     let login = match session {
         None => Some(LoginReason::NoSession),
@@ -964,6 +1099,39 @@ mod tests {
             panic!("page expected");
         };
         assert!(message.contains("client_id"));
+    }
+
+    /// Issue 14 item 12: OpenID Connect Core §6 / §3.1.2.6, RFC 8707 §2 — answered once the
+    /// redirect URI is verified, an error page before.
+    #[test]
+    fn request_objects_and_resource_are_refused() {
+        for (name, code) in [
+            ("request", ErrorCode::RequestNotSupported),
+            ("request_uri", ErrorCode::RequestUriNotSupported),
+            ("resource", ErrorCode::InvalidTarget),
+        ] {
+            assert_redirect(run(&pub_client(), &[(name, "x")]), code);
+            assert_page(run(&pub_client(), &[(name, "x"), ("redirect_uri", "https://evil.example/")]));
+            assert_page(validate(&request(&[(name, "x")]), None, &known));
+        }
+    }
+
+    /// SECURITY A5: a deferred error asks for a login without a session, and is the answer with
+    /// one — never a consent page or a code, whatever the flags say.
+    #[test]
+    fn a5_deferred_error_waits_for_a_session() {
+        let mut r = req_with(&[]);
+        r.deferred_error = Some(DeferredError { error: ErrorCode::InvalidScope, description: "bad".into() });
+        assert_eq!(decide(&r, None, false, false, None, false, NOW).unwrap(), Decision::Login(LoginReason::NoSession));
+        let s = session(10);
+        for (login_done, consent_done, first_party) in [(false, false, false), (true, true, true), (true, false, false)]
+        {
+            let e = decide(&r, Some(&s), login_done, consent_done, None, first_party, NOW).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidScope);
+        }
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<AuthorizationRequest>(&json).unwrap(), r, "stored and loaded");
+        assert!(!serde_json::to_string(&req_with(&[])).unwrap().contains("deferred_error"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! never a value (SECURITY I7).
 
 use super::OAuthError;
+use keycard_types::ErrorCode;
 use std::fmt;
 
 /// Parameters that RFC 8707 allows to repeat.
@@ -102,6 +103,16 @@ impl Params {
     pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
         self.pairs.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
+
+    /// RFC 8707 §2: Keycard does not support resource indicators yet, so a request naming a
+    /// `resource` is `invalid_target` rather than served for a resource it did not ask for.
+    /// Used by the token endpoint and, after the redirect URI is verified, `/authorize`.
+    pub fn refuse_resource(&self) -> Result<(), OAuthError> {
+        match self.all("resource").next() {
+            Some(_) => Err(OAuthError::new(ErrorCode::InvalidTarget, "resource indicators are not supported")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A parameter name made safe to echo in an error description.
@@ -112,7 +123,6 @@ fn printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keycard_types::ErrorCode;
 
     #[test]
     fn decodes_plus_and_percent() {
@@ -130,6 +140,8 @@ mod tests {
         assert!(e.description.contains("scope"));
         let p = Params::parse(b"resource=a&resource=b").unwrap();
         assert_eq!(p.all("resource").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.refuse_resource().unwrap_err().code, ErrorCode::InvalidTarget);
+        assert!(Params::parse(b"resource=&scope=a").unwrap().refuse_resource().is_ok(), "empty means absent");
     }
 
     #[test]
