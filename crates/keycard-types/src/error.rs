@@ -50,6 +50,11 @@ pub enum ErrorCode {
     AccountSelectionRequired,
     /// RFC 8707 §2: the requested resource is invalid or unknown.
     InvalidTarget,
+    /// OpenID Connect Core §3.1.2.6: the `request` parameter (a request object, §6.1) is not
+    /// supported.
+    RequestNotSupported,
+    /// OpenID Connect Core §3.1.2.6: the `request_uri` parameter (§6.2) is not supported.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -77,10 +82,12 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::AccountSelectionRequired => "account_selection_required",
             Self::InvalidTarget => "invalid_target",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 
-    const ALL: [ErrorCode; 21] = [
+    const ALL: [ErrorCode; 23] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -102,6 +109,8 @@ impl ErrorCode {
         Self::InteractionRequired,
         Self::AccountSelectionRequired,
         Self::InvalidTarget,
+        Self::RequestNotSupported,
+        Self::RequestUriNotSupported,
     ];
 }
 

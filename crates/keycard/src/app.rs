@@ -181,6 +181,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         hashing: Arc::new(hashing),
         pages: Arc::new(pages),
         client_locks: Arc::default(),
+        constant_values: Arc::default(),
     })
 }
 

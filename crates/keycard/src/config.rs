@@ -164,11 +164,15 @@ pub struct AuthorizationConfig {
     pub code_ttl_secs: i64,
     /// How long a user has to sign in and consent before the request expires (seconds).
     pub request_ttl_secs: i64,
+    /// Refuse (`invalid_request`) an authorization request whose `code_challenge` or `nonce`
+    /// the same client already sent more than 3 times in 10 minutes; off: only a warning is
+    /// logged (RFC 9700 §2.1.1, SECURITY B9).
+    pub reject_constant_challenges: bool,
 }
 
 impl Default for AuthorizationConfig {
     fn default() -> Self {
-        Self { code_ttl_secs: 60, request_ttl_secs: 1800 }
+        Self { code_ttl_secs: 60, request_ttl_secs: 1800, reject_constant_challenges: false }
     }
 }
 

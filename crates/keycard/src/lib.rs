@@ -21,6 +21,7 @@
 //! - [`secret`]: `Redacted<T>`, the wrapper that keeps secrets out of `Debug` output.
 //! - [`password`]: argon2id hashing behind a concurrency limit.
 //! - [`client_locks`]: the per-node memory of locked (client, address) pairs.
+//! - [`constant_values`]: the per-node memory of PKCE challenges and nonces reused by a client.
 //! - [`dev`]: code that is not the server: the example clients `keycard login` and
 //!   `keycard device-login` (any issuer), and [`dev::demo`] (also at [`demo`]), `keycard serve
 //!   --demo`: a demo API protected with `keycard-resource`, its clients and user.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod client_locks;
 pub mod clock;
 pub mod config;
+pub mod constant_values;
 pub mod dev;
 pub mod http;
 pub mod jose;

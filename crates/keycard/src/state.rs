@@ -59,4 +59,6 @@ pub struct AppState {
     pub pages: Arc<crate::pages::Pages>,
     /// Locks of (client, address) pairs after repeated wrong client secrets, known to this node.
     pub client_locks: Arc<crate::client_locks::ClientLocks>,
+    /// PKCE challenges and nonces each client sent recently, known to this node (SECURITY B9).
+    pub constant_values: Arc<crate::constant_values::ConstantValues>,
 }

@@ -80,8 +80,14 @@ async fn enabled_server_wide_but_not_for_this_client() {
     let (web, secret) = code_flow_fixtures(&s).await;
     password(&s, &web, &secret, "alice", "alice-password-1").await.assert_error(400, "unauthorized_client");
     let ua = UserAgent::new(&s.base);
-    let r = ua.get("/authorize?response_type=token&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&state=s").await;
-    let loc = r.location();
+    // `web` is not first-party: the error redirect comes after sign-in (SECURITY A5).
+    let loc = authorize_in(
+        &ua,
+        "/authorize?response_type=token&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&state=s",
+        "alice",
+        "alice-password-1",
+    )
+    .await;
     assert!(loc.contains("#") || loc.contains("?"), "{loc}");
     assert!(loc.contains("error=unauthorized_client"), "{loc}");
     assert!(!loc.contains("access_token"));
@@ -127,11 +133,16 @@ async fn implicit_when_enabled_puts_short_tokens_in_the_fragment() {
     legacy_client(&s).await;
     let ua = UserAgent::new(&s.base);
     let cb = "https%3A%2F%2Flegacy.example%2Fcb";
-    // id_token responses need a nonce.
-    let r = ua
-        .get(&format!("/authorize?response_type=id_token&client_id=legacy&redirect_uri={cb}&scope=openid&state=s"))
-        .await;
-    assert!(r.location().contains("error=invalid_request"), "{}", r.location());
+    // id_token responses need a nonce (`legacy` is not first-party: the error redirect comes after
+    // sign-in, SECURITY A5).
+    let loc = authorize_in(
+        &ua,
+        &format!("/authorize?response_type=id_token&client_id=legacy&redirect_uri={cb}&scope=openid&state=s"),
+        "alice",
+        "alice-password-1",
+    )
+    .await;
+    assert!(loc.contains("error=invalid_request"), "{loc}");
     let back = authorize_in(
         &ua,
         &format!("/authorize?response_type=id_token%20token&client_id=legacy&redirect_uri={cb}&scope=openid%20api%3Aread&state=s&nonce=n-123"),

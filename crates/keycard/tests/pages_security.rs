@@ -504,6 +504,8 @@ async fn a6_token_response_types_are_refused_with_no_token_in_the_front_channel(
     let s = TestServer::start().await;
     fixtures(&s).await;
     let ua = UserAgent::new(&s.base);
+    // `pub` is not first-party: its error redirects come at once only to a signed-in user (A5).
+    code_via(&s, &ua, &AuthReq::new("pub", PUB_CB, "openid profile"), "alice", ALICE_PW).await;
     for rt in ["token", "id_token token", "code token", "code id_token token", "id_token", "code id_token", "none"] {
         let req = AuthReq::new("pub", PUB_CB, "openid profile").set("response_type", rt);
         for r in [ua.get(&req.url()).await, ua.post("/authorize", &req.fields()).await] {
@@ -692,8 +694,11 @@ async fn a10_duplicates_empty_values_post_and_unknown_parameters() {
         let r = ua.post("/authorize", &req.fields()).await;
         assert_error_page(&r, &format!("POST duplicated {k}"));
     }
-    // Empty = omitted: `response_type=` is a missing response_type → invalid_request redirect.
-    let r = ua.get(&AuthReq::new("pub", PUB_CB, "openid").set("response_type", "").url()).await;
+    // Empty = omitted: `response_type=` is a missing response_type → invalid_request redirect
+    // (at once to a signed-in user: `pub` is not first-party, A5).
+    let signed_in = UserAgent::new(&s.base);
+    code_via(&s, &signed_in, &AuthReq::new("pub", PUB_CB, "openid"), "alice", ALICE_PW).await;
+    let r = signed_in.get(&AuthReq::new("pub", PUB_CB, "openid").set("response_type", "").url()).await;
     client_redirect(&r, &format!("{PUB_CB}?error=invalid_request"), Some(STATE), &s.base);
     // POST /authorize behaves exactly like GET, through to a redeemable code.
     let req = AuthReq::new("pub", PUB_CB, "openid profile");
@@ -734,6 +739,9 @@ async fn b1_b2_pkce_s256_required_at_the_authorization_endpoint() {
         let q = client_redirect(r, &format!("{prefix}?error=invalid_request"), Some(STATE), &s.base);
         assert!(!q.contains_key("code"), "{what}");
     };
+    // `pub` and `web` are not first-party: error redirects come at once only to a signed-in
+    // user (A5).
+    code_via(&s, &ua, &AuthReq::new("pub", PUB_CB, "openid"), "alice", ALICE_PW).await;
     // B1: no challenge, public and confidential clients alike.
     let r = ua
         .get(&AuthReq::new("pub", PUB_CB, "openid").without("code_challenge").without("code_challenge_method").url())
@@ -765,7 +773,7 @@ async fn b1_b2_pkce_s256_required_at_the_authorization_endpoint() {
         let r = ua.get(&req.url()).await;
         invalid_request(&r, what, PUB_CB);
     }
-    let r = ua.get(&good.url()).await;
+    let r = UserAgent::new(&s.base).get(&good.url()).await;
     assert!(r.location().starts_with("/login?"), "the valid request goes on");
     s.stop().await;
 }

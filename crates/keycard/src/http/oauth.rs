@@ -15,8 +15,10 @@ fn json_no_store<T: serde::Serialize>(body: T) -> Response {
     res
 }
 
-/// RFC 6749 §3.2 / §5.1 (OAuth 2.1 §3.2.3): `POST /token`.
+/// RFC 6749 §3.2 / §5.1 (OAuth 2.1 §3.2.3): `POST /token`. A `resource` parameter is
+/// `invalid_target` (RFC 8707 §2) until resource indicators are supported.
 pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+    form.params.refuse_resource()?;
     let meta = grant::RequestMeta { origin: form.origin.as_deref(), ip: &form.ip };
     let res = grant::token(&state, form.authorization.as_deref(), &meta, &form.params).await?;
     Ok(json_no_store(res))

@@ -187,7 +187,7 @@ pub async fn authorize(state: &AppState, params: &Params, browser: &Browser) -> 
     };
     let scopes = known_scope_set(state).await?;
     let known = |s: &str| scopes.iter().any(|d| d.name == s);
-    let req = match authorize::validate_with(params, client.as_deref(), &known, state.config.legacy.implicit_grant) {
+    let req = match authorize::check_request(state, params, client.as_deref(), &known) {
         Ok(r) => r,
         Err(AuthorizeError::Page { title, message }) => return Ok(error_page(400, &title, &message)),
         Err(AuthorizeError::Redirect { redirect_uri, response_mode, state: st, error }) => {

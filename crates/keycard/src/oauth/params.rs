@@ -2,8 +2,14 @@
 //! Stricter than a generic form parser on purpose: invalid UTF-8 (raw or percent-encoded) and
 //! broken `%` escapes are refused instead of being replaced, every parameter may appear at most
 //! once (RFC 6749 §3.1, §3.2), and an empty value counts as absent (RFC 6749 §3.1).
+//!
+//! A parsed body carries every form field, secrets included (`client_secret`, `code`,
+//! `code_verifier`, `refresh_token`, `password`, …), so its `Debug` prints parameter names only,
+//! never a value (SECURITY I7).
 
 use super::OAuthError;
+use keycard_types::ErrorCode;
+use std::fmt;
 
 /// Parameters that RFC 8707 allows to repeat.
 const MULTI_VALUED: &[&str] = &["resource"];
@@ -11,10 +17,16 @@ const MULTI_VALUED: &[&str] = &["resource"];
 /// Most parameters accepted in one request.
 const MAX_PARAMS: usize = 64;
 
-/// Parsed request parameters.
-#[derive(Debug, Default)]
+/// Parsed request parameters. `{:?}` shows the names only (SECURITY I7).
+#[derive(Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Params").field("names", &self.pairs.iter().map(|(k, _)| k).collect::<Vec<_>>()).finish()
+    }
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -91,6 +103,16 @@ impl Params {
     pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
         self.pairs.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
+
+    /// RFC 8707 §2: Keycard does not support resource indicators yet, so a request naming a
+    /// `resource` is `invalid_target` rather than served for a resource it did not ask for.
+    /// Used by the token endpoint and, after the redirect URI is verified, `/authorize`.
+    pub fn refuse_resource(&self) -> Result<(), OAuthError> {
+        match self.all("resource").next() {
+            Some(_) => Err(OAuthError::new(ErrorCode::InvalidTarget, "resource indicators are not supported")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A parameter name made safe to echo in an error description.
@@ -101,7 +123,6 @@ fn printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keycard_types::ErrorCode;
 
     #[test]
     fn decodes_plus_and_percent() {
@@ -119,6 +140,8 @@ mod tests {
         assert!(e.description.contains("scope"));
         let p = Params::parse(b"resource=a&resource=b").unwrap();
         assert_eq!(p.all("resource").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.refuse_resource().unwrap_err().code, ErrorCode::InvalidTarget);
+        assert!(Params::parse(b"resource=&scope=a").unwrap().refuse_resource().is_ok(), "empty means absent");
     }
 
     #[test]
@@ -132,6 +155,24 @@ mod tests {
     fn require_names_the_parameter() {
         let p = Params::parse(b"").unwrap();
         assert!(p.require("grant_type").unwrap_err().description.contains("grant_type"));
+    }
+
+    /// Issue 14 defect 10, SECURITY I7: `{:?}` of a parsed body names the parameters, never a
+    /// value (client secrets, codes, verifiers, refresh tokens, passwords travel in it).
+    #[test]
+    fn i7_debug_prints_names_never_values() {
+        let p = Params::parse(
+            b"client_id=app-1d&client_secret=s3cr3t-v4lue&code=kc_ac_c0de&code_verifier=v3rifier-x\
+              &refresh_token=kc_rt_r3fresh&password=pa55w0rd&username=alice-x",
+        )
+        .unwrap();
+        let s = format!("{p:?} {p:#?}");
+        for v in ["app-1d", "s3cr3t-v4lue", "kc_ac_c0de", "v3rifier-x", "kc_rt_r3fresh", "pa55w0rd", "alice-x"] {
+            assert!(!s.contains(v), "{v} leaked: {s}");
+        }
+        for name in ["client_secret", "code_verifier", "refresh_token", "password"] {
+            assert!(s.contains(name), "{name} not named: {s}");
+        }
     }
 
     #[test]
