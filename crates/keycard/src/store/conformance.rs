@@ -157,6 +157,7 @@ mod tests {
         grants_revoke_per_user_and_client,
         login_attempts_are_counted_atomically,
         purge_user_flows,
+        retired_refresh_tokens_belong_to_their_family,
     );
 
     fn client(id: &str) -> Client {
@@ -540,5 +541,25 @@ mod tests {
         assert_eq!(s.purge_user_flows(1000, 100, 100).await.unwrap(), 2);
         assert!(s.get_grant("old").await.unwrap().is_none());
         assert!(s.get_grant("new").await.unwrap().is_some());
+    }
+
+    async fn retired_refresh_tokens_belong_to_their_family(s: Store) {
+        s.create_grant(&grant("g", Some("rt0"))).await.unwrap();
+        s.create_grant(&grant("h", Some("other0"))).await.unwrap();
+        assert!(!s.is_retired_refresh("g", "rt0").await.unwrap(), "the current token is not retired");
+        assert!(s.rotate_refresh("g", 0, "rt0", "rt1", 10, 500, None).await.unwrap());
+        assert!(!s.rotate_refresh("g", 0, "rt0", "rt1b", 10, 500, None).await.unwrap(), "a lost race retires nothing");
+        assert!(s.rotate_refresh("g", 1, "rt1", "rt2", 11, 500, None).await.unwrap());
+        assert!(s.is_retired_refresh("g", "rt0").await.unwrap());
+        assert!(s.is_retired_refresh("g", "rt1").await.unwrap());
+        assert!(!s.is_retired_refresh("g", "rt2").await.unwrap());
+        assert!(!s.is_retired_refresh("g", "forged").await.unwrap());
+        assert!(!s.is_retired_refresh("h", "rt0").await.unwrap(), "only for its own family");
+        // The purge takes them with their family.
+        assert!(s.revoke_grant("g", "test", 20).await.unwrap());
+        s.purge_user_flows(1000, 100, 100).await.unwrap();
+        assert!(s.get_grant("g").await.unwrap().is_none());
+        assert!(!s.is_retired_refresh("g", "rt0").await.unwrap());
+        assert!(s.get_grant("h").await.unwrap().is_some());
     }
 }

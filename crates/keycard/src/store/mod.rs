@@ -1103,7 +1103,8 @@ impl Store {
 
     /// Rotates a refresh token in one conditional statement: succeeds (true) only if the grant
     /// is not revoked and its current token is still `old_hash` at `generation`, so of N
-    /// concurrent refreshes with one token exactly one wins, across nodes.
+    /// concurrent refreshes with one token exactly one wins, across nodes. The winner records
+    /// `old_hash` as retired in the same transaction (see [`Store::is_retired_refresh`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn rotate_refresh(
         &self,
@@ -1115,7 +1116,8 @@ impl Store {
         idle_expires_at: UnixTime,
         replay_response: Option<&str>,
     ) -> StoreResult<bool> {
-        Ok(sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let won = sqlx::query(
             "UPDATE grants SET refresh_hash = $4, prev_refresh_hash = $3, generation = generation + 1, \
              rotated_at = $5, refresh_idle_expires_at = $6, replay_response = $7, replay_count = 0 \
              WHERE id = $1 AND generation = $2 AND refresh_hash = $3 AND revoked_at IS NULL",
@@ -1127,10 +1129,35 @@ impl Store {
         .bind(now)
         .bind(idle_expires_at)
         .bind(replay_response)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
-            > 0)
+            > 0;
+        if won {
+            sqlx::query(
+                "INSERT INTO retired_refresh_tokens (token_hash, grant_id, generation, retired_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(old_hash)
+            .bind(grant_id)
+            .bind(generation)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(won)
+    }
+
+    /// Was `hash` a refresh token of family `grant_id` that has since been rotated away? Only
+    /// then is presenting it reuse (RFC 9700 §4.14.2); anything else is merely invalid.
+    pub async fn is_retired_refresh(&self, grant_id: &str, hash: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("SELECT 1 AS one FROM retired_refresh_tokens WHERE token_hash = $1 AND grant_id = $2")
+            .bind(hash)
+            .bind(grant_id)
+            .fetch_optional(&self.read)
+            .await?
+            .is_some())
     }
 
     /// Extends the idle expiry of a refresh token that is not rotated (confidential clients
@@ -1293,6 +1320,9 @@ impl Store {
             "DELETE FROM auth_requests WHERE id IN (SELECT id FROM auth_requests WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+            // Retired refresh tokens go with their family (before it, and any left orphaned).
+            "DELETE FROM retired_refresh_tokens WHERE token_hash IN (SELECT r.token_hash FROM retired_refresh_tokens r \
+             LEFT JOIN grants g ON g.id = r.grant_id WHERE g.id IS NULL OR g.expires_at < $1 OR g.revoked_at < $1 LIMIT $2)",
             "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
             "DELETE FROM device_codes WHERE device_hash IN (SELECT device_hash FROM device_codes WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE window_start < $1 AND (locked_until IS NULL OR locked_until < $1) LIMIT $2)",
