@@ -217,7 +217,10 @@ impl Admin<'_> {
         Ok(secret)
     }
 
-    /// Deletes a client and its tokens.
+    /// Deletes a client and, in one transaction, all of its state: refresh families (so its
+    /// access tokens introspect inactive), consents, codes, pending requests, device requests and
+    /// opaque tokens. Re-creating the same id starts from nothing; JWT access tokens of the old
+    /// incarnation predate the new client's `created_at` and introspect inactive too.
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
         if self.store.delete_client(id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("client {id:?}"))) }
     }

@@ -158,6 +158,7 @@ mod tests {
         login_attempts_are_counted_atomically,
         purge_user_flows,
         retired_refresh_tokens_belong_to_their_family,
+        deleting_a_client_removes_all_its_state,
     );
 
     fn client(id: &str) -> Client {
@@ -561,5 +562,107 @@ mod tests {
         assert!(s.get_grant("g").await.unwrap().is_none());
         assert!(!s.is_retired_refresh("g", "rt0").await.unwrap());
         assert!(s.get_grant("h").await.unwrap().is_some());
+    }
+
+    fn device(hash: &str, client_id: &str) -> DeviceRequest {
+        DeviceRequest {
+            device_hash: hash.into(),
+            user_code_hash: format!("u-{hash}"),
+            client_id: client_id.into(),
+            scope: "openid".into(),
+            status: DeviceStatus::Pending,
+            user_id: None,
+            session_sid: None,
+            auth_time: None,
+            poll_interval: 5,
+            last_polled_at: None,
+            created_at: 1,
+            expires_at: 600,
+        }
+    }
+
+    /// Issue 14 item 4: a deleted client leaves nothing behind (one transaction), and another
+    /// client's state is untouched.
+    async fn deleting_a_client_removes_all_its_state(s: Store) {
+        for id in ["c", "other"] {
+            s.create_client(&client(id)).await.unwrap();
+            let mut g = grant(&format!("g-{id}"), Some(&format!("rt0-{id}")));
+            g.client_id = id.into();
+            s.create_grant(&g).await.unwrap();
+            assert!(
+                s.rotate_refresh(&g.id, 0, &format!("rt0-{id}"), &format!("rt1-{id}"), 5, 500, None).await.unwrap()
+            );
+            s.upsert_consent("usr_1", id, "openid", 2).await.unwrap();
+            s.insert_code(&AuthCode {
+                code_hash: format!("code-{id}"),
+                grant_id: format!("cg-{id}"),
+                client_id: id.into(),
+                user_id: "usr_1".into(),
+                session_sid: "sid".into(),
+                redirect_uri: "https://app.example/cb".into(),
+                redirect_uri_given: true,
+                scope: "openid".into(),
+                nonce: None,
+                code_challenge: None,
+                auth_time: 1,
+                created_at: 1,
+                expires_at: 61,
+            })
+            .await
+            .unwrap();
+            s.insert_auth_request(&PendingRequest {
+                id: format!("req-{id}"),
+                client_id: id.into(),
+                request: "{}".into(),
+                browser_hash: "b".into(),
+                session_sid: None,
+                login_done: false,
+                consent_done: false,
+                completed_at: None,
+                created_at: 1,
+                expires_at: 100,
+            })
+            .await
+            .unwrap();
+            s.insert_device(&device(&format!("dev-{id}"), id)).await.unwrap();
+            s.insert_access_token(&StoredAccessToken {
+                token_hash: format!("at-{id}"),
+                jti: format!("j-{id}"),
+                client_id: id.into(),
+                subject: "usr_1".into(),
+                scope: "openid".into(),
+                audience: "https://api.example".into(),
+                grant_id: Some(g.id.clone()),
+                issued_at: 1,
+                expires_at: 600,
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        }
+        let before = s.epochs().await.unwrap().clients;
+        assert!(s.delete_client("c").await.unwrap());
+        assert!(!s.delete_client("c").await.unwrap());
+        assert!(s.epochs().await.unwrap().clients > before, "caches learn of the deletion");
+        assert_eq!(s.get_client("c").await.unwrap(), None);
+        assert_eq!(s.get_grant("g-c").await.unwrap(), None);
+        assert!(!s.is_retired_refresh("g-c", "rt0-c").await.unwrap());
+        assert_eq!(s.get_consent("usr_1", "c").await.unwrap(), None);
+        assert_eq!(s.get_code("code-c").await.unwrap(), None);
+        assert_eq!(s.get_auth_request("req-c").await.unwrap(), None);
+        assert_eq!(s.get_device("dev-c").await.unwrap(), None);
+        assert_eq!(s.get_access_token("at-c").await.unwrap(), None);
+        // Re-creating the id brings none of it back.
+        s.create_client(&client("c")).await.unwrap();
+        assert_eq!(s.get_grant("g-c").await.unwrap(), None);
+        assert_eq!(s.get_consent("usr_1", "c").await.unwrap(), None);
+        // The other client keeps everything.
+        assert!(s.get_grant("g-other").await.unwrap().is_some());
+        assert!(s.is_retired_refresh("g-other", "rt0-other").await.unwrap());
+        assert!(s.get_consent("usr_1", "other").await.unwrap().is_some());
+        assert!(s.get_code("code-other").await.unwrap().is_some());
+        assert!(s.get_auth_request("req-other").await.unwrap().is_some());
+        assert!(s.get_device("dev-other").await.unwrap().is_some());
+        assert!(s.get_access_token("at-other").await.unwrap().is_some());
     }
 }

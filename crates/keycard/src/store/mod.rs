@@ -379,10 +379,24 @@ impl Store {
             .collect()
     }
 
-    /// Deletes a client and its opaque tokens; false when it did not exist.
+    /// Deletes a client and, in the same transaction, everything it held: refresh families
+    /// (grants, so their access tokens introspect inactive, and their retired tokens), consents,
+    /// codes, pending authorization requests, device requests and opaque access tokens. A client
+    /// re-created with the same id (re-provisioning) starts from nothing. False when it did not
+    /// exist.
     pub async fn delete_client(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM access_tokens WHERE client_id = $1").bind(id).execute(&mut *tx).await?;
+        for sql in [
+            "DELETE FROM retired_refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE client_id = $1)",
+            "DELETE FROM grants WHERE client_id = $1",
+            "DELETE FROM consents WHERE client_id = $1",
+            "DELETE FROM authorization_codes WHERE client_id = $1",
+            "DELETE FROM auth_requests WHERE client_id = $1",
+            "DELETE FROM device_codes WHERE client_id = $1",
+            "DELETE FROM access_tokens WHERE client_id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
         let n = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         self.bump_epoch("clients").await?;
