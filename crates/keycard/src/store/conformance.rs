@@ -158,6 +158,7 @@ mod tests {
         login_attempts_are_counted_atomically,
         purge_user_flows,
         retired_refresh_tokens_belong_to_their_family,
+        consent_record_starts_anew_after_withdrawal,
         deleting_a_client_removes_all_its_state,
     );
 
@@ -562,6 +563,16 @@ mod tests {
         assert!(s.get_grant("g").await.unwrap().is_none());
         assert!(!s.is_retired_refresh("g", "rt0").await.unwrap());
         assert!(s.get_grant("h").await.unwrap().is_some());
+    }
+
+    async fn consent_record_starts_anew_after_withdrawal(s: Store) {
+        assert_eq!(s.get_consent_record("usr_1", "c").await.unwrap(), None);
+        s.upsert_consent("usr_1", "c", "openid", 5).await.unwrap();
+        s.upsert_consent("usr_1", "c", "openid profile", 9).await.unwrap();
+        assert_eq!(s.get_consent_record("usr_1", "c").await.unwrap(), Some(("openid profile".into(), 5)));
+        s.delete_consent("usr_1", "c").await.unwrap();
+        s.upsert_consent("usr_1", "c", "openid", 12).await.unwrap();
+        assert_eq!(s.get_consent_record("usr_1", "c").await.unwrap(), Some(("openid".into(), 12)));
     }
 
     fn device(hash: &str, client_id: &str) -> DeviceRequest {

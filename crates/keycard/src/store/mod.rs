@@ -995,6 +995,18 @@ impl Store {
             .transpose()?)
     }
 
+    /// The scope a user consented to for a client and when that consent was first given (a
+    /// consent withdrawn and given again starts anew): a code issued before it does not redeem.
+    pub async fn get_consent_record(&self, user_id: &str, client_id: &str) -> StoreResult<Option<(String, UnixTime)>> {
+        sqlx::query("SELECT scope, created_at FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| Ok((r.try_get::<String, _>("scope")?, r.try_get::<i64, _>("created_at")?)))
+            .transpose()
+    }
+
     /// Records consent (replacing the stored scope with `scope`, which the caller merged).
     pub async fn upsert_consent(&self, user_id: &str, client_id: &str, scope: &str, now: UnixTime) -> StoreResult<()> {
         sqlx::query(

@@ -6,10 +6,15 @@
 //! the code's grant id; of two concurrent redemptions exactly one succeeds, on any number of
 //! nodes (B7). A second valid redemption revokes the grant and so every token issued from the
 //! code (RFC 6749 §4.1.2, B6).
+//!
+//! The code lives no longer than what it was issued under (SECURITY C7): the session it was
+//! issued in must not have ended (logout, password change, disabled user) and, unless the client
+//! is first-party, the user's consent must still stand — given no later than the code and
+//! covering its scope. A code replayed after one of those ended still revokes its grant (B6).
 
 use super::user_tokens::{self, NewGrant};
 use crate::jose;
-use crate::model::Client;
+use crate::model::{AuthCode, Client};
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::verify_pkce;
 use crate::state::AppState;
@@ -31,6 +36,34 @@ pub struct CodeRequest {
 
 fn bad(d: &'static str) -> OAuthError {
     OAuthError::invalid_grant(d)
+}
+
+/// A code was presented again after its redemption: revoke everything issued from it.
+async fn revoke_reused(state: &AppState, client: &Client, code: &AuthCode) -> Result<(), OAuthError> {
+    let now = state.clock.now();
+    if state.store.revoke_grant(&code.grant_id, "authorization_code_reuse", now).await? {
+        let detail = serde_json::json!({"grant_id": code.grant_id});
+        let _ = state
+            .store
+            .record_event(now, "authorization_code_reuse", Some(&client.id), Some(&code.user_id), &detail)
+            .await;
+        tracing::warn!(client_id = %client.id, grant_id = %code.grant_id, "authorization code reused: grant revoked");
+    }
+    Ok(())
+}
+
+/// SECURITY C7: is what the code was issued under still standing?
+async fn still_standing(state: &AppState, client: &Client, code: &AuthCode, scope: &Scope) -> Result<bool, OAuthError> {
+    let session = state.store.get_session_by_sid(&code.session_sid).await?;
+    if session.is_none_or(|s| s.revoked_at.is_some() || s.user_id != code.user_id) {
+        return Ok(false);
+    }
+    if client.settings.first_party {
+        return Ok(true);
+    }
+    Ok(state.store.get_consent_record(&code.user_id, &client.id).await?.is_some_and(|(granted, since)| {
+        since <= code.created_at && Scope::parse(&granted).is_ok_and(|g| scope.is_subset(&g))
+    }))
 }
 
 /// Redeems the code for tokens.
@@ -70,6 +103,10 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         return Err(bad("the user is no longer active"));
     }
     let scope = Scope::parse(&code.scope).unwrap_or_default();
+    if !still_standing(state, client, &code, &scope).await? {
+        revoke_reused(state, client, &code).await?;
+        return Err(bad("the sign-in or consent this code was issued under has ended"));
+    }
     let (grant, refresh) = user_tokens::new_grant(
         state,
         NewGrant {
@@ -84,14 +121,7 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
     );
     if !state.store.create_grant(&grant).await? {
         // The code was redeemed before: revoke everything issued from it.
-        if state.store.revoke_grant(&code.grant_id, "authorization_code_reuse", now).await? {
-            let detail = serde_json::json!({"grant_id": code.grant_id});
-            let _ = state
-                .store
-                .record_event(now, "authorization_code_reuse", Some(&client.id), Some(&code.user_id), &detail)
-                .await;
-            tracing::warn!(client_id = %client.id, grant_id = %code.grant_id, "authorization code reused: grant revoked");
-        }
+        revoke_reused(state, client, &code).await?;
         return Err(bad("the authorization code has already been used"));
     }
     user_tokens::respond(state, client, &grant, &scope, refresh, code.nonce.as_deref()).await
