@@ -17,21 +17,22 @@ use crate::jose;
 use crate::model::{AuthCode, Client};
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::verify_pkce;
+use crate::secret::Redacted;
 use crate::state::AppState;
 use keycard_types::{Scope, TokenResponse};
 
 /// Prefix of authorization codes.
 pub const CODE_PREFIX: &str = "kc_ac_";
 
-/// The parameters of RFC 6749 §4.1.3.
+/// The parameters of RFC 6749 §4.1.3; the code and the verifier are [`Redacted`] (SECURITY I7).
 #[derive(Debug)]
 pub struct CodeRequest {
     /// The code.
-    pub code: String,
+    pub code: Redacted<String>,
     /// `redirect_uri`, when sent.
     pub redirect_uri: Option<String>,
     /// PKCE `code_verifier`, when sent.
-    pub code_verifier: Option<String>,
+    pub code_verifier: Option<Redacted<String>>,
 }
 
 fn bad(d: &'static str) -> OAuthError {
@@ -90,7 +91,7 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         _ => {}
     }
     match (&code.code_challenge, &req.code_verifier) {
-        (Some(ch), Some(v)) if verify_pkce(ch, v) => {}
+        (Some(ch), Some(v)) if verify_pkce(ch, v.as_str()) => {}
         (Some(_), Some(_)) => return Err(bad("the PKCE code_verifier does not match the code_challenge")),
         (Some(_), None) => return Err(bad("code_verifier is required (PKCE)")),
         // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
@@ -125,4 +126,22 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         return Err(bad("the authorization code has already been used"));
     }
     user_tokens::respond(state, client, &grant, &scope, refresh, code.nonce.as_deref()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SECURITY I7: the code and the PKCE verifier never show in `{:?}`.
+    #[test]
+    fn code_request_debug_redacts_code_and_verifier() {
+        let r = CodeRequest {
+            code: "kc_ac_SECRET-code".to_string().into(),
+            redirect_uri: Some("https://app.example/cb".into()),
+            code_verifier: Some("SECRET-verifier".to_string().into()),
+        };
+        let s = format!("{r:?} {r:#?}");
+        assert!(!s.contains("SECRET"), "{s}");
+        assert!(s.contains("https://app.example/cb"), "{s}");
+    }
 }
