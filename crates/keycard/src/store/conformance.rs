@@ -160,6 +160,7 @@ mod tests {
         retired_refresh_tokens_belong_to_their_family,
         consent_record_starts_anew_after_withdrawal,
         deleting_a_client_removes_all_its_state,
+        device_requests_are_decided_and_consumed_once,
     );
 
     fn client(id: &str) -> Client {
@@ -675,5 +676,52 @@ mod tests {
         assert!(s.get_auth_request("req-other").await.unwrap().is_some());
         assert!(s.get_device("dev-other").await.unwrap().is_some());
         assert!(s.get_access_token("at-other").await.unwrap().is_some());
+    }
+
+    /// RFC 8628 §3.4–3.5 storage: found by either hash, decided once while pending and unexpired,
+    /// polled, delivered (consumed) exactly once, purged after expiry.
+    async fn device_requests_are_decided_and_consumed_once(s: Store) {
+        let d = device("dh", "c");
+        s.insert_device(&d).await.unwrap();
+        assert!(
+            matches!(
+                s.insert_device(&DeviceRequest { device_hash: "dh2".into(), ..d.clone() }).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "a colliding user code is a conflict"
+        );
+        assert_eq!(s.get_device("dh").await.unwrap(), Some(d.clone()));
+        assert_eq!(s.get_device_by_user_code("u-dh").await.unwrap(), Some(d.clone()));
+        assert_eq!(s.get_device("nope").await.unwrap(), None);
+        assert!(!s.consume_device("dh").await.unwrap(), "a pending request is not delivered");
+        assert!(!s.decide_device("u-dh", true, "usr_1", "sid", 7, 600).await.unwrap(), "not after expiry");
+        assert!(s.decide_device("u-dh", true, "usr_1", "sid", 7, 10).await.unwrap());
+        assert!(!s.decide_device("u-dh", false, "usr_2", "sid2", 8, 11).await.unwrap(), "decided once");
+        s.device_polled("dh", 12, 10).await.unwrap();
+        let got = s.get_device("dh").await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.user_id.as_deref(), got.session_sid.as_deref(), got.auth_time),
+            (DeviceStatus::Approved, Some("usr_1"), Some("sid"), Some(7))
+        );
+        assert_eq!((got.last_polled_at, got.poll_interval), (Some(12), 10));
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move { s.consume_device("dh").await.unwrap() }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "delivered exactly once");
+        assert_eq!(s.get_device("dh").await.unwrap().unwrap().status, DeviceStatus::Consumed);
+        let mut denied = device("dd", "c");
+        denied.user_code_hash = "u-dd".into();
+        s.insert_device(&denied).await.unwrap();
+        assert!(s.decide_device("u-dd", false, "usr_1", "sid", 7, 10).await.unwrap());
+        assert_eq!(s.get_device("dd").await.unwrap().unwrap().status, DeviceStatus::Denied);
+        assert!(!s.consume_device("dd").await.unwrap(), "a denied request is never delivered");
+        s.purge_user_flows(10_000, 100, 100).await.unwrap();
+        assert_eq!(s.get_device("dh").await.unwrap(), None, "purged after expiry");
     }
 }
