@@ -217,7 +217,10 @@ impl Admin<'_> {
         Ok(secret)
     }
 
-    /// Deletes a client and its tokens.
+    /// Deletes a client and, in one transaction, all of its state: refresh families (so its
+    /// access tokens introspect inactive), consents, codes, pending requests, device requests and
+    /// opaque tokens. Re-creating the same id starts from nothing; JWT access tokens of the old
+    /// incarnation predate the new client's `created_at` and introspect inactive too.
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
         if self.store.delete_client(id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("client {id:?}"))) }
     }
@@ -264,16 +267,42 @@ impl Admin<'_> {
         self.store.find_user(who).await?.ok_or_else(|| AdminError::NotFound(format!("user {who:?}")))
     }
 
-    /// Saves a changed user.
+    /// Saves a changed user. When the password changed or the user was disabled, every session
+    /// of the user ends and every refresh family is revoked (SECURITY C7, RFC 9700 §4.14.2): a
+    /// stolen password or a disabled account keeps nothing alive, and enabling the user again
+    /// brings no old refresh token back. Every admin path (`keycard user set-password`,
+    /// `disable`, provisioning) comes through here.
     pub async fn save_user(&self, mut user: User) -> Result<User, AdminError> {
         validate_username(&user.username)?;
         user.updated_at = self.now;
+        let before = self.store.get_user(&user.id).await?;
+        let ended = before.as_ref().and_then(|b| {
+            if user.disabled && !b.disabled {
+                Some("user_disabled")
+            } else if user.password_hash != b.password_hash {
+                Some("password_changed")
+            } else {
+                None
+            }
+        });
         match self.store.update_user(&user).await {
-            Ok(true) => Ok(user),
+            Ok(true) => {
+                if let Some(reason) = ended {
+                    self.end_user_access(&user.id, reason).await?;
+                }
+                Ok(user)
+            }
             Ok(false) => Err(AdminError::NotFound(format!("user {:?}", user.username))),
             Err(StoreError::Conflict(_)) => Err(AdminError::Exists("a user with that username or e-mail".into())),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Ends every session of a user and revokes every refresh family (offline ones included).
+    async fn end_user_access(&self, user_id: &str, reason: &str) -> Result<(), AdminError> {
+        self.store.revoke_user_sessions(user_id, self.now).await?;
+        self.store.revoke_user_grants(user_id, None, reason, self.now).await?;
+        Ok(())
     }
 
     /// Withdraws a user's consent for a client and revokes that client's grants (refresh
@@ -287,15 +316,11 @@ impl Admin<'_> {
         Ok(n)
     }
 
-    /// Disables or enables a user; disabling also ends their sessions (their refresh tokens
-    /// stop working because every refresh checks the user).
+    /// Disables or enables a user; disabling ends their sessions and revokes their refresh
+    /// families for good (see [`Admin::save_user`]), so enabling them again restores nothing.
     pub async fn set_user_disabled(&self, mut user: User, disabled: bool) -> Result<User, AdminError> {
         user.disabled = disabled;
-        let user = self.save_user(user).await?;
-        if disabled {
-            self.store.revoke_user_sessions(&user.id, self.now).await?;
-        }
-        Ok(user)
+        self.save_user(user).await
     }
 
     /// Creates or updates a scope.
@@ -364,7 +389,18 @@ impl Admin<'_> {
             }
         }
         for u in &p.users {
+            let existing = self.store.find_user(&u.username).await?;
             let hash = match (&u.password, &u.password_hash) {
+                // The same password as before keeps its hash: re-applying the provisioning at
+                // every start must not count as a password change (which ends all sessions).
+                (Some(pw), _)
+                    if existing
+                        .as_ref()
+                        .and_then(|e| e.password_hash.as_deref())
+                        .is_some_and(|h| verify_password(&pw.0, h)) =>
+                {
+                    existing.as_ref().and_then(|e| e.password_hash.clone())
+                }
                 (Some(pw), _) => Some(hash_password(self.config, &pw.0).map_err(AdminError::Invalid)?),
                 (None, Some(h)) => {
                     argon2::password_hash::phc::PasswordHash::new(h).map_err(|_| {
@@ -374,7 +410,7 @@ impl Admin<'_> {
                 }
                 (None, None) => None,
             };
-            match self.store.find_user(&u.username).await? {
+            match existing {
                 Some(mut existing) => {
                     existing.email = u.email.clone();
                     existing.name = u.name.clone();

@@ -172,3 +172,100 @@ async fn g9_retry_after_tells_the_truth() {
     assert_eq!(ok.status, 303, "after Retry-After seconds the right password works: {}", ok.body);
     s.stop().await;
 }
+
+/// A code for `web` without redeeming it: (code, verifier).
+async fn code_only(ua: &UserAgent, scope: &str) -> (String, String) {
+    let (v, c) = pkce();
+    let url = format!(
+        "/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope={}&state=s&code_challenge={c}&code_challenge_method=S256",
+        form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>()
+    );
+    let back = authorize_in(ua, &url, "alice", "alice-password-1").await;
+    (query_of(&back)["code"].clone(), v)
+}
+
+async fn redeem_web(s: &TestServer, secret: &str, code: &str, verifier: &str) -> Res {
+    let body = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&code_verifier={verifier}"
+    );
+    post_form(&s.url("/token"), Some(&basic("web", secret)), &body).await
+}
+
+async fn refresh_web(s: &TestServer, secret: &str, rt: &str) -> Res {
+    post_form(&s.url("/token"), Some(&basic("web", secret)), &format!("grant_type=refresh_token&refresh_token={rt}"))
+        .await
+}
+
+/// SECURITY C7: a password change (what `keycard user set-password` does through the admin API)
+/// ends the user's sessions and revokes their refresh families, offline ones included.
+#[tokio::test(flavor = "multi_thread")]
+async fn c7_password_change_ends_sessions_and_refresh_families() {
+    let s = TestServer::start().await;
+    let (web, secret) = code_flow_fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
+    let admin = s.admin();
+    // Saving the user without a password change ends nothing.
+    let mut alice = admin.user("alice").await.unwrap();
+    alice.name = Some("Alice".into());
+    admin.save_user(alice).await.unwrap();
+    let r = refresh_web(&s, &secret, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    // A new password ends the sessions and the (offline) refresh family.
+    let mut alice = admin.user("alice").await.unwrap();
+    alice.password_hash = Some(keycard::admin::hash_password(&s.state.config, "a-new-password-2").unwrap());
+    admin.save_user(alice).await.unwrap();
+    refresh_web(&s, &secret, &rt).await.assert_error(400, "invalid_grant");
+    let (_, c) = pkce();
+    let res = ua
+        .get(&format!("/authorize?response_type=code&client_id={web}&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&state=s&code_challenge={c}&code_challenge_method=S256"))
+        .await;
+    assert!(res.location().starts_with("/login"), "the old browser session must sign in again: {}", res.location());
+    s.stop().await;
+}
+
+/// SECURITY C7: disabling a user revokes their refresh families, so enabling them again does not
+/// bring the old refresh tokens back (`keycard user disable` / `enable`).
+#[tokio::test(flavor = "multi_thread")]
+async fn c7_disable_then_enable_keeps_old_refresh_tokens_dead() {
+    let s = TestServer::start().await;
+    let (web, secret) = code_flow_fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
+    let admin = s.admin();
+    let alice = admin.set_user_disabled(admin.user("alice").await.unwrap(), true).await.unwrap();
+    admin.set_user_disabled(alice, false).await.unwrap();
+    refresh_web(&s, &secret, t["refresh_token"].as_str().unwrap()).await.assert_error(400, "invalid_grant");
+    s.stop().await;
+}
+
+/// SECURITY C7: a code issued before a logout cannot be redeemed after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn c7_code_issued_before_logout_is_invalid_grant() {
+    let s = TestServer::start().await;
+    let (_, secret) = code_flow_fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    let (code, verifier) = code_only(&ua, "openid offline_access").await;
+    let page = ua.get("/logout").await;
+    let r = ua.post("/logout", &[("csrf_token", &page.field("csrf_token")), ("decision", "logout")]).await;
+    assert!(r.status < 400, "{}", r.body);
+    redeem_web(&s, &secret, &code, &verifier).await.assert_error(400, "invalid_grant");
+    // Control: a code of a live session redeems.
+    let (code, verifier) = code_only(&ua, "openid").await;
+    assert_eq!(redeem_web(&s, &secret, &code, &verifier).await.status, 200);
+    s.stop().await;
+}
+
+/// SECURITY C7: a code issued before the consent was revoked cannot be redeemed after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn c7_code_issued_before_consent_revocation_is_invalid_grant() {
+    let s = TestServer::start().await;
+    let (web, secret) = code_flow_fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    let (code, verifier) = code_only(&ua, "openid").await;
+    let admin = s.admin();
+    admin.revoke_consent(&admin.user("alice").await.unwrap(), &web).await.unwrap();
+    redeem_web(&s, &secret, &code, &verifier).await.assert_error(400, "invalid_grant");
+    s.stop().await;
+}

@@ -70,7 +70,8 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
             gid: c.gid,
         }
     };
-    if state.clients.get(&state.store, &t.client_id).await?.is_none_or(|c| c.disabled) {
+    // A token older than its client belongs to a deleted client of the same id (issue 14).
+    if state.clients.get(&state.store, &t.client_id).await?.is_none_or(|c| c.disabled || t.iat < c.created_at) {
         return Ok(None);
     }
     if let Some(gid) = &t.gid

@@ -157,6 +157,10 @@ mod tests {
         grants_revoke_per_user_and_client,
         login_attempts_are_counted_atomically,
         purge_user_flows,
+        retired_refresh_tokens_belong_to_their_family,
+        consent_record_starts_anew_after_withdrawal,
+        deleting_a_client_removes_all_its_state,
+        device_requests_are_decided_and_consumed_once,
     );
 
     fn client(id: &str) -> Client {
@@ -540,5 +544,184 @@ mod tests {
         assert_eq!(s.purge_user_flows(1000, 100, 100).await.unwrap(), 2);
         assert!(s.get_grant("old").await.unwrap().is_none());
         assert!(s.get_grant("new").await.unwrap().is_some());
+    }
+
+    async fn retired_refresh_tokens_belong_to_their_family(s: Store) {
+        s.create_grant(&grant("g", Some("rt0"))).await.unwrap();
+        s.create_grant(&grant("h", Some("other0"))).await.unwrap();
+        assert!(!s.is_retired_refresh("g", "rt0").await.unwrap(), "the current token is not retired");
+        assert!(s.rotate_refresh("g", 0, "rt0", "rt1", 10, 500, None).await.unwrap());
+        assert!(!s.rotate_refresh("g", 0, "rt0", "rt1b", 10, 500, None).await.unwrap(), "a lost race retires nothing");
+        assert!(s.rotate_refresh("g", 1, "rt1", "rt2", 11, 500, None).await.unwrap());
+        assert!(s.is_retired_refresh("g", "rt0").await.unwrap());
+        assert!(s.is_retired_refresh("g", "rt1").await.unwrap());
+        assert!(!s.is_retired_refresh("g", "rt2").await.unwrap());
+        assert!(!s.is_retired_refresh("g", "forged").await.unwrap());
+        assert!(!s.is_retired_refresh("h", "rt0").await.unwrap(), "only for its own family");
+        // The purge takes them with their family.
+        assert!(s.revoke_grant("g", "test", 20).await.unwrap());
+        s.purge_user_flows(1000, 100, 100).await.unwrap();
+        assert!(s.get_grant("g").await.unwrap().is_none());
+        assert!(!s.is_retired_refresh("g", "rt0").await.unwrap());
+        assert!(s.get_grant("h").await.unwrap().is_some());
+    }
+
+    async fn consent_record_starts_anew_after_withdrawal(s: Store) {
+        assert_eq!(s.get_consent_record("usr_1", "c").await.unwrap(), None);
+        s.upsert_consent("usr_1", "c", "openid", 5).await.unwrap();
+        s.upsert_consent("usr_1", "c", "openid profile", 9).await.unwrap();
+        assert_eq!(s.get_consent_record("usr_1", "c").await.unwrap(), Some(("openid profile".into(), 5)));
+        s.delete_consent("usr_1", "c").await.unwrap();
+        s.upsert_consent("usr_1", "c", "openid", 12).await.unwrap();
+        assert_eq!(s.get_consent_record("usr_1", "c").await.unwrap(), Some(("openid".into(), 12)));
+    }
+
+    fn device(hash: &str, client_id: &str) -> DeviceRequest {
+        DeviceRequest {
+            device_hash: hash.into(),
+            user_code_hash: format!("u-{hash}"),
+            client_id: client_id.into(),
+            scope: "openid".into(),
+            status: DeviceStatus::Pending,
+            user_id: None,
+            session_sid: None,
+            auth_time: None,
+            poll_interval: 5,
+            last_polled_at: None,
+            created_at: 1,
+            expires_at: 600,
+        }
+    }
+
+    /// Issue 14 item 4: a deleted client leaves nothing behind (one transaction), and another
+    /// client's state is untouched.
+    async fn deleting_a_client_removes_all_its_state(s: Store) {
+        for id in ["c", "other"] {
+            s.create_client(&client(id)).await.unwrap();
+            let mut g = grant(&format!("g-{id}"), Some(&format!("rt0-{id}")));
+            g.client_id = id.into();
+            s.create_grant(&g).await.unwrap();
+            assert!(
+                s.rotate_refresh(&g.id, 0, &format!("rt0-{id}"), &format!("rt1-{id}"), 5, 500, None).await.unwrap()
+            );
+            s.upsert_consent("usr_1", id, "openid", 2).await.unwrap();
+            s.insert_code(&AuthCode {
+                code_hash: format!("code-{id}"),
+                grant_id: format!("cg-{id}"),
+                client_id: id.into(),
+                user_id: "usr_1".into(),
+                session_sid: "sid".into(),
+                redirect_uri: "https://app.example/cb".into(),
+                redirect_uri_given: true,
+                scope: "openid".into(),
+                nonce: None,
+                code_challenge: None,
+                auth_time: 1,
+                created_at: 1,
+                expires_at: 61,
+            })
+            .await
+            .unwrap();
+            s.insert_auth_request(&PendingRequest {
+                id: format!("req-{id}"),
+                client_id: id.into(),
+                request: "{}".into(),
+                browser_hash: "b".into(),
+                session_sid: None,
+                login_done: false,
+                consent_done: false,
+                completed_at: None,
+                created_at: 1,
+                expires_at: 100,
+            })
+            .await
+            .unwrap();
+            s.insert_device(&device(&format!("dev-{id}"), id)).await.unwrap();
+            s.insert_access_token(&StoredAccessToken {
+                token_hash: format!("at-{id}"),
+                jti: format!("j-{id}"),
+                client_id: id.into(),
+                subject: "usr_1".into(),
+                scope: "openid".into(),
+                audience: "https://api.example".into(),
+                grant_id: Some(g.id.clone()),
+                issued_at: 1,
+                expires_at: 600,
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        }
+        let before = s.epochs().await.unwrap().clients;
+        assert!(s.delete_client("c").await.unwrap());
+        assert!(!s.delete_client("c").await.unwrap());
+        assert!(s.epochs().await.unwrap().clients > before, "caches learn of the deletion");
+        assert_eq!(s.get_client("c").await.unwrap(), None);
+        assert_eq!(s.get_grant("g-c").await.unwrap(), None);
+        assert!(!s.is_retired_refresh("g-c", "rt0-c").await.unwrap());
+        assert_eq!(s.get_consent("usr_1", "c").await.unwrap(), None);
+        assert_eq!(s.get_code("code-c").await.unwrap(), None);
+        assert_eq!(s.get_auth_request("req-c").await.unwrap(), None);
+        assert_eq!(s.get_device("dev-c").await.unwrap(), None);
+        assert_eq!(s.get_access_token("at-c").await.unwrap(), None);
+        // Re-creating the id brings none of it back.
+        s.create_client(&client("c")).await.unwrap();
+        assert_eq!(s.get_grant("g-c").await.unwrap(), None);
+        assert_eq!(s.get_consent("usr_1", "c").await.unwrap(), None);
+        // The other client keeps everything.
+        assert!(s.get_grant("g-other").await.unwrap().is_some());
+        assert!(s.is_retired_refresh("g-other", "rt0-other").await.unwrap());
+        assert!(s.get_consent("usr_1", "other").await.unwrap().is_some());
+        assert!(s.get_code("code-other").await.unwrap().is_some());
+        assert!(s.get_auth_request("req-other").await.unwrap().is_some());
+        assert!(s.get_device("dev-other").await.unwrap().is_some());
+        assert!(s.get_access_token("at-other").await.unwrap().is_some());
+    }
+
+    /// RFC 8628 §3.4–3.5 storage: found by either hash, decided once while pending and unexpired,
+    /// polled, delivered (consumed) exactly once, purged after expiry.
+    async fn device_requests_are_decided_and_consumed_once(s: Store) {
+        let d = device("dh", "c");
+        s.insert_device(&d).await.unwrap();
+        assert!(
+            matches!(
+                s.insert_device(&DeviceRequest { device_hash: "dh2".into(), ..d.clone() }).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "a colliding user code is a conflict"
+        );
+        assert_eq!(s.get_device("dh").await.unwrap(), Some(d.clone()));
+        assert_eq!(s.get_device_by_user_code("u-dh").await.unwrap(), Some(d.clone()));
+        assert_eq!(s.get_device("nope").await.unwrap(), None);
+        assert!(!s.consume_device("dh").await.unwrap(), "a pending request is not delivered");
+        assert!(!s.decide_device("u-dh", true, "usr_1", "sid", 7, 600).await.unwrap(), "not after expiry");
+        assert!(s.decide_device("u-dh", true, "usr_1", "sid", 7, 10).await.unwrap());
+        assert!(!s.decide_device("u-dh", false, "usr_2", "sid2", 8, 11).await.unwrap(), "decided once");
+        s.device_polled("dh", 12, 10).await.unwrap();
+        let got = s.get_device("dh").await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.user_id.as_deref(), got.session_sid.as_deref(), got.auth_time),
+            (DeviceStatus::Approved, Some("usr_1"), Some("sid"), Some(7))
+        );
+        assert_eq!((got.last_polled_at, got.poll_interval), (Some(12), 10));
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move { s.consume_device("dh").await.unwrap() }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "delivered exactly once");
+        assert_eq!(s.get_device("dh").await.unwrap().unwrap().status, DeviceStatus::Consumed);
+        let mut denied = device("dd", "c");
+        denied.user_code_hash = "u-dd".into();
+        s.insert_device(&denied).await.unwrap();
+        assert!(s.decide_device("u-dd", false, "usr_1", "sid", 7, 10).await.unwrap());
+        assert_eq!(s.get_device("dd").await.unwrap().unwrap().status, DeviceStatus::Denied);
+        assert!(!s.consume_device("dd").await.unwrap(), "a denied request is never delivered");
+        s.purge_user_flows(10_000, 100, 100).await.unwrap();
+        assert_eq!(s.get_device("dh").await.unwrap(), None, "purged after expiry");
     }
 }

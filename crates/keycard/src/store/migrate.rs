@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_device_codes.sql"),
         postgres: include_str!("../../migrations/postgres/0003_device_codes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "refresh_families",
+        sqlite: include_str!("../../migrations/sqlite/0004_refresh_families.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_refresh_families.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.

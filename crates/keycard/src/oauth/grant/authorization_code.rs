@@ -6,31 +6,65 @@
 //! the code's grant id; of two concurrent redemptions exactly one succeeds, on any number of
 //! nodes (B7). A second valid redemption revokes the grant and so every token issued from the
 //! code (RFC 6749 §4.1.2, B6).
+//!
+//! The code lives no longer than what it was issued under (SECURITY C7): the session it was
+//! issued in must not have ended (logout, password change, disabled user) and, unless the client
+//! is first-party, the user's consent must still stand — given no later than the code and
+//! covering its scope. A code replayed after one of those ended still revokes its grant (B6).
 
 use super::user_tokens::{self, NewGrant};
 use crate::jose;
-use crate::model::Client;
+use crate::model::{AuthCode, Client};
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::verify_pkce;
+use crate::secret::Redacted;
 use crate::state::AppState;
 use keycard_types::{Scope, TokenResponse};
 
 /// Prefix of authorization codes.
 pub const CODE_PREFIX: &str = "kc_ac_";
 
-/// The parameters of RFC 6749 §4.1.3.
+/// The parameters of RFC 6749 §4.1.3; the code and the verifier are [`Redacted`] (SECURITY I7).
 #[derive(Debug)]
 pub struct CodeRequest {
     /// The code.
-    pub code: String,
+    pub code: Redacted<String>,
     /// `redirect_uri`, when sent.
     pub redirect_uri: Option<String>,
     /// PKCE `code_verifier`, when sent.
-    pub code_verifier: Option<String>,
+    pub code_verifier: Option<Redacted<String>>,
 }
 
 fn bad(d: &'static str) -> OAuthError {
     OAuthError::invalid_grant(d)
+}
+
+/// A code was presented again after its redemption: revoke everything issued from it.
+async fn revoke_reused(state: &AppState, client: &Client, code: &AuthCode) -> Result<(), OAuthError> {
+    let now = state.clock.now();
+    if state.store.revoke_grant(&code.grant_id, "authorization_code_reuse", now).await? {
+        let detail = serde_json::json!({"grant_id": code.grant_id});
+        let _ = state
+            .store
+            .record_event(now, "authorization_code_reuse", Some(&client.id), Some(&code.user_id), &detail)
+            .await;
+        tracing::warn!(client_id = %client.id, grant_id = %code.grant_id, "authorization code reused: grant revoked");
+    }
+    Ok(())
+}
+
+/// SECURITY C7: is what the code was issued under still standing?
+async fn still_standing(state: &AppState, client: &Client, code: &AuthCode, scope: &Scope) -> Result<bool, OAuthError> {
+    let session = state.store.get_session_by_sid(&code.session_sid).await?;
+    if session.is_none_or(|s| s.revoked_at.is_some() || s.user_id != code.user_id) {
+        return Ok(false);
+    }
+    if client.settings.first_party {
+        return Ok(true);
+    }
+    Ok(state.store.get_consent_record(&code.user_id, &client.id).await?.is_some_and(|(granted, since)| {
+        since <= code.created_at && Scope::parse(&granted).is_ok_and(|g| scope.is_subset(&g))
+    }))
 }
 
 /// Redeems the code for tokens.
@@ -57,7 +91,7 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         _ => {}
     }
     match (&code.code_challenge, &req.code_verifier) {
-        (Some(ch), Some(v)) if verify_pkce(ch, v) => {}
+        (Some(ch), Some(v)) if verify_pkce(ch, v.as_str()) => {}
         (Some(_), Some(_)) => return Err(bad("the PKCE code_verifier does not match the code_challenge")),
         (Some(_), None) => return Err(bad("code_verifier is required (PKCE)")),
         // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
@@ -70,6 +104,10 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         return Err(bad("the user is no longer active"));
     }
     let scope = Scope::parse(&code.scope).unwrap_or_default();
+    if !still_standing(state, client, &code, &scope).await? {
+        revoke_reused(state, client, &code).await?;
+        return Err(bad("the sign-in or consent this code was issued under has ended"));
+    }
     let (grant, refresh) = user_tokens::new_grant(
         state,
         NewGrant {
@@ -84,15 +122,26 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
     );
     if !state.store.create_grant(&grant).await? {
         // The code was redeemed before: revoke everything issued from it.
-        if state.store.revoke_grant(&code.grant_id, "authorization_code_reuse", now).await? {
-            let detail = serde_json::json!({"grant_id": code.grant_id});
-            let _ = state
-                .store
-                .record_event(now, "authorization_code_reuse", Some(&client.id), Some(&code.user_id), &detail)
-                .await;
-            tracing::warn!(client_id = %client.id, grant_id = %code.grant_id, "authorization code reused: grant revoked");
-        }
+        revoke_reused(state, client, &code).await?;
         return Err(bad("the authorization code has already been used"));
     }
     user_tokens::respond(state, client, &grant, &scope, refresh, code.nonce.as_deref()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SECURITY I7: the code and the PKCE verifier never show in `{:?}`.
+    #[test]
+    fn code_request_debug_redacts_code_and_verifier() {
+        let r = CodeRequest {
+            code: "kc_ac_SECRET-code".to_string().into(),
+            redirect_uri: Some("https://app.example/cb".into()),
+            code_verifier: Some("SECRET-verifier".to_string().into()),
+        };
+        let s = format!("{r:?} {r:#?}");
+        assert!(!s.contains("SECRET"), "{s}");
+        assert!(s.contains("https://app.example/cb"), "{s}");
+    }
 }

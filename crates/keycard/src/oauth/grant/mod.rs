@@ -14,10 +14,12 @@ use super::OAuthError;
 use super::client_auth::{self, Presented};
 use super::params::Params;
 use crate::model::GrantType;
+use crate::secret::Redacted;
 use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope, TokenResponse};
 
-/// A token request, parsed into its grant.
+/// A token request, parsed into its grant. Every secret field is [`Redacted`], so `{:?}` never
+/// prints a code, token, verifier or password (SECURITY I7).
 #[derive(Debug)]
 pub enum GrantRequest {
     /// RFC 6749 §4.4.2.
@@ -32,19 +34,19 @@ pub enum GrantRequest {
         /// Username or e-mail.
         username: String,
         /// Password (never logged).
-        password: String,
+        password: Redacted<String>,
         /// Requested scope.
         scope: Option<Scope>,
     },
     /// RFC 8628 §3.4.
     DeviceCode {
         /// The device code.
-        device_code: String,
+        device_code: Redacted<String>,
     },
     /// RFC 6749 §6.
     RefreshToken {
         /// The refresh token.
-        refresh_token: String,
+        refresh_token: Redacted<String>,
         /// Requested (narrower) scope.
         scope: Option<Scope>,
     },
@@ -66,9 +68,9 @@ impl GrantRequest {
             "authorization_code" => Ok((
                 GrantType::AuthorizationCode,
                 GrantRequest::AuthorizationCode(authorization_code::CodeRequest {
-                    code: params.require("code")?.to_owned(),
+                    code: params.require("code")?.to_owned().into(),
                     redirect_uri: params.get("redirect_uri").map(str::to_owned),
-                    code_verifier: params.get("code_verifier").map(str::to_owned),
+                    code_verifier: params.get("code_verifier").map(|v| v.to_owned().into()),
                 }),
             )),
             // H1: with the legacy switch off the password grant is unknown; nothing is verified.
@@ -76,18 +78,18 @@ impl GrantRequest {
                 GrantType::Password,
                 GrantRequest::Password {
                     username: params.require("username")?.to_owned(),
-                    password: params.require("password")?.to_owned(),
+                    password: params.require("password")?.to_owned().into(),
                     scope: parse_scope(params)?,
                 },
             )),
             "urn:ietf:params:oauth:grant-type:device_code" => Ok((
                 GrantType::DeviceCode,
-                GrantRequest::DeviceCode { device_code: params.require("device_code")?.to_owned() },
+                GrantRequest::DeviceCode { device_code: params.require("device_code")?.to_owned().into() },
             )),
             "refresh_token" => Ok((
                 GrantType::RefreshToken,
                 GrantRequest::RefreshToken {
-                    refresh_token: params.require("refresh_token")?.to_owned(),
+                    refresh_token: params.require("refresh_token")?.to_owned().into(),
                     scope: parse_scope(params)?,
                 },
             )),
@@ -136,12 +138,42 @@ pub async fn token(
             client_credentials::issue(state, &client, scope).await
         }
         GrantRequest::AuthorizationCode(req) => authorization_code::issue(state, &client, req).await,
-        GrantRequest::DeviceCode { device_code } => device_code::issue(state, &client, &device_code).await,
+        GrantRequest::DeviceCode { device_code } => device_code::issue(state, &client, device_code.as_str()).await,
         GrantRequest::Password { username, password, scope } => {
-            password::issue(state, &client, &username, &password, scope, meta.ip).await
+            password::issue(state, &client, &username, password.as_str(), scope, meta.ip).await
         }
         GrantRequest::RefreshToken { refresh_token, scope } => {
-            refresh_token::issue(state, &client, &refresh_token, scope).await
+            refresh_token::issue(state, &client, refresh_token.as_str(), scope).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SECURITY I7 (issue 14 item 10): `{:?}` of a token request never shows its secrets.
+    #[test]
+    fn debug_redacts_every_secret() {
+        let requests = [
+            GrantRequest::AuthorizationCode(authorization_code::CodeRequest {
+                code: "kc_ac_SECRET-code".to_string().into(),
+                redirect_uri: Some("https://app.example/cb".into()),
+                code_verifier: Some("SECRET-verifier".to_string().into()),
+            }),
+            GrantRequest::Password {
+                username: "alice".into(),
+                password: "SECRET-password".to_string().into(),
+                scope: None,
+            },
+            GrantRequest::DeviceCode { device_code: "kc_dc_SECRET-device".to_string().into() },
+            GrantRequest::RefreshToken { refresh_token: "kc_rt_g.0.SECRET-refresh".to_string().into(), scope: None },
+        ];
+        for r in &requests {
+            let s = format!("{r:?} {r:#?}");
+            assert!(!s.contains("SECRET"), "{s}");
+        }
+        let s = format!("{:?}", requests[1]);
+        assert!(s.contains("alice"), "non-secret fields stay visible: {s}");
     }
 }

@@ -7,8 +7,15 @@
 //! token within that window and count, in which case the SAME successor pair already issued is
 //! returned again (idempotent; for lost responses and racing tabs). Rotation is always on for
 //! public clients; confidential clients may turn it off (`refresh_rotation = false`).
+//!
+//! Only a token Keycard really issued for the family counts as reuse: its keyed hash must be the
+//! previous token's or one of the family's retired tokens (`retired_refresh_tokens`). The grant
+//! id and generation inside a token are no secret (`gid` is in every JWT access token and public
+//! clients authenticate with their id alone), so a made-up token with a real grant id and an old
+//! generation is a plain `invalid_grant` that revokes nothing. Generations are bounded
+//! ([`MAX_GENERATION`](super::user_tokens::MAX_GENERATION)), so no arithmetic on them can overflow.
 
-use super::user_tokens::{self, new_refresh_token, parse_refresh_token};
+use super::user_tokens::{self, MAX_GENERATION, new_refresh_token, parse_refresh_token};
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{Client, Grant};
@@ -64,7 +71,8 @@ pub async fn issue(
     }
     let hash = jose::keyed_hash(&state.secrets.hash_key, token.as_bytes());
     let is_current = generation == grant.generation && grant.refresh_hash.as_deref() == Some(hash.as_str());
-    let is_previous = generation + 1 == grant.generation && grant.prev_refresh_hash.as_deref() == Some(hash.as_str());
+    let is_previous = generation.checked_add(1) == Some(grant.generation)
+        && grant.prev_refresh_hash.as_deref() == Some(hash.as_str());
     let window = client.settings.refresh_replay_window_secs;
     if is_previous && window > 0 {
         let max = client.settings.refresh_replay_max.max(1);
@@ -75,7 +83,7 @@ pub async fn issue(
         }
     }
     if !is_current {
-        if generation < grant.generation {
+        if generation < grant.generation && (is_previous || state.store.is_retired_refresh(&grant.id, &hash).await?) {
             // A rotated token came back: someone else has (or had) it (RFC 9700 §4.14.2).
             revoke_family(state, &grant, now, "refresh_token_reuse").await;
         }
@@ -102,7 +110,10 @@ pub async fn issue(
         }
         return user_tokens::respond(state, client, &grant, &scope, None, None).await;
     }
-    let next = new_refresh_token(&grant.id, grant.generation + 1);
+    let Some(next_generation) = grant.generation.checked_add(1).filter(|g| *g <= MAX_GENERATION) else {
+        return Err(bad("the refresh token family has reached its last generation"));
+    };
+    let next = new_refresh_token(&grant.id, next_generation);
     let next_hash = jose::keyed_hash(&state.secrets.hash_key, next.as_bytes());
     let res = user_tokens::respond(state, client, &grant, &scope, Some(next), None).await?;
     let sealed = if window > 0 { Some(seal(state, &grant.id, &res)?) } else { None };

@@ -14,6 +14,10 @@ use keycard_types::{Scope, TokenResponse};
 /// only a keyed hash of the whole token is stored.
 pub const REFRESH_TOKEN_PREFIX: &str = "kc_rt_";
 
+/// The highest generation a refresh token may carry: far beyond any real family, and far from
+/// `i64::MAX`, so a presented generation plus one never overflows.
+pub const MAX_GENERATION: i64 = u32::MAX as i64;
+
 /// A new refresh token for `grant_id` at `generation`.
 pub fn new_refresh_token(grant_id: &str, generation: i64) -> String {
     format!("{REFRESH_TOKEN_PREFIX}{grant_id}.{generation}.{}", crate::jose::random_token(32))
@@ -27,7 +31,7 @@ pub fn parse_refresh_token(token: &str) -> Option<(&str, i64)> {
     if it.next().is_some() || gid.is_empty() || random.len() < 43 || gid.len() > 64 {
         return None;
     }
-    let generation: i64 = generation.parse().ok().filter(|g| *g >= 0)?;
+    let generation: i64 = generation.parse().ok().filter(|g| (0..=MAX_GENERATION).contains(g))?;
     Some((gid, generation))
 }
 
@@ -149,6 +153,8 @@ mod tests {
             "kc_rt_abc.x.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
             "kc_rt_.1.y",
             "kc_rt_a.-1.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+            "kc_rt_a.9223372036854775807.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+            "kc_rt_a.4294967296.yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
             "kc_at_abc.1.x",
         ] {
             assert_eq!(parse_refresh_token(bad), None, "{bad}");

@@ -1,0 +1,77 @@
+//! Sign-in throttling: attempts counted atomically per key before the password is checked, locks
+//! with an honest `Retry-After`.
+
+use super::{Store, StoreResult};
+use crate::clock::UnixTime;
+use sqlx::Row;
+
+/// Result of reserving a login attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Attempts in the current window, this one included.
+    pub attempts: i64,
+    /// The key is locked until then.
+    pub locked_until: Option<UnixTime>,
+}
+
+impl Store {
+    // ── login throttling ────────────────────────────────────────────────────────────────────
+
+    /// Counts a login attempt for `key` BEFORE the password is checked (so parallel guesses on
+    /// many nodes cannot all slip under the threshold); the window restarts after `window` s.
+    /// When a lock has run out, the first attempt after it is let through as attempt number
+    /// `limit` (one more try, so `Retry-After` tells the truth) and clears the lock; any attempt
+    /// racing with it counts past the limit and locks again.
+    pub async fn reserve_login_attempt(
+        &self,
+        key: &str,
+        now: UnixTime,
+        window: i64,
+        limit: i64,
+    ) -> StoreResult<Attempt> {
+        let r = sqlx::query(
+            "INSERT INTO login_throttle (key, attempts, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
+             ON CONFLICT (key) DO UPDATE SET \
+             attempts = CASE \
+               WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until <= $2) THEN 1 \
+               WHEN login_throttle.locked_until IS NOT NULL AND login_throttle.locked_until <= $2 THEN $4 \
+               ELSE login_throttle.attempts + 1 END, \
+             window_start = CASE WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until <= $2) THEN $2 ELSE login_throttle.window_start END, \
+             locked_until = CASE WHEN login_throttle.locked_until IS NOT NULL AND login_throttle.locked_until <= $2 THEN NULL ELSE login_throttle.locked_until END \
+             RETURNING attempts, locked_until",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window)
+        .bind(limit)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Attempt { attempts: r.try_get("attempts")?, locked_until: r.try_get("locked_until")? })
+    }
+
+    /// Locks `key` until `until`.
+    pub async fn lock_login(&self, key: &str, until: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE login_throttle SET locked_until = $2 WHERE key = $1")
+            .bind(key)
+            .bind(until)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes one attempt back (a successful sign-in from this address), so the per-IP counter
+    /// counts failures and a busy NAT is not locked out by its own users.
+    pub async fn release_login_attempt(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the attempts of `key` (after a successful login).
+    pub async fn reset_login(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await?;
+        Ok(())
+    }
+}
