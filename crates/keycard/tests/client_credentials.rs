@@ -1,5 +1,6 @@
 //! RFC 6749 §4.4 client credentials end to end, with the `oauth2` crate as the client, and the
-//! RFC 9068 shape of the JWT access tokens.
+//! RFC 9068 shape of the JWT access tokens; the registered `token_endpoint_auth_method` at every
+//! endpoint that authenticates clients; secrets kept out of `Debug`.
 
 mod common;
 
@@ -121,5 +122,49 @@ async fn opaque_tokens_introspect_and_revoke() {
     assert_eq!(r.status, 200);
     let intro = post_form(&s.url("/introspect"), Some(&basic(&id, &secret)), &format!("token={tok}")).await;
     assert_eq!(intro.json(), serde_json::json!({"active": false}));
+    s.stop().await;
+}
+
+/// Defect 9 of issue 14 (RFC 7591 §2 `token_endpoint_auth_method`, OAuth 2.1 §2.4.1, SECURITY
+/// D3): a client uses the method it registered, at /token, /introspect, /revoke and
+/// /device_authorization; the other method is 401 `invalid_client`, with `WWW-Authenticate: Basic`
+/// when Basic was tried (RFC 6749 §5.2).
+#[tokio::test(flavor = "multi_thread")]
+async fn registered_auth_method_is_enforced_everywhere() {
+    let s = TestServer::start().await;
+    let spec = |id: &str, m: AuthMethod| ClientSpec {
+        id: Some(id.into()),
+        auth_method: Some(m),
+        grant_types: vec![GrantType::ClientCredentials, GrantType::DeviceCode],
+        scopes: vec!["x".into()],
+        ..Default::default()
+    };
+    let (b, b_secret) = s.create_client(spec("basic-only", AuthMethod::ClientSecretBasic)).await;
+    let (p, p_secret) = s.create_client(spec("post-only", AuthMethod::ClientSecretPost)).await;
+    let in_body = |id: &str, secret: &str| {
+        let enc = |x: &str| form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
+        format!("client_id={}&client_secret={}", enc(id), enc(secret))
+    };
+    for (path, params) in [
+        ("/token", "grant_type=client_credentials"),
+        ("/introspect", "token=x"),
+        ("/revoke", "token=x"),
+        ("/device_authorization", "scope=x"),
+    ] {
+        // The registered method works.
+        let r = post_form(&s.url(path), Some(&basic(&b, &b_secret)), params).await;
+        assert_eq!(r.status, 200, "{path} basic-only with Basic: {}", r.body);
+        let r = post_form(&s.url(path), None, &format!("{params}&{}", in_body(&p, &p_secret))).await;
+        assert_eq!(r.status, 200, "{path} post-only in the body: {}", r.body);
+        // The other method, with the right secret, does not.
+        let r = post_form(&s.url(path), None, &format!("{params}&{}", in_body(&b, &b_secret))).await;
+        r.assert_error(401, "invalid_client");
+        assert!(r.header("www-authenticate").is_none_or(|h| h.starts_with("Basic")), "{path}");
+        let r = post_form(&s.url(path), Some(&basic(&p, &p_secret)), params).await;
+        r.assert_error(401, "invalid_client");
+        let h = r.header("www-authenticate").unwrap_or_else(|| panic!("{path}: WWW-Authenticate after Basic"));
+        assert!(h.starts_with("Basic"), "{path}: {h}");
+        assert!(!r.body.contains(&p_secret));
+    }
     s.stop().await;
 }
