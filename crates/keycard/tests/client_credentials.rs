@@ -168,3 +168,33 @@ async fn registered_auth_method_is_enforced_everywhere() {
     }
     s.stop().await;
 }
+
+/// Defect 10 of issue 14 (SECURITY I7): `{:?}` of a minted access token or a token response
+/// never shows a token, while the JSON of the token response is exactly the RFC 6749 §5.1 body.
+#[test]
+fn i7_token_types_never_debug_print_secrets() {
+    let r = keycard_types::TokenResponse {
+        access_token: "at-secret-1111".into(),
+        token_type: "Bearer".into(),
+        expires_in: 60,
+        scope: Some("x".into()),
+        refresh_token: Some("rt-secret-2222".into()),
+        id_token: Some("id-secret-3333".into()),
+    };
+    let m = keycard::oauth::tokens::MintedAccessToken {
+        token: "at-secret-4444".into(),
+        expires_in: 60,
+        jti: "jti-1".into(),
+    };
+    let dbg = format!("{r:?} {r:#?} {m:?} {m:#?}");
+    for secret in ["at-secret-1111", "rt-secret-2222", "id-secret-3333", "at-secret-4444"] {
+        assert!(!dbg.contains(secret), "{secret} in {dbg}");
+    }
+    assert!(dbg.contains("Bearer") && dbg.contains("jti-1"), "non-secret fields still shown: {dbg}");
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(
+        json,
+        r#"{"access_token":"at-secret-1111","token_type":"Bearer","expires_in":60,"scope":"x","refresh_token":"rt-secret-2222","id_token":"id-secret-3333"}"#
+    );
+    assert_eq!(serde_json::from_str::<keycard_types::TokenResponse>(&json).unwrap(), r);
+}
