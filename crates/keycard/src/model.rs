@@ -250,6 +250,19 @@ pub struct User {
 /// The prefix of every user id.
 pub const USER_ID_PREFIX: &str = "usr_";
 
+/// The prefix of pairwise subject identifiers (OpenID Connect Core §8.1).
+pub const PAIRWISE_SUBJECT_PREFIX: &str = "pw_";
+
+/// Every prefix a user's `sub` can have (public: the user id; pairwise). Client ids may start with
+/// none of them, so the `sub` of a client-credentials token (the client id) is never a user's
+/// (RFC 9700 §4.15.1, SECURITY E4).
+pub const USER_SUBJECT_PREFIXES: [&str; 2] = [USER_ID_PREFIX, PAIRWISE_SUBJECT_PREFIX];
+
+/// Is `sub` (as a client or resource server sees it) a user rather than a client?
+pub fn is_user_subject(sub: &str) -> bool {
+    USER_SUBJECT_PREFIXES.iter().any(|p| sub.starts_with(p))
+}
+
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User")

@@ -4,10 +4,11 @@
 //! scope names (RFC 6749 §3.3). Pure functions over strings, below both callers; a new rule is
 //! one more function here, with its unit test.
 
-use crate::model::USER_ID_PREFIX;
+use crate::model::USER_SUBJECT_PREFIXES;
 
 /// RFC 6749 §2.2: client ids are `VSCHAR`s; Keycard allows printable ASCII without spaces
-/// (1–255 characters) and reserves the `usr_` prefix for user subjects.
+/// (1–255 characters) and reserves the prefixes of user subjects (`usr_`, pairwise `pw_`), so a
+/// client-credentials `sub` (the client id) never equals a user's (RFC 9700 §4.15.1).
 pub fn validate_client_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 255 {
         return Err("client id must be 1 to 255 characters".into());
@@ -15,8 +16,8 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
     if !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err("client id must be printable ASCII without spaces".into());
     }
-    if id.starts_with(USER_ID_PREFIX) {
-        return Err(format!("client id must not start with {USER_ID_PREFIX:?} (reserved for users)"));
+    if let Some(p) = USER_SUBJECT_PREFIXES.iter().find(|p| id.starts_with(**p)) {
+        return Err(format!("client id must not start with {p:?} (reserved for user subjects)"));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use keycard::admin::ClientSpec;
+use keycard::config::{Config, SubjectType};
 use keycard::model::{AuthMethod, GrantType, TokenFormat};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
@@ -165,6 +166,51 @@ async fn registered_auth_method_is_enforced_everywhere() {
         let h = r.header("www-authenticate").unwrap_or_else(|| panic!("{path}: WWW-Authenticate after Basic"));
         assert!(h.starts_with("Basic"), "{path}: {h}");
         assert!(!r.body.contains(&p_secret));
+    }
+    s.stop().await;
+}
+
+/// SECURITY E4 (RFC 9700 §4.15.1, RFC 9068 §2.2): a client-credentials access token carries
+/// `client_id`, and its `sub` is the client id, which can never equal a user's `sub`: user
+/// subjects start with `usr_` (public) or `pw_` (pairwise) and client ids may start with neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn e4_client_credentials_subject_never_equals_a_user_subject() {
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c: &mut Config| c.oidc.subject_type = SubjectType::Pairwise),
+        ..Default::default()
+    })
+    .await;
+    for (id, format) in [("svc:jwt", TokenFormat::Jwt), ("svc:opaque", TokenFormat::Opaque)] {
+        let (id, secret) = s
+            .create_client(ClientSpec {
+                id: Some(id.into()),
+                grant_types: vec![GrantType::ClientCredentials],
+                scopes: vec!["x".into()],
+                token_format: Some(format),
+                ..Default::default()
+            })
+            .await;
+        let t = cc_token(&s, &id, &secret, None).await.json()["access_token"].as_str().unwrap().to_owned();
+        let j = post_form(&s.url("/introspect"), Some(&basic(&id, &secret)), &format!("token={t}")).await.json();
+        let mut seen = vec![j];
+        if format == TokenFormat::Jwt {
+            seen.push(jwt_parts(&t).1);
+        }
+        for c in seen {
+            assert_eq!(c["client_id"], id.as_str(), "{c}");
+            assert_eq!(c["sub"], id.as_str(), "{c}");
+            let sub = c["sub"].as_str().unwrap();
+            assert!(!sub.starts_with("usr_") && !sub.starts_with("pw_"), "{sub}");
+        }
+    }
+    // The prefixes of user subjects are reserved: no client can be named like a user.
+    for reserved in ["usr_abc", "pw_abc"] {
+        let spec = ClientSpec {
+            id: Some(reserved.into()),
+            grant_types: vec![GrantType::ClientCredentials],
+            ..Default::default()
+        };
+        assert!(s.admin().create_client(&spec).await.is_err(), "{reserved} must be refused");
     }
     s.stop().await;
 }

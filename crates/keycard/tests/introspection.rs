@@ -1,10 +1,15 @@
 //! RFC 7662 introspection and RFC 7009 revocation semantics for JWT access tokens: expiry,
-//! revocation by jti, foreign tokens, other clients' tokens.
+//! revocation by jti, foreign tokens, other clients' tokens; who may introspect what (the
+//! resource-server role, SECURITY E4) and pairwise subjects (OIDC Core §8) wherever a client
+//! can see a `sub`.
 
 mod common;
 
 use common::*;
+use keycard::admin::ClientSpec;
+use keycard::config::{Config, SubjectType};
 use keycard::jose::{Alg, SigningKey};
+use keycard::model::{GrantType, TokenFormat};
 
 async fn token(s: &TestServer, id: &str, secret: &str) -> String {
     cc_token(s, id, secret, None).await.json()["access_token"].as_str().unwrap().to_owned()
@@ -101,4 +106,75 @@ async fn deleting_a_client_deactivates_its_tokens() {
     s.sync_caches().await;
     assert!(!active(&s, &basic(&rs, &rs_secret), &t).await);
     s.stop().await;
+}
+
+/// Introspects `token` as `auth` and checks the RFC 7662 §2.2 envelope (200, JSON, no-store).
+async fn introspect(s: &TestServer, auth: &str, token: &str) -> serde_json::Value {
+    let r = post_form(&s.url("/introspect"), Some(auth), &format!("token={token}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"), "RFC 7662 §2.2 / RFC 6749 §5.1");
+    r.json()
+}
+
+/// Defect 7 of issue 14 (OIDC Core §8): with pairwise subjects, the ID token, the access token
+/// (JWT `sub`), introspection and UserInfo all show the same pairwise value, never the internal
+/// user id, for JWT and opaque access tokens; two sectors see two values.
+#[tokio::test(flavor = "multi_thread")]
+async fn pairwise_subject_everywhere_a_client_can_see_it() {
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c: &mut Config| c.oidc.subject_type = SubjectType::Pairwise),
+        ..Default::default()
+    })
+    .await;
+    let (web, web_secret) = code_flow_fixtures(&s).await;
+    let (other, other_secret) = s
+        .create_client(ClientSpec {
+            id: Some("other".into()),
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec!["openid".into()],
+            redirect_uris: vec!["https://other.example/cb".into()],
+            token_format: Some(TokenFormat::Opaque),
+            ..Default::default()
+        })
+        .await;
+    let internal = s.admin().user("alice").await.unwrap().id;
+    let ua = UserAgent::new(&s.base);
+    let mut subs = Vec::new();
+    for (client, secret, cb) in
+        [(&web, &web_secret, "https://web.example/cb"), (&other, &other_secret, "https://other.example/cb")]
+    {
+        let t = code_tokens(&s, &ua, client, secret, cb).await;
+        let at = t["access_token"].as_str().unwrap();
+        let sub = jwt_parts(t["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
+        assert_ne!(sub, internal, "ID token");
+        if !at.starts_with("kc_at_") {
+            assert_eq!(jwt_parts(at).1["sub"], sub.as_str(), "JWT access token sub == ID token sub");
+        }
+        let j = introspect(&s, &basic(client, secret), at).await;
+        assert_eq!(j["active"], true, "{j}");
+        assert_eq!(j["sub"], sub.as_str(), "introspection sub == ID token sub ({client})");
+        let info = send(http().get(s.url("/userinfo")).bearer_auth(at)).await;
+        assert_eq!(info.status, 200, "{}", info.body);
+        assert_eq!(info.json()["sub"], sub.as_str(), "userinfo sub == ID token sub ({client})");
+        assert!(!info.body.contains(&internal) && !j.to_string().contains(&internal), "internal id leaked");
+        subs.push(sub);
+    }
+    assert_ne!(subs[0], subs[1], "two sectors cannot correlate the user");
+    s.stop().await;
+}
+
+/// Authorization code flow as alice with `openid`; returns the token response.
+async fn code_tokens(s: &TestServer, ua: &UserAgent, client: &str, secret: &str, cb: &str) -> serde_json::Value {
+    let (v, c) = pkce();
+    let enc = |x: &str| form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
+    let url = format!(
+        "/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={c}&code_challenge_method=S256",
+        enc(cb)
+    );
+    let back = authorize_in(ua, &url, "alice", "alice-password-1").await;
+    let code = query_of(&back)["code"].clone();
+    let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
+    let r = post_form(&s.url("/token"), Some(&basic(client, secret)), &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
 }

@@ -1,9 +1,9 @@
 //! Minting access tokens. JWT access tokens follow RFC 9068 (`typ: at+jwt`; iss, sub, aud,
 //! exp, iat, jti, client_id, scope), are signed with the active key of `keys.access_token_alg`,
 //! and need no database write. Opaque tokens are random (256 bits, prefix `kc_at_`) and stored
-//! only as a keyed hash.
+//! only as a keyed hash. The `sub` a client sees comes from [`subject`] (OIDC Core §8).
 
-use super::OAuthError;
+use super::{OAuthError, subject};
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{Client, StoredAccessToken, TokenFormat};
@@ -39,7 +39,9 @@ impl std::fmt::Debug for MintedAccessToken {
 pub struct AccessTokenSpec<'a> {
     /// The client.
     pub client: &'a Client,
-    /// `sub`: the user id, or the client id for client credentials.
+    /// The internal subject: the user id, or the client id for client credentials. A JWT
+    /// carries the `sub` the client sees ([`subject::for_token`]: pairwise when so configured);
+    /// an opaque token's row keeps the internal value, which introspection maps the same way.
     pub subject: &'a str,
     /// Granted scope.
     pub scope: &'a Scope,
@@ -60,7 +62,7 @@ pub async fn mint_access_token(state: &AppState, spec: AccessTokenSpec<'_>) -> R
         TokenFormat::Jwt => {
             let claims = AccessTokenClaims {
                 iss: state.config.issuer.clone(),
-                sub: spec.subject.to_owned(),
+                sub: subject::for_token(state, spec.subject, spec.client),
                 aud: audience,
                 exp: now + ttl,
                 iat: now,
