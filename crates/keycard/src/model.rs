@@ -164,6 +164,10 @@ pub struct ClientSettings {
     pub always_issue_refresh_token: bool,
     /// ID token signing algorithm (OpenID Connect Registration `id_token_signed_response_alg`).
     pub id_token_signed_response_alg: Option<crate::jose::Alg>,
+    /// The resource-server role: the audiences (resource identifiers, the `aud` of access
+    /// tokens) this client serves. It may introspect access tokens whose `aud` is one of them,
+    /// besides its own tokens (RFC 7662 §2.1, §4; SECURITY E4). Empty: not a resource server.
+    pub resource_audiences: Vec<String>,
 }
 
 /// A registered client (RFC 6749 §2).
@@ -206,6 +210,12 @@ impl Client {
     /// May the client use `grant`?
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// RFC 7662 §4: may this client learn about an access token issued to `token_client` for
+    /// `audience`? Only when it is that client, or a resource server for that audience.
+    pub fn may_introspect(&self, token_client: &str, audience: &str) -> bool {
+        self.id == token_client || self.settings.resource_audiences.iter().any(|a| a == audience)
     }
 }
 

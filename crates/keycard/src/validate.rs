@@ -72,3 +72,19 @@ pub fn validate_scope_name(name: &str) -> Result<(), String> {
         _ => Err(format!("scope {name:?} is not a single RFC 6749 scope token")),
     }
 }
+
+/// A resource audience a resource-server client serves (RFC 7662 §4; the `aud` of access
+/// tokens, usually the API's URL, RFC 8707 §2): 1–255 printable ASCII characters without spaces,
+/// and not the issuer, which is Keycard's own audience (the default `aud` of every client without
+/// an `audience`), so no resource server can claim every token.
+pub fn validate_resource_audience(aud: &str, issuer: &str) -> Result<(), String> {
+    if aud.is_empty() || aud.len() > 255 || !aud.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(format!("resource audience {aud:?} must be 1 to 255 printable ASCII characters without spaces"));
+    }
+    if aud.trim_end_matches('/') == issuer.trim_end_matches('/') {
+        return Err(format!(
+            "resource audience {aud:?} is the issuer: give the API's tokens their own audience (--audience) and name that"
+        ));
+    }
+    Ok(())
+}

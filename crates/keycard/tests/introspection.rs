@@ -98,8 +98,24 @@ async fn foreign_and_forged_jwts_are_inactive() {
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_client_deactivates_its_tokens() {
     let s = TestServer::start().await;
-    let (rs, rs_secret) = s.cc_client("rs", &["x"]).await;
-    let (id, secret) = s.cc_client("a", &["x"]).await;
+    // A resource server for the token's audience: the one caller left once `a` is gone (before
+    // issue 14 any client could introspect any token).
+    let (rs, rs_secret) = s
+        .create_client(ClientSpec {
+            id: Some("rs".into()),
+            resource_audiences: vec!["https://api.example".into()],
+            ..Default::default()
+        })
+        .await;
+    let (id, secret) = s
+        .create_client(ClientSpec {
+            id: Some("a".into()),
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec!["x".into()],
+            audience: Some("https://api.example".into()),
+            ..Default::default()
+        })
+        .await;
     let t = token(&s, &id, &secret).await;
     assert!(active(&s, &basic(&rs, &rs_secret), &t).await);
     s.admin().delete_client(&id).await.unwrap();
@@ -114,6 +130,74 @@ async fn introspect(s: &TestServer, auth: &str, token: &str) -> serde_json::Valu
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("cache-control"), Some("no-store"), "RFC 7662 §2.2 / RFC 6749 §5.1");
     r.json()
+}
+
+/// SECURITY E4 (RFC 7662 §2.2 and §4: the server MAY answer differently to different protected
+/// resources): client B learns nothing about client A's token, JWT or opaque, not even that it
+/// exists; A itself still sees its token.
+#[tokio::test(flavor = "multi_thread")]
+async fn e4_a_client_cannot_introspect_another_clients_token() {
+    let s = TestServer::start().await;
+    let (a, a_secret) = s.cc_client("a", &["x"]).await;
+    let (b, b_secret) = s.cc_client("b", &["x"]).await;
+    let (o, o_secret) = s
+        .create_client(ClientSpec {
+            id: Some("a-opaque".into()),
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec!["x".into()],
+            token_format: Some(TokenFormat::Opaque),
+            ..Default::default()
+        })
+        .await;
+    for (id, secret) in [(&a, &a_secret), (&o, &o_secret)] {
+        let t = token(&s, id, secret).await;
+        let own = introspect(&s, &basic(id, secret), &t).await;
+        assert_eq!(own["active"], true, "{own}");
+        assert_eq!(own["client_id"], id.as_str());
+        let foreign = introspect(&s, &basic(&b, &b_secret), &t).await;
+        assert_eq!(foreign, serde_json::json!({"active": false}), "another client's token ({id})");
+    }
+    s.stop().await;
+}
+
+/// SECURITY E4: a registered resource server introspects tokens whose `aud` it represents, and
+/// nothing else; a client that only introspects needs no grant type.
+#[tokio::test(flavor = "multi_thread")]
+async fn e4_resource_server_sees_only_tokens_for_its_audiences() {
+    let s = TestServer::start().await;
+    let cc = |id: &str, aud: &str, format: TokenFormat| ClientSpec {
+        id: Some(id.into()),
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: vec!["x".into()],
+        audience: Some(aud.into()),
+        token_format: Some(format),
+        ..Default::default()
+    };
+    let (rs, rs_secret) = s
+        .create_client(ClientSpec {
+            id: Some("rs:invoices".into()),
+            resource_audiences: vec!["https://invoices.example".into()],
+            ..Default::default()
+        })
+        .await;
+    let rs_auth = basic(&rs, &rs_secret);
+    for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
+        let (mine, mine_secret) =
+            s.create_client(cc(&format!("svc-{}", format.as_str()), "https://invoices.example", format)).await;
+        let (other, other_secret) =
+            s.create_client(cc(&format!("elsewhere-{}", format.as_str()), "https://mail.example", format)).await;
+        let t = token(&s, &mine, &mine_secret).await;
+        let j = introspect(&s, &rs_auth, &t).await;
+        assert_eq!(j["active"], true, "{j}");
+        assert_eq!(j["aud"], "https://invoices.example");
+        assert_eq!(j["client_id"], mine.as_str());
+        let t = token(&s, &other, &other_secret).await;
+        assert_eq!(introspect(&s, &rs_auth, &t).await, serde_json::json!({"active": false}), "another audience");
+        assert_eq!(introspect(&s, &basic(&other, &other_secret), &t).await["active"], true, "its own client");
+    }
+    // The introspection-only client cannot get tokens.
+    cc_token(&s, &rs, &rs_secret, None).await.assert_error(400, "unauthorized_client");
+    s.stop().await;
 }
 
 /// Defect 7 of issue 14 (OIDC Core §8): with pairwise subjects, the ID token, the access token
@@ -177,4 +261,59 @@ async fn code_tokens(s: &TestServer, ua: &UserAgent, client: &str, secret: &str,
     let r = post_form(&s.url("/token"), Some(&basic(client, secret)), &body).await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
+}
+
+/// Issue 14 defect 3: a resource server can be provisioned declaratively with only
+/// `resource_audiences` (no grant type), re-provisioning keeps the role, and it then introspects
+/// a token for its audience.
+#[tokio::test(flavor = "multi_thread")]
+async fn e4_resource_server_from_provisioning() {
+    use keycard::config::{Provision, ProvisionClient, Secret};
+    let s = TestServer::start().await;
+    let rs = |audiences: Vec<String>| ProvisionClient {
+        id: "rs:provisioned".into(),
+        name: None,
+        secret_hash: None,
+        secret: Some(Secret("rs-provisioned-secret-0123456789".into())),
+        auth_method: None,
+        grant_types: vec![],
+        scopes: vec![],
+        redirect_uris: vec![],
+        access_token_ttl_secs: None,
+        token_format: None,
+        audience: None,
+        web_origins: vec![],
+        disabled: false,
+        resource_audiences: audiences,
+    };
+    let admin = s.admin();
+    let p = Provision { clients: vec![rs(vec!["https://api.example".into()])], ..Default::default() };
+    admin.provision(&p).await.unwrap();
+    admin.provision(&p).await.unwrap();
+    assert_eq!(admin.client("rs:provisioned").await.unwrap().settings.resource_audiences, ["https://api.example"]);
+    s.sync_caches().await;
+    let (id, secret) = s
+        .create_client(ClientSpec {
+            id: Some("svc".into()),
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec!["x".into()],
+            audience: Some("https://api.example".into()),
+            ..Default::default()
+        })
+        .await;
+    let t = token(&s, &id, &secret).await;
+    let auth = basic("rs:provisioned", "rs-provisioned-secret-0123456789");
+    assert_eq!(introspect(&s, &auth, &t).await["active"], true);
+    // Neither a grant type nor a resource audience: not a client at all.
+    admin.provision(&Provision { clients: vec![rs(vec![])], ..Default::default() }).await.unwrap_err();
+    // Another audience: the same token is now none of its business.
+    let mut c = admin.client("rs:provisioned").await.unwrap();
+    c.settings.resource_audiences = vec!["https://other.example".into()];
+    admin.save_client(c).await.unwrap();
+    s.sync_caches().await;
+    assert_eq!(introspect(&s, &auth, &t).await, serde_json::json!({"active": false}));
+    // The issuer is no resource audience: it is the default audience of every token.
+    let bad = Provision { clients: vec![rs(vec![s.base.clone()])], ..Default::default() };
+    assert!(admin.provision(&bad).await.is_err());
+    s.stop().await;
 }

@@ -3,6 +3,12 @@
 //! key that is not ours, issued under a revoked grant, for a disabled user or a deleted client —
 //! is `{"active": false}` and never an error (§2.2); a database that is down is a 503, never
 //! `active:false` for a valid token (SECURITY E6).
+//!
+//! Who may learn what (§4, SECURITY E4): a client about its own tokens; a resource server (a
+//! client with `resource_audiences`) about access tokens whose `aud` it serves. Anyone else gets
+//! exactly `{"active":false}`, the answer §2.2 allows for a token the caller may not know about,
+//! so a foreign token cannot be told apart from garbage. Refresh tokens are described only to
+//! their own client. A new rule belongs in [`Client::may_introspect`](crate::model::Client::may_introspect).
 
 use super::OAuthError;
 use super::client_auth::{self, Presented};
@@ -116,15 +122,18 @@ pub async fn introspect(
         // Refresh tokens are described only to the client that holds them.
         return describe_refresh_token(state, token, &client.id).await;
     }
-    describe(state, token).await
-}
-
-/// Describes an access token without authenticating anyone (the caller did).
-pub async fn describe(state: &AppState, token: &str) -> Result<IntrospectionResponse, OAuthError> {
     let Some(t) = active_access_token(state, token).await? else {
         return Ok(IntrospectionResponse::inactive());
     };
-    Ok(IntrospectionResponse {
+    if !client.may_introspect(&t.client_id, &t.aud) {
+        return Ok(IntrospectionResponse::inactive());
+    }
+    Ok(describe_active(state, t))
+}
+
+/// Describes an active access token (the caller authenticated and may see it).
+fn describe_active(state: &AppState, t: ActiveToken) -> IntrospectionResponse {
+    IntrospectionResponse {
         active: true,
         scope: t.scope,
         client_id: Some(t.client_id),
@@ -136,5 +145,5 @@ pub async fn describe(state: &AppState, token: &str) -> Result<IntrospectionResp
         iss: Some(state.config.issuer.clone()),
         jti: Some(t.jti),
         ..Default::default()
-    })
+    }
 }
