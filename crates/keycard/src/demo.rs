@@ -22,7 +22,7 @@
 
 use crate::admin::Admin;
 use crate::config::{Provision, ProvisionClient, ProvisionScope, ProvisionUser, Secret};
-use crate::model::{AuthMethod, GrantType, USER_ID_PREFIX};
+use crate::model::{AuthMethod, GrantType, is_user_subject};
 use crate::state::AppState;
 use anyhow::Context as _;
 use axum::body::Bytes;
@@ -135,7 +135,7 @@ impl Caller {
             subject: c.subject.clone(),
             client_id: c.client_id.clone(),
             scopes: c.scopes.iter().map(str::to_owned).collect(),
-            on_behalf_of: if c.subject.starts_with(USER_ID_PREFIX) { "user" } else { "client" },
+            on_behalf_of: if is_user_subject(&c.subject) { "user" } else { "client" },
         }
     }
 
