@@ -255,7 +255,13 @@ async fn alg_none_tampering_and_key_confusion_are_refused() {
 async fn opaque_token_introspected_then_revoked() {
     let s = TestServer::start().await;
     // The resource server's own credentials, for introspection only.
-    let (rs_id, rs_secret) = client(&s, "rs:invoices-api", &[], |c| c.audience = None).await;
+    // A resource server for API (RFC 7662 §4, SECURITY E4): it introspects API's tokens only.
+    let (rs_id, rs_secret) = client(&s, "rs:invoices-api", &[], |c| {
+        c.audience = None;
+        c.grant_types.clear();
+        c.resource_audiences = vec![API.to_owned()];
+    })
+    .await;
     let (id, secret) =
         client(&s, "svc:opaque", &["invoices:read"], |c| c.token_format = Some(TokenFormat::Opaque)).await;
     let t = token(&s, &id, &secret, Some("invoices:read")).await;

@@ -8,6 +8,7 @@
 //! - [`metadata`]: RFC 8414 authorization server metadata.
 //! - [`claims`]: RFC 9068 JWT access-token claims.
 //! - [`scope`]: the RFC 6749 §3.3 scope parameter.
+//! - [`secret`]: [`SecretString`], a secret field whose `Debug` is redacted.
 #![deny(missing_docs)]
 
 pub mod claims;
@@ -15,9 +16,11 @@ pub mod error;
 pub mod metadata;
 pub mod response;
 pub mod scope;
+pub mod secret;
 
 pub use claims::AccessTokenClaims;
 pub use error::{ErrorBody, ErrorCode};
 pub use metadata::ServerMetadata;
 pub use response::{IntrospectionResponse, TokenResponse};
 pub use scope::{Scope, ScopeError};
+pub use secret::SecretString;

@@ -1,12 +1,14 @@
 //! Successful responses of the token endpoint (RFC 6749 §5.1) and of introspection (RFC 7662 §2.2).
 
+use crate::SecretString;
 use serde::{Deserialize, Serialize};
 
-/// RFC 6749 §5.1 access token response.
+/// RFC 6749 §5.1 access token response. The tokens are [`SecretString`]s: `{:?}` of a response
+/// never shows them (SECURITY I7), its JSON is the plain RFC 6749 §5.1 body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// The access token.
-    pub access_token: String,
+    pub access_token: SecretString,
     /// Always `Bearer` for now (RFC 6750).
     pub token_type: String,
     /// Lifetime of the access token in seconds.
@@ -17,10 +19,10 @@ pub struct TokenResponse {
     pub scope: Option<String>,
     /// A refresh token, when one is issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<SecretString>,
     /// An OpenID Connect ID token, when `openid` was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<SecretString>,
 }
 
 /// RFC 7662 §2.2 introspection response. Every member but `active` is omitted for an inactive token.
@@ -67,5 +69,39 @@ impl IntrospectionResponse {
     /// The answer for every token that is not active: `{"active":false}` and nothing else.
     pub fn inactive() -> Self {
         Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14 defect 10: the tokens never reach `{:?}`; the JSON is unchanged.
+    #[test]
+    fn token_response_debug_hides_the_tokens_and_json_is_unchanged() {
+        let r = TokenResponse {
+            access_token: "at-secret-1".into(),
+            token_type: "Bearer".into(),
+            expires_in: 60,
+            scope: Some("openid".into()),
+            refresh_token: Some("rt-secret-2".into()),
+            id_token: Some("id-secret-3".into()),
+        };
+        let dbg = format!("{r:?} {r:#?}");
+        for s in ["at-secret-1", "rt-secret-2", "id-secret-3"] {
+            assert!(!dbg.contains(s), "{s} in {dbg}");
+        }
+        assert!(dbg.contains("Bearer") && dbg.contains("openid"), "{dbg}");
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"access_token":"at-secret-1","token_type":"Bearer","expires_in":60,"scope":"openid","refresh_token":"rt-secret-2","id_token":"id-secret-3"}"#
+        );
+        assert_eq!(serde_json::from_str::<TokenResponse>(&json).unwrap(), r);
+        let bare = TokenResponse { refresh_token: None, id_token: None, scope: None, ..r };
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"access_token":"at-secret-1","token_type":"Bearer","expires_in":60}"#
+        );
     }
 }

@@ -7,7 +7,9 @@ use crate::config::{Config, Provision};
 use crate::jose;
 use crate::model::{AuthMethod, Client, ClientSettings, GrantType, ScopeDef, TokenFormat, USER_ID_PREFIX, User};
 use crate::store::{Store, StoreError};
-pub use crate::validate::{validate_client_id, validate_redirect_uri, validate_scope_name, validate_web_origin};
+pub use crate::validate::{
+    validate_client_id, validate_redirect_uri, validate_resource_audience, validate_scope_name, validate_web_origin,
+};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::fmt;
 
@@ -76,6 +78,9 @@ pub struct ClientSpec {
     pub web_origins: Vec<String>,
     /// Disabled flag.
     pub disabled: bool,
+    /// The resource-server role: audiences whose access tokens this client may introspect
+    /// ([`ClientSettings::resource_audiences`]); such a client needs no grant type.
+    pub resource_audiences: Vec<String>,
 }
 
 /// Admin operations over a store.
@@ -106,8 +111,18 @@ impl Admin<'_> {
         let mut grant_types = spec.grant_types.clone();
         grant_types.sort();
         grant_types.dedup();
-        if grant_types.is_empty() {
-            return invalid("a client needs at least one grant type (--grant)");
+        for a in &spec.resource_audiences {
+            validate_resource_audience(a, &self.config.issuer).map_err(AdminError::Invalid)?;
+        }
+        if auth_method == AuthMethod::None && !spec.resource_audiences.is_empty() {
+            return invalid(
+                "a resource server introspects with a secret: it cannot be a public client (RFC 7662 section 2.1)",
+            );
+        }
+        if grant_types.is_empty() && spec.resource_audiences.is_empty() {
+            return invalid(
+                "a client needs at least one grant type (--grant), or resource audiences (--resource-audience)",
+            );
         }
         if auth_method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
             return invalid("the client_credentials grant is for confidential clients only (RFC 6749 section 4.4)");
@@ -145,6 +160,7 @@ impl Admin<'_> {
             settings: ClientSettings {
                 audience: spec.audience.clone(),
                 web_origins: spec.web_origins.clone(),
+                resource_audiences: spec.resource_audiences.clone(),
                 ..Default::default()
             },
             created_at: self.now,
@@ -187,6 +203,7 @@ impl Admin<'_> {
             audience: client.settings.audience.clone(),
             web_origins: client.settings.web_origins.clone(),
             disabled: client.disabled,
+            resource_audiences: client.settings.resource_audiences.clone(),
         };
         let checked = self.build_client(&spec, client.secret_hash.clone())?;
         if checked.auth_method != AuthMethod::None && checked.secret_hash.is_none() {
@@ -366,6 +383,7 @@ impl Admin<'_> {
                 audience: c.audience.clone(),
                 web_origins: c.web_origins.clone(),
                 disabled: c.disabled,
+                resource_audiences: c.resource_audiences.clone(),
             };
             let mut client = self.build_client(&spec, secret_hash)?;
             match self.store.get_client(&c.id).await? {
@@ -374,6 +392,7 @@ impl Admin<'_> {
                     client.settings = ClientSettings {
                         audience: c.audience.clone(),
                         web_origins: c.web_origins.clone(),
+                        resource_audiences: c.resource_audiences.clone(),
                         ..existing.settings
                     };
                     self.save_client(client).await?;

@@ -449,6 +449,10 @@ pub struct ProvisionClient {
     /// Disabled clients cannot authenticate.
     #[serde(default)]
     pub disabled: bool,
+    /// The resource-server role: the audiences (`aud` of access tokens, e.g. the API's URL)
+    /// this client serves; it may introspect tokens for them (RFC 7662 §4). Needs no grant type.
+    #[serde(default)]
+    pub resource_audiences: Vec<String>,
 }
 
 /// A user in the provisioning file.

@@ -164,6 +164,10 @@ pub struct ClientSettings {
     pub always_issue_refresh_token: bool,
     /// ID token signing algorithm (OpenID Connect Registration `id_token_signed_response_alg`).
     pub id_token_signed_response_alg: Option<crate::jose::Alg>,
+    /// The resource-server role: the audiences (resource identifiers, the `aud` of access
+    /// tokens) this client serves. It may introspect access tokens whose `aud` is one of them,
+    /// besides its own tokens (RFC 7662 §2.1, §4; SECURITY E4). Empty: not a resource server.
+    pub resource_audiences: Vec<String>,
 }
 
 /// A registered client (RFC 6749 §2).
@@ -207,6 +211,12 @@ impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
+
+    /// RFC 7662 §4: may this client learn about an access token issued to `token_client` for
+    /// `audience`? Only when it is that client, or a resource server for that audience.
+    pub fn may_introspect(&self, token_client: &str, audience: &str) -> bool {
+        self.id == token_client || self.settings.resource_audiences.iter().any(|a| a == audience)
+    }
 }
 
 impl fmt::Debug for Client {
@@ -249,6 +259,19 @@ pub struct User {
 
 /// The prefix of every user id.
 pub const USER_ID_PREFIX: &str = "usr_";
+
+/// The prefix of pairwise subject identifiers (OpenID Connect Core §8.1).
+pub const PAIRWISE_SUBJECT_PREFIX: &str = "pw_";
+
+/// Every prefix a user's `sub` can have (public: the user id; pairwise). Client ids may start with
+/// none of them, so the `sub` of a client-credentials token (the client id) is never a user's
+/// (RFC 9700 §4.15.1, SECURITY E4).
+pub const USER_SUBJECT_PREFIXES: [&str; 2] = [USER_ID_PREFIX, PAIRWISE_SUBJECT_PREFIX];
+
+/// Is `sub` (as a client or resource server sees it) a user rather than a client?
+pub fn is_user_subject(sub: &str) -> bool {
+    USER_SUBJECT_PREFIXES.iter().any(|p| sub.starts_with(p))
+}
 
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

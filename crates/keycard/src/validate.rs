@@ -5,10 +5,11 @@
 //! client (logo, policy, terms of service; RFC 7591 §2). Pure functions over strings, below both callers; a new rule is
 //! one more function here, with its unit test.
 
-use crate::model::USER_ID_PREFIX;
+use crate::model::USER_SUBJECT_PREFIXES;
 
 /// RFC 6749 §2.2: client ids are `VSCHAR`s; Keycard allows printable ASCII without spaces
-/// (1–255 characters) and reserves the `usr_` prefix for user subjects.
+/// (1–255 characters) and reserves the prefixes of user subjects (`usr_`, pairwise `pw_`), so a
+/// client-credentials `sub` (the client id) never equals a user's (RFC 9700 §4.15.1).
 pub fn validate_client_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 255 {
         return Err("client id must be 1 to 255 characters".into());
@@ -16,8 +17,8 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
     if !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err("client id must be printable ASCII without spaces".into());
     }
-    if id.starts_with(USER_ID_PREFIX) {
-        return Err(format!("client id must not start with {USER_ID_PREFIX:?} (reserved for users)"));
+    if let Some(p) = USER_SUBJECT_PREFIXES.iter().find(|p| id.starts_with(**p)) {
+        return Err(format!("client id must not start with {p:?} (reserved for user subjects)"));
     }
     Ok(())
 }
@@ -100,6 +101,22 @@ pub fn validate_scope_name(name: &str) -> Result<(), String> {
         Ok(s) if s.len() == 1 => Ok(()),
         _ => Err(format!("scope {name:?} is not a single RFC 6749 scope token")),
     }
+}
+
+/// A resource audience a resource-server client serves (RFC 7662 §4; the `aud` of access
+/// tokens, usually the API's URL, RFC 8707 §2): 1–255 printable ASCII characters without spaces,
+/// and not the issuer, which is Keycard's own audience (the default `aud` of every client without
+/// an `audience`), so no resource server can claim every token.
+pub fn validate_resource_audience(aud: &str, issuer: &str) -> Result<(), String> {
+    if aud.is_empty() || aud.len() > 255 || !aud.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(format!("resource audience {aud:?} must be 1 to 255 printable ASCII characters without spaces"));
+    }
+    if aud.trim_end_matches('/') == issuer.trim_end_matches('/') {
+        return Err(format!(
+            "resource audience {aud:?} is the issuer: give the API's tokens their own audience (--audience) and name that"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -167,6 +167,12 @@ async fn percent_encoded_credentials_work_in_basic_and_post() {
     assert_eq!(id, "svc:billing+u");
     let r = cc_token(&s, &id, &secret, None).await;
     assert_eq!(r.status, 200, "Basic with form-encoded ':' and '+': {}", r.body);
+    // A client uses only its registered method (issue 14, defect 9): switch it to the body.
+    let admin = s.admin();
+    let mut c = admin.client(&id).await.unwrap();
+    c.auth_method = keycard::model::AuthMethod::ClientSecretPost;
+    admin.save_client(c).await.unwrap();
+    s.sync_caches().await;
     let body = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),

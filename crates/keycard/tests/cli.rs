@@ -413,3 +413,51 @@ async fn taken_port_is_a_clear_error_and_in_flight_requests_finish() {
     let (status, _) = server.term();
     assert!(status.success());
 }
+
+/// Issue 14 defect 3 (SECURITY E4): a resource server is created, shown and updated from the CLI
+/// with `--resource-audience`, needs no `--grant`, and a public client cannot be one.
+#[test]
+fn resource_server_role_from_the_cli() {
+    let d = Dir::new();
+    let cfg = d.config("");
+    let c = ok_json(&keycard(
+        &cfg,
+        &[
+            "client",
+            "create",
+            "--name",
+            "api",
+            "--id",
+            "rs:api",
+            "--resource-audience",
+            "https://api.example",
+            "--json",
+        ],
+    ));
+    assert_eq!(c["resource_audiences"], serde_json::json!(["https://api.example"]));
+    assert_eq!(c["grant_types"], serde_json::json!([]));
+    assert!(c["client_secret"].as_str().unwrap().starts_with("kc_cs_"));
+    let up = ok_json(&keycard(
+        &cfg,
+        &[
+            "client",
+            "update",
+            "rs:api",
+            "--resource-audience",
+            "https://a.example",
+            "--resource-audience",
+            "https://b.example",
+            "--json",
+        ],
+    ));
+    assert_eq!(up["resource_audiences"], serde_json::json!(["https://a.example", "https://b.example"]));
+    let shown = keycard(&cfg, &["client", "show", "rs:api"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("resource server for: https://a.example https://b.example")
+    );
+    let o =
+        keycard(&cfg, &["client", "create", "--name", "x", "--public", "--resource-audience", "https://api.example"]);
+    assert_eq!(o.status.code(), Some(1), "a public client cannot introspect");
+    let o = keycard(&cfg, &["client", "create", "--name", "x"]);
+    assert_ne!(o.status.code(), Some(0), "a client needs a grant type or a resource audience");
+}

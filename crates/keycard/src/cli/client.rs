@@ -26,7 +26,7 @@ pub enum ClientCmd {
         #[arg(long)]
         id: Option<String>,
         /// Allowed grant type (repeatable): client_credentials, authorization_code, refresh_token, device_code.
-        #[arg(long = "grant", required = true)]
+        #[arg(long = "grant", required_unless_present = "resource_audiences")]
         grants: Vec<GrantType>,
         /// Allowed scope (repeatable, or space separated); unknown scopes are created.
         #[arg(long = "scope")]
@@ -52,6 +52,10 @@ pub enum ClientCmd {
         /// Browser origin allowed for CORS (repeatable), e.g. https://app.example.com.
         #[arg(long = "web-origin")]
         web_origins: Vec<String>,
+        /// Make it a resource server for this audience (repeatable): it may introspect access
+        /// tokens whose aud is one of them. Needs no --grant.
+        #[arg(long = "resource-audience")]
+        resource_audiences: Vec<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -101,6 +105,9 @@ pub enum ClientCmd {
         /// Replace the browser origins allowed for CORS (repeatable).
         #[arg(long = "web-origin")]
         web_origins: Vec<String>,
+        /// Replace the audiences this client serves as a resource server (repeatable).
+        #[arg(long = "resource-audience")]
+        resource_audiences: Vec<String>,
         /// Disable the client (it can no longer authenticate).
         #[arg(long, conflicts_with = "enable")]
         disable: bool,
@@ -145,6 +152,7 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             access_token_ttl,
             audience,
             web_origins,
+            resource_audiences,
             out,
         } => {
             let spec = ClientSpec {
@@ -160,6 +168,7 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
                 audience,
                 web_origins,
                 disabled: false,
+                resource_audiences,
             };
             let (client, secret) = a.create_client(&spec).await.map_err(admin_err)?;
             Out::new(out.json).created_client(&client, secret.as_ref());
@@ -178,6 +187,7 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             access_token_ttl,
             audience,
             web_origins,
+            resource_audiences,
             disable,
             enable,
             out,
@@ -209,6 +219,9 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             }
             if !web_origins.is_empty() {
                 c.settings.web_origins = web_origins;
+            }
+            if !resource_audiences.is_empty() {
+                c.settings.resource_audiences = resource_audiences;
             }
             if disable {
                 c.disabled = true;

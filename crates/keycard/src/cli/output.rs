@@ -25,6 +25,7 @@ fn client_json(c: &Client) -> Value {
         "token_format": c.token_format.as_str(),
         "audience": c.settings.audience,
         "web_origins": c.settings.web_origins,
+        "resource_audiences": c.settings.resource_audiences,
         "disabled": c.disabled,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
@@ -100,6 +101,9 @@ impl Out {
         println!("  access tokens: {} for {}s", c.token_format.as_str(), c.access_token_ttl);
         if let Some(a) = &c.settings.audience {
             println!("  audience:      {a}");
+        }
+        if !c.settings.resource_audiences.is_empty() {
+            println!("  resource server for: {}", c.settings.resource_audiences.join(" "));
         }
         if c.disabled {
             println!("  DISABLED");

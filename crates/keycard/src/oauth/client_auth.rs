@@ -1,14 +1,22 @@
 //! RFC 6749 §2.3.1 client authentication (OAuth 2.1 §2.4.1): `client_secret_basic`
 //! (HTTP Basic with the id and secret each form-urlencoded before base64) and
 //! `client_secret_post` (`client_id` + `client_secret` in the body); public clients identify
-//! with `client_id` alone. One method per request (OAuth 2.1 §2.4). Secrets are compared as
-//! keyed hashes in constant time, and an unknown client costs the same hash as a known one.
-//! Wrong secrets are throttled per client and address ([`client_throttle`](super::client_throttle)).
+//! with `client_id` alone. One method per request (OAuth 2.1 §2.4), and only the one the client
+//! registered (RFC 7591 §2 `token_endpoint_auth_method`): a `client_secret_basic` client cannot
+//! send its secret in the body, nor a `client_secret_post` client in a Basic header. Secrets are
+//! compared as keyed hashes in constant time, and an unknown client costs the same hash as a
+//! known one. Wrong secrets are throttled per client and address
+//! ([`client_throttle`](super::client_throttle)).
+//!
+//! Every endpoint that authenticates clients (token, introspection, revocation, device
+//! authorization) goes through [`presented`] then [`authenticate`]; a new method (e.g.
+//! `private_key_jwt`) adds a [`Presented`] variant, its check in [`authenticate`], and its
+//! [`AuthMethod`] in [`Presented::method`].
 
 use super::params::{Params, decode_component};
 use super::{OAuthError, client_throttle};
 use crate::jose;
-use crate::model::Client;
+use crate::model::{AuthMethod, Client};
 use crate::state::AppState;
 use base64::Engine as _;
 use std::fmt;
@@ -54,6 +62,16 @@ impl Presented {
     /// Did the client try HTTP Basic?
     pub fn is_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
+    }
+
+    /// The RFC 7591 authentication method this presentation uses (`None` when nothing was sent).
+    pub fn method(&self) -> Option<AuthMethod> {
+        match self {
+            Self::Basic { .. } => Some(AuthMethod::ClientSecretBasic),
+            Self::Post { .. } => Some(AuthMethod::ClientSecretPost),
+            Self::IdOnly { .. } => Some(AuthMethod::None),
+            Self::Nothing => None,
+        }
     }
 }
 
@@ -106,7 +124,10 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
 /// enabled, and prove its secret when it has one; public clients may not present a secret. Every
 /// failure is `invalid_client` with the same description, so the answer reveals nothing about
 /// which check failed. A (client, address) pair locked after repeated wrong secrets is refused
-/// with 429 before any check (SECURITY D2).
+/// with 429 before any check (SECURITY D2). A right secret sent by a method other than the
+/// registered `token_endpoint_auth_method` is `invalid_client` too (RFC 6749 §5.2, with
+/// `WWW-Authenticate: Basic` when Basic was tried); it is checked after the secret, so it tells
+/// nothing to whoever does not know the secret, and it is not counted as a wrong secret.
 pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> Result<Arc<Client>, OAuthError> {
     let basic = presented.is_basic();
     let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
@@ -129,6 +150,14 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
         (Some(c), Some(s)) if !c.disabled && !c.is_public() => {
             let ok = c.secret_hash.as_deref().is_some_and(|h| jose::keyed_hash_matches(hash_key, s.as_bytes(), h));
             if ok {
+                if presented.method() != Some(c.auth_method) {
+                    return Err(OAuthError::invalid_client(format!(
+                        "this client is registered for {}, not {} (RFC 7591 token_endpoint_auth_method)",
+                        c.auth_method.as_str(),
+                        presented.method().map_or("none", AuthMethod::as_str)
+                    ))
+                    .with_basic_challenge(basic));
+                }
                 return Ok(c);
             }
             // Only clients that exist are counted: random ids would only fill the table.

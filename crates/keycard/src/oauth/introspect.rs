@@ -3,11 +3,18 @@
 //! key that is not ours, issued under a revoked grant, for a disabled user or a deleted client —
 //! is `{"active": false}` and never an error (§2.2); a database that is down is a 503, never
 //! `active:false` for a valid token (SECURITY E6).
+//!
+//! Who may learn what (§4, SECURITY E4): a client about its own tokens; a resource server (a
+//! client with `resource_audiences`) about access tokens whose `aud` it serves. Anyone else gets
+//! exactly `{"active":false}`, the answer §2.2 allows for a token the caller may not know about,
+//! so a foreign token cannot be told apart from garbage. Refresh tokens are described only to
+//! their own client. A new rule belongs in [`Client::may_introspect`](crate::model::Client::may_introspect).
 
 use super::OAuthError;
 use super::client_auth::{self, Presented};
 use super::grant::refresh_token::describe_refresh_token;
 use super::params::Params;
+use super::subject;
 use super::tokens::{self, OPAQUE_ACCESS_TOKEN_PREFIX};
 use crate::jose;
 use crate::model::USER_ID_PREFIX;
@@ -19,8 +26,12 @@ use keycard_types::IntrospectionResponse;
 pub struct ActiveToken {
     /// The client it was issued to.
     pub client_id: String,
-    /// Subject (user id, or client id for client credentials).
+    /// Subject as the token's client sees it: the user's public or pairwise `sub`
+    /// ([`subject`](super::subject)), or the client id for client credentials.
     pub sub: String,
+    /// The internal user id, for a token on behalf of a user (from its grant). Server-side
+    /// only: never sent to a client.
+    pub user_id: Option<String>,
     /// Granted scope.
     pub scope: Option<String>,
     /// Expiry.
@@ -38,7 +49,7 @@ pub struct ActiveToken {
 /// Checks an access token (JWT or opaque) and every state that can end it early.
 pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option<ActiveToken>, OAuthError> {
     let now = state.clock.now();
-    let t = if token.starts_with(OPAQUE_ACCESS_TOKEN_PREFIX) {
+    let mut t = if token.starts_with(OPAQUE_ACCESS_TOKEN_PREFIX) {
         let hash = jose::keyed_hash(&state.secrets.hash_key, token.as_bytes());
         let Some(t) = state.store.get_access_token(&hash).await? else { return Ok(None) };
         if t.revoked_at.is_some() || t.expires_at <= now {
@@ -46,7 +57,9 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
         }
         ActiveToken {
             client_id: t.client_id,
+            // The row keeps the internal subject; mapped to the client's `sub` below.
             sub: t.subject,
+            user_id: None,
             scope: (!t.scope.is_empty()).then_some(t.scope),
             exp: t.expires_at,
             iat: t.issued_at,
@@ -62,6 +75,7 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
         ActiveToken {
             client_id: c.client_id,
             sub: c.sub,
+            user_id: None,
             scope: c.scope,
             exp: c.exp,
             iat: c.iat,
@@ -71,17 +85,24 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
         }
     };
     // A token older than its client belongs to a deleted client of the same id (issue 14).
-    if state.clients.get(&state.store, &t.client_id).await?.is_none_or(|c| c.disabled || t.iat < c.created_at) {
+    let Some(client) = state.clients.get(&state.store, &t.client_id).await?.filter(|c| !c.disabled && t.iat >= c.created_at)
+    else {
         return Ok(None);
+    };
+    if let Some(gid) = &t.gid {
+        let Some(g) = state.store.get_grant(gid).await?.filter(|g| g.revoked_at.is_none()) else { return Ok(None) };
+        t.user_id = Some(g.user_id);
+    } else if t.sub.starts_with(USER_ID_PREFIX) {
+        t.user_id = Some(t.sub.clone());
     }
-    if let Some(gid) = &t.gid
-        && state.store.get_grant(gid).await?.is_none_or(|g| g.revoked_at.is_some())
+    if let Some(uid) = &t.user_id
+        && state.store.get_user(uid).await?.is_none_or(|u| u.disabled)
     {
         return Ok(None);
     }
-    if t.sub.starts_with(USER_ID_PREFIX) && state.store.get_user(&t.sub).await?.is_none_or(|u| u.disabled) {
-        return Ok(None);
-    }
+    // Never the internal id under pairwise subjects (issue 14, defect 7); a pairwise or client
+    // `sub` passes unchanged.
+    t.sub = subject::for_token(state, &t.sub, &client);
     Ok(Some(t))
 }
 
@@ -103,15 +124,18 @@ pub async fn introspect(
         // Refresh tokens are described only to the client that holds them.
         return describe_refresh_token(state, token, &client.id).await;
     }
-    describe(state, token).await
-}
-
-/// Describes an access token without authenticating anyone (the caller did).
-pub async fn describe(state: &AppState, token: &str) -> Result<IntrospectionResponse, OAuthError> {
     let Some(t) = active_access_token(state, token).await? else {
         return Ok(IntrospectionResponse::inactive());
     };
-    Ok(IntrospectionResponse {
+    if !client.may_introspect(&t.client_id, &t.aud) {
+        return Ok(IntrospectionResponse::inactive());
+    }
+    Ok(describe_active(state, t))
+}
+
+/// Describes an active access token (the caller authenticated and may see it).
+fn describe_active(state: &AppState, t: ActiveToken) -> IntrospectionResponse {
+    IntrospectionResponse {
         active: true,
         scope: t.scope,
         client_id: Some(t.client_id),
@@ -123,5 +147,5 @@ pub async fn describe(state: &AppState, token: &str) -> Result<IntrospectionResp
         iss: Some(state.config.issuer.clone()),
         jti: Some(t.jti),
         ..Default::default()
-    })
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`client_auth`]: RFC 6749 §2.3.1 client authentication.
 //! - [`grant`]: the token endpoint: one file per grant behind one `match`.
 //! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
+//! - [`subject`]: the `sub` a client sees (public or pairwise, OIDC Core §8).
 //! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
 
@@ -24,6 +25,7 @@ pub mod login;
 pub mod oidc;
 pub mod params;
 pub mod revoke;
+pub mod subject;
 pub mod tokens;
 pub mod userinfo;
 

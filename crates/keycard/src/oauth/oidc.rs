@@ -4,8 +4,7 @@
 
 use super::OAuthError;
 use crate::clock::UnixTime;
-use crate::config::SubjectType;
-use crate::jose::{self, Alg};
+use crate::jose::Alg;
 use crate::model::{Client, User};
 use crate::state::AppState;
 use aws_lc_rs::digest;
@@ -14,24 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keycard_types::Scope;
 use serde_json::{Map, Value, json};
 
-/// OIDC Core §8: the `sub` a client sees for a user. Public: the user id. Pairwise: a keyed
-/// hash of the client's sector (the host of its first redirect URI, else its id) and the user id,
-/// so two clients of different sectors cannot correlate users.
-pub fn subject_for(state: &AppState, user_id: &str, client: &Client) -> String {
-    match state.config.oidc.subject_type {
-        SubjectType::Public => user_id.to_owned(),
-        SubjectType::Pairwise => {
-            let sector = client
-                .redirect_uris
-                .first()
-                .and_then(|u| url::Url::parse(u).ok())
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| client.id.clone());
-            let h = jose::keyed_hash(&state.secrets.hash_key, format!("pairwise\0{sector}\0{user_id}").as_bytes());
-            format!("pw_{h}")
-        }
-    }
-}
+/// OIDC Core §8: the `sub` a client sees for a user (see [`super::subject`]).
+pub use super::subject::for_user as subject_for;
 
 /// OIDC Core §3.1.3.6 / §3.2.2.9: base64url of the left half of the hash of `value`, the hash
 /// being the one of the signing algorithm (SHA-256 for ES256/RS256, SHA-512 for Ed25519).

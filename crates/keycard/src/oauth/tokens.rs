@@ -1,9 +1,9 @@
 //! Minting access tokens. JWT access tokens follow RFC 9068 (`typ: at+jwt`; iss, sub, aud,
 //! exp, iat, jti, client_id, scope), are signed with the active key of `keys.access_token_alg`,
 //! and need no database write. Opaque tokens are random (256 bits, prefix `kc_at_`) and stored
-//! only as a keyed hash.
+//! only as a keyed hash. The `sub` a client sees comes from [`subject`] (OIDC Core §8).
 
-use super::OAuthError;
+use super::{OAuthError, subject};
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{Client, StoredAccessToken, TokenFormat};
@@ -14,8 +14,8 @@ use keycard_types::{AccessTokenClaims, Scope};
 /// Prefix of opaque access tokens, so garbage is told apart before any lookup.
 pub const OPAQUE_ACCESS_TOKEN_PREFIX: &str = "kc_at_";
 
-/// An access token just minted.
-#[derive(Debug)]
+/// An access token just minted. `Debug` never shows the token (SECURITY I7; a hand-written impl
+/// rather than a redacting field type, because callers read `token` as a `String`).
 pub struct MintedAccessToken {
     /// The token itself (secret: never log it).
     pub token: String,
@@ -25,11 +25,23 @@ pub struct MintedAccessToken {
     pub jti: String,
 }
 
+impl std::fmt::Debug for MintedAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintedAccessToken")
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("jti", &self.jti)
+            .finish()
+    }
+}
+
 /// Who and what the token is for.
 pub struct AccessTokenSpec<'a> {
     /// The client.
     pub client: &'a Client,
-    /// `sub`: the user id, or the client id for client credentials.
+    /// The internal subject: the user id, or the client id for client credentials. A JWT
+    /// carries the `sub` the client sees ([`subject::for_token`]: pairwise when so configured);
+    /// an opaque token's row keeps the internal value, which introspection maps the same way.
     pub subject: &'a str,
     /// Granted scope.
     pub scope: &'a Scope,
@@ -50,7 +62,7 @@ pub async fn mint_access_token(state: &AppState, spec: AccessTokenSpec<'_>) -> R
         TokenFormat::Jwt => {
             let claims = AccessTokenClaims {
                 iss: state.config.issuer.clone(),
-                sub: spec.subject.to_owned(),
+                sub: subject::for_token(state, spec.subject, spec.client),
                 aud: audience,
                 exp: now + ttl,
                 iat: now,
@@ -112,4 +124,18 @@ pub fn verify_jwt_access_token(state: &AppState, token: &str) -> Option<AccessTo
     let claims: AccessTokenClaims = serde_json::from_value(verified.claims).ok()?;
     let now = state.clock.now();
     (claims.iss == state.config.issuer && claims.exp > now).then_some(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14 defect 10 (SECURITY I7): `{:?}` of a minted token never shows the token.
+    #[test]
+    fn minted_access_token_debug_is_redacted() {
+        let m = MintedAccessToken { token: "kc_at_secret-value".into(), expires_in: 60, jti: "j1".into() };
+        let dbg = format!("{m:?} {m:#?}");
+        assert!(!dbg.contains("secret-value"), "{dbg}");
+        assert!(dbg.contains("j1") && dbg.contains("60"), "{dbg}");
+    }
 }

@@ -4,7 +4,6 @@
 
 use super::OAuthError;
 use super::introspect::active_access_token;
-use crate::model::USER_ID_PREFIX;
 use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope};
 
@@ -60,14 +59,14 @@ pub fn bearer(headers: &[&[u8]]) -> Result<String, UserinfoError> {
 /// The claims for the token's user.
 pub async fn userinfo(state: &AppState, token: &str) -> Result<serde_json::Value, UserinfoError> {
     let Some(t) = active_access_token(state, token).await? else { return Err(UserinfoError::InvalidToken) };
-    if !t.sub.starts_with(USER_ID_PREFIX) {
-        return Err(UserinfoError::InvalidToken);
-    }
+    // The internal user id comes from the token's grant, never from its `sub` (which is
+    // pairwise when so configured, issue 14 defect 7); a client-credentials token has none.
+    let Some(user_id) = t.user_id.as_deref() else { return Err(UserinfoError::InvalidToken) };
     let scope = Scope::parse(t.scope.as_deref().unwrap_or("")).unwrap_or_default();
     if !scope.contains("openid") {
         return Err(UserinfoError::InsufficientScope);
     }
-    let Some(user) = state.store.get_user(&t.sub).await?.filter(|u| !u.disabled) else {
+    let Some(user) = state.store.get_user(user_id).await?.filter(|u| !u.disabled) else {
         return Err(UserinfoError::InvalidToken);
     };
     let Some(client) = state.clients.get(&state.store, &t.client_id).await? else {

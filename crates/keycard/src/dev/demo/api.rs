@@ -8,7 +8,7 @@
 //! for it.
 
 use super::lock;
-use crate::model::USER_ID_PREFIX;
+use crate::model::is_user_subject;
 use axum::body::Bytes;
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -87,7 +87,7 @@ impl Caller {
             subject: c.subject.clone(),
             client_id: c.client_id.clone(),
             scopes: c.scopes.iter().map(str::to_owned).collect(),
-            on_behalf_of: if c.subject.starts_with(USER_ID_PREFIX) { "user" } else { "client" },
+            on_behalf_of: if is_user_subject(&c.subject) { "user" } else { "client" },
         }
     }
 

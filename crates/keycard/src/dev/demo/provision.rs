@@ -88,6 +88,7 @@ pub async fn provision(state: &AppState, api_base: &str, creds: &DemoCredentials
                 audience: Some(api_base.to_owned()),
                 web_origins: vec![],
                 disabled: false,
+                resource_audiences: vec![],
             },
             ProvisionClient {
                 id: APP_CLIENT_ID.into(),
@@ -103,6 +104,7 @@ pub async fn provision(state: &AppState, api_base: &str, creds: &DemoCredentials
                 audience: Some(api_base.to_owned()),
                 web_origins: vec![],
                 disabled: false,
+                resource_audiences: vec![],
             },
         ],
         users: vec![ProvisionUser {

@@ -212,7 +212,7 @@ pub(super) async fn callback(State(web): State<Arc<Web>>, headers: HeaderMap, Ra
 
     // The resource server role: the API validates the token (signature, issuer, audience,
     // expiry, scope) with keycard-resource.
-    let at = &tokens.access_token;
+    let at: &str = &tokens.access_token;
     let mut calls = Vec::new();
     for (method, path) in [(reqwest::Method::GET, "/api/profile"), (reqwest::Method::POST, "/api/invoices")] {
         match ApiCall::run(&web, method, path, at).await {

@@ -129,12 +129,12 @@ pub async fn respond(
         None
     };
     Ok(TokenResponse {
-        access_token: at.token,
+        access_token: at.token.into(),
         token_type: "Bearer".into(),
         expires_in: at.expires_in.max(0) as u64,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
-        refresh_token,
-        id_token,
+        refresh_token: refresh_token.map(Into::into),
+        id_token: id_token.map(Into::into),
     })
 }
 
