@@ -65,6 +65,14 @@ fn basic_error(d: &'static str) -> OAuthError {
 pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presented, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    // RFC 7521 §4.2 / RFC 7523 §2.2 assertions are not supported: a request carrying one is
+    // refused (RFC 6749 §5.2 "unsupported authentication method"), never authenticated another
+    // way with the assertion ignored (SECURITY D4).
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return Err(OAuthError::invalid_client(
+            "client assertions (private_key_jwt, client_secret_jwt) are not supported by this server",
+        ));
+    }
     if let Some(h) = authorization {
         let h = std::str::from_utf8(h).map_err(|_| basic_error("malformed Authorization header"))?;
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
