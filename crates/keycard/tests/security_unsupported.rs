@@ -61,7 +61,7 @@ async fn d4_d5_client_assertions_never_authenticate_and_nothing_is_fetched() {
     let (conf, _secret) = fixtures(&s).await;
     let (sink_url, sink_task, stop) = sink().await;
     let token_url = s.url("/token");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = s.state.clock.now();
     let claims = |sub: &str| json!({"iss": sub, "sub": sub, "aud": token_url, "exp": now + 300, "iat": now, "jti": format!("j{now}")});
     let assertions = [
         ("alg none", jwt(json!({"alg": "none"}), claims(&conf), "")),
