@@ -156,3 +156,53 @@ impl Drop for TestServer {
         self.background.abort();
     }
 }
+
+/// Every log line of this process, captured for tests that check what Keycard logs
+/// (SECURITY I7: no secret in any log line). See [`capture_logs`].
+#[derive(Clone)]
+pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Everything logged so far, as text.
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs, once per process, a global subscriber that records every event of every crate at
+/// TRACE level (with span fields) in text and JSON form, and returns the capture. Call it before
+/// starting servers; the test binary should contain only tests that want it, since it is global.
+pub fn capture_logs() -> LogCapture {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = LogCapture(Arc::default());
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_subscriber::filter::LevelFilter::TRACE)
+                .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(capture.clone()))
+                .with(tracing_subscriber::fmt::layer().json().with_writer(capture.clone()));
+            tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this test");
+            capture
+        })
+        .clone()
+}

@@ -85,9 +85,34 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(oauth::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(head_limits))
         .layer(middleware::from_fn(common))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
+}
+
+/// Largest request target (path and query) in bytes; longer → 414 (RFC 9110 §15.5.15). Long
+/// authorization requests belong in a POST body. (hyper itself answers 414 past 64 KiB.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Largest total size of the request header fields (names and values) in bytes; larger → 431
+/// (RFC 6585 §5). hyper separately refuses more than 100 header fields with 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// SECURITY I2: oversized request heads are refused before any handler runs.
+async fn head_limits(req: Request, next: Next) -> Response {
+    if req.uri().path_and_query().map_or(0, |pq| pq.as_str().len()) > MAX_URI_BYTES {
+        return error::json_error(StatusCode::URI_TOO_LONG, ErrorCode::InvalidRequest, "the request URL is too long");
+    }
+    let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return error::json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::InvalidRequest,
+            "the request header fields are too large",
+        );
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> Response {

@@ -25,12 +25,13 @@ fn bearer_error(status: StatusCode, code: Option<&str>, description: &str) -> Re
 
 /// OIDC Core §5.3.1: returns the claims of the token's user.
 pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
-    // OAuth 2.1 §5.1: bearer tokens in the query string are refused.
+    // OAuth 2.1 §5.1: bearer tokens in the query string are refused; such a token is not a
+    // credential here, so the answer is RFC 6750 §3.1 invalid_token (SECURITY I7).
     if req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("access_token"))) {
         return bearer_error(
-            StatusCode::BAD_REQUEST,
-            Some("invalid_request"),
-            "access tokens are not accepted in the URL",
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "access tokens are not accepted in the URL; send them in the Authorization header",
         );
     }
     let headers: Vec<&[u8]> = req.headers().get_all(header::AUTHORIZATION).iter().map(|v| v.as_bytes()).collect();

@@ -22,6 +22,10 @@ use base64::Engine as _;
 use std::fmt;
 use std::sync::Arc;
 
+/// The stand-in client id (not a valid one: it has spaces) under which wrong secrets for
+/// unknown client ids are counted, so they cost the same write as a known client's.
+const UNKNOWN_CLIENT: &str = "<unknown client>";
+
 /// What the client presented.
 pub enum Presented {
     /// `Authorization: Basic`.
@@ -83,6 +87,14 @@ fn basic_error(d: &'static str) -> OAuthError {
 pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presented, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    // RFC 7521 §4.2 / RFC 7523 §2.2 assertions are not supported: a request carrying one is
+    // refused (RFC 6749 §5.2 "unsupported authentication method"), never authenticated another
+    // way with the assertion ignored (SECURITY D4).
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return Err(OAuthError::invalid_client(
+            "client assertions (private_key_jwt, client_secret_jwt) are not supported by this server",
+        ));
+    }
     if let Some(h) = authorization {
         let h = std::str::from_utf8(h).map_err(|_| basic_error("malformed Authorization header"))?;
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
@@ -160,7 +172,7 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
                 }
                 return Ok(c);
             }
-            // Only clients that exist are counted: random ids would only fill the table.
+            // Only clients that exist are counted by id: random ids would only fill the table.
             match client_throttle::record_failure(state, id, ip, now).await? {
                 Some(retry_after) => Err(client_throttle::locked(retry_after)),
                 None => Err(fail()),
@@ -168,8 +180,14 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
         }
         (Some(c), None) if !c.disabled && c.is_public() => Ok(c),
         (_, Some(s)) => {
-            // Same work as a real check, so timing does not tell whether the client exists.
+            // Same work as a wrong secret of a known client — the hash and a failure-counter
+            // write — so the time does not tell whether the client exists (SECURITY D1). The
+            // count goes to one row per address (random ids cannot fill the table) and is never
+            // answered with 429.
             let _ = jose::keyed_hash_matches(hash_key, s.as_bytes(), "");
+            let key = crate::client_locks::key(UNKNOWN_CLIENT, ip);
+            let l = &state.config.login;
+            state.store.reserve_login_attempt(&key, now, l.window_secs, l.client_max_failures).await?;
             Err(fail())
         }
         _ => Err(fail()),

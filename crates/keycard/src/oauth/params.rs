@@ -38,7 +38,9 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
+/// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8 without
+/// NUL (no parameter of any grant has one, and PostgreSQL text cannot hold it: a NUL reaching a
+/// query would be a 500, SECURITY I5).
 pub fn decode_component(s: &[u8]) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
@@ -54,6 +56,9 @@ pub fn decode_component(s: &[u8]) -> Option<String> {
             b => out.push(b),
         }
         i += 1;
+    }
+    if out.contains(&0) {
+        return None;
     }
     String::from_utf8(out).ok()
 }
@@ -72,7 +77,7 @@ impl Params {
             };
             let (Some(k), Some(v)) = (decode_component(k), decode_component(v)) else {
                 return Err(OAuthError::invalid_request(
-                    "the request body has a malformed percent-encoding or invalid UTF-8",
+                    "the request body has a malformed percent-encoding, invalid UTF-8 or a NUL character",
                 ));
             };
             if pairs.len() >= MAX_PARAMS {

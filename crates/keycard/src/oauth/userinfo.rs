@@ -72,6 +72,11 @@ pub async fn userinfo(state: &AppState, token: &str) -> Result<serde_json::Value
     let Some(client) = state.clients.get(&state.store, &t.client_id).await? else {
         return Err(UserinfoError::InvalidToken);
     };
+    // RFC 9068 §4 / RFC 8725 §3.9: the audience must be the one Keycard gives this client's
+    // tokens; a token naming any other audience was not issued for use here (SECURITY E2).
+    if t.aud != client.settings.audience.as_deref().unwrap_or_else(|| state.config.default_audience()) {
+        return Err(UserinfoError::InvalidToken);
+    }
     Ok(super::oidc::userinfo_claims(state, &user, &client, &scope))
 }
 

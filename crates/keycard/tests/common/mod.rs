@@ -331,3 +331,10 @@ pub async fn device_user_acts(ua: &UserAgent, user_code: &str, client_name: &str
         .await;
     (res, done)
 }
+
+impl UserAgent {
+    /// Every cookie in the jar (name, value).
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        self.jar.lock().unwrap().clone()
+    }
+}

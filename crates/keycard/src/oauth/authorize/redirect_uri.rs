@@ -83,6 +83,12 @@ mod tests {
         ];
         for v in variants {
             assert!(!redirect_uri_matches(&reg, v), "{v:?} must not match");
+            if v.contains('\0') {
+                // The parser already refuses a NUL (SECURITY I5); that error is an error page.
+                let body = url::form_urlencoded::Serializer::new(String::new()).append_pair("redirect_uri", v).finish();
+                assert!(Params::parse(body.as_bytes()).is_err(), "{v:?}");
+                continue;
+            }
             assert_page(run(&pub_client(), &[("redirect_uri", v)]));
         }
         assert!(run(&pub_client(), &[]).is_ok());
