@@ -1758,3 +1758,52 @@ async fn a11_c7_logout_confirmation_redirect_rules_and_session_revocation() {
     assert_not_signed_in(&s, &session, "session after the redirecting logout").await;
     s.stop().await;
 }
+
+/// G1/G4 (issue 14 item 11): the browser-binding cookie is minted and MACed by the server. A
+/// value chosen by someone who can set cookies (plain-http mode, a sibling subdomain) is never
+/// adopted: every page that sees it sets a fresh value, and a CSRF token computed for the chosen
+/// value is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn g1_g4_a_client_chosen_browser_cookie_is_never_adopted() {
+    let s = TestServer::start().await;
+    fixtures(&s).await;
+    const CHOSEN: &str = "attacker-chosen-browser-cookie-value-0123456789abcdefghijklmnopqrstuvw";
+    let chosen = format!("kc_browser={CHOSEN}");
+    let get = |path: String| send(http().get(format!("{}{path}", s.base)).header("cookie", &chosen));
+    let r = get(AuthReq::new("pub", PUB_CB, "openid").url()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let minted = new_cookie(&r, "kc_browser").expect("G4: a chosen browser cookie is replaced");
+    assert_ne!(minted, CHOSEN);
+    let loc = r.location();
+    let rid = loc.strip_prefix("/login?request=").expect("to the login page").to_owned();
+    let page = get(loc.clone()).await;
+    let again = new_cookie(&page, "kc_browser").expect("a cookie that fails the MAC is replaced on every page");
+    assert_ne!(again, CHOSEN);
+    assert_ne!(again, minted, "each replacement is fresh");
+    // What an attacker sharing the chosen value would have read off the login page.
+    let csrf = keycard::oauth::flow::csrf_token(&s.state, "login", &rid, CHOSEN);
+    let ua = UserAgent::new(&s.base);
+    let fields = [("request_id", rid.as_str()), ("csrf_token", &csrf), ("username", "bob"), ("password", BOB_PW)];
+    let r = post_raw(&ua, "/login", &chosen, &fields, &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_error_page(&r, "CSRF token for a client-chosen cookie");
+    assert!(new_cookie(&r, "kc_session").is_none(), "no session: {:?}", set_cookies(&r));
+    // The server-minted value is kept and works.
+    ua.set_cookie("kc_browser", &minted);
+    let page = ua.get(&loc).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(new_cookie(&page, "kc_browser").is_none(), "a valid cookie is kept: {:?}", set_cookies(&page));
+    let r = ua
+        .post(
+            "/login",
+            &[
+                ("request_id", &page.field("request_id")),
+                ("csrf_token", &page.field("csrf_token")),
+                ("username", "bob"),
+                ("password", BOB_PW),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    s.stop().await;
+}

@@ -53,18 +53,21 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-/// The browser's cookies; a new browser cookie when it has none.
+/// The browser's cookies; a new browser cookie when it has none or one this server did not
+/// mint (SECURITY G1/G4: a client-chosen value is never adopted).
 pub(crate) fn browser(state: &AppState, headers: &HeaderMap, ip: Option<&ClientIp>) -> (Browser, Option<String>) {
     let names = cookie_names(state);
-    let (browser_token, new) = match cookie(headers, names.browser) {
+    let (browser_token, new) = match cookie(headers, names.browser).filter(|b| flow::browser_token_valid(state, b)) {
         Some(b) => (b, None),
         None => {
-            let b = crate::jose::random_token(32);
-            (b.clone(), Some(format!("{}={b}; Path=/; HttpOnly; SameSite=Lax{}", names.browser, names.secure)))
+            let b = flow::mint_browser_token(state);
+            let set = format!("{}={b}; Path=/; HttpOnly; SameSite=Lax{}", names.browser, names.secure);
+            (b, Some(set))
         }
     };
     let ip = ip.map(|c| c.0.to_string()).unwrap_or_else(|| "unknown".into());
-    (Browser { browser_token, session_token: cookie(headers, names.session), ip }, new)
+    let session_token = cookie(headers, names.session).map(Into::into);
+    (Browser { browser_token: browser_token.into(), session_token, ip }, new)
 }
 
 /// The origin a `form-action` source must allow for a redirect URI.

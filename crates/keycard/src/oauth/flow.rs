@@ -14,6 +14,7 @@ use super::params::Params;
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{AuthCode, Client, PendingRequest, Session, User};
+use crate::secret::Redacted;
 use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope};
 use std::sync::Arc;
@@ -84,15 +85,53 @@ pub struct ConsentView {
     pub redirect_uri: String,
 }
 
-/// The browser's cookies and address.
+/// The browser's cookies and address. The cookie values are secrets: `Debug` never shows them
+/// (SECURITY I7).
 #[derive(Debug, Clone)]
 pub struct Browser {
-    /// The browser-binding cookie (always present: the HTTP layer creates it).
-    pub browser_token: String,
+    /// The browser-binding cookie (always present: the HTTP layer creates it), a value minted by
+    /// [`mint_browser_token`] and checked with [`browser_token_valid`].
+    pub browser_token: Redacted<String>,
     /// The session cookie, when present.
-    pub session_token: Option<String>,
+    pub session_token: Option<Redacted<String>>,
     /// Client IP (for throttling).
     pub ip: String,
+}
+
+impl Browser {
+    /// The session cookie value, when present.
+    pub fn session(&self) -> Option<&str> {
+        self.session_token.as_ref().map(|t| t.as_str())
+    }
+}
+
+/// Length of the random part of a browser-binding cookie (24 bytes, base64url).
+const BROWSER_NONCE_LEN: usize = 32;
+
+/// What the browser cookie's MAC covers: a domain label (no other keyed hash starts with it)
+/// and the random part.
+fn browser_mac_input(nonce: &str) -> Vec<u8> {
+    format!("browser-cookie v1\0{nonce}").into_bytes()
+}
+
+/// A new browser-binding cookie value: 192 random bits followed by their HMAC under a key
+/// derived from the server secret (SECURITY G1/G4). Only values this server minted are adopted:
+/// whoever can set cookies for the browser (plain-http mode, a sibling subdomain) cannot pick
+/// or precompute a value and the CSRF tokens that go with it. (Planting a value the server once
+/// minted for the attacker stays possible wherever cookies can be injected at all; the
+/// `__Host-` prefix of https issuers keeps sibling subdomains from setting the cookie, and the
+/// Origin / Fetch-Metadata check stands in front of every form.)
+pub fn mint_browser_token(state: &AppState) -> String {
+    let nonce = jose::random_token(24);
+    let mac = jose::keyed_hash(&state.secrets.hash_key, &browser_mac_input(&nonce));
+    format!("{nonce}{mac}")
+}
+
+/// Was `value` minted by [`mint_browser_token`] with this server secret? (Constant time over
+/// the MAC.) A value that fails is ignored and replaced.
+pub fn browser_token_valid(state: &AppState, value: &str) -> bool {
+    let Some((nonce, mac)) = value.split_at_checked(BROWSER_NONCE_LEN) else { return false };
+    !mac.is_empty() && jose::keyed_hash_matches(&state.secrets.hash_key, &browser_mac_input(nonce), mac)
 }
 
 fn error_page(status: u16, title: &str, message: &str) -> Outcome {
@@ -201,7 +240,7 @@ pub async fn authorize(state: &AppState, params: &Params, browser: &Browser) -> 
         }
     };
     let Some(client) = client else { return Ok(expired_request()) };
-    let session = load_session(state, browser.session_token.as_deref()).await?;
+    let session = load_session(state, browser.session()).await?;
     let now = state.clock.now();
     let pending = PendingRequest {
         id: jose::random_token(16),
@@ -389,7 +428,7 @@ async fn issue_code(
 #[serde(deny_unknown_fields)]
 pub struct DeviceContinuation {
     /// The user code the user typed on the verification page (RFC 8628 §3.3).
-    pub device_user_code: String,
+    pub device_user_code: Redacted<String>,
 }
 
 /// The two kinds of pending request.
@@ -442,7 +481,7 @@ pub async fn pending_device_login(
     let p = PendingRequest {
         id: jose::random_token(16),
         client_id: client.id.clone(),
-        request: serde_json::to_string(&DeviceContinuation { device_user_code: user_code.to_owned() })
+        request: serde_json::to_string(&DeviceContinuation { device_user_code: user_code.to_owned().into() })
             .map_err(OAuthError::server_error)?,
         browser_hash: browser_hash(state, &browser.browser_token),
         session_sid: None,
@@ -531,7 +570,7 @@ pub async fn login_submit(
         Err(LoginError::Internal(e)) => return Err(OAuthError::server_error(std::io::Error::other(e))),
     };
     // The previous session of this browser (if any) ends: one browser, one signed-in user.
-    if let Some((old, _)) = load_session(state, browser.session_token.as_deref()).await? {
+    if let Some((old, _)) = load_session(state, browser.session()).await? {
         state.store.revoke_session(&old.sid, state.clock.now()).await?;
     }
     let (token, session) = create_session(state, &user).await?;
@@ -542,8 +581,9 @@ pub async fn login_submit(
         PendingKind::Authorize(req) => *req,
         PendingKind::Device(d) => {
             state.store.complete_auth_request(&p.id, state.clock.now()).await?;
-            let q =
-                form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &d.device_user_code).finish();
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("user_code", d.device_user_code.expose())
+                .finish();
             return Ok((Outcome::Goto(format!("/device?{q}")), Some(token)));
         }
     };
@@ -559,7 +599,7 @@ async fn session_for(
     p: &PendingRequest,
     browser: &Browser,
 ) -> Result<Option<(Session, User)>, OAuthError> {
-    let s = load_session(state, browser.session_token.as_deref()).await?;
+    let s = load_session(state, browser.session()).await?;
     Ok(s.filter(|(s, _)| p.session_sid.as_deref() == Some(s.sid.as_str())))
 }
 
@@ -727,7 +767,7 @@ pub async fn logout_submit(state: &AppState, form: &Params, browser: &Browser) -
     }
     let (target, _) = post_logout_target(state, form).await?;
     if form.get("decision") == Some("logout")
-        && let Some((s, _)) = load_session(state, browser.session_token.as_deref()).await?
+        && let Some((s, _)) = load_session(state, browser.session()).await?
     {
         end_session(state, &s, state.clock.now()).await?;
     }
@@ -743,4 +783,22 @@ pub async fn end_session(state: &AppState, s: &Session, now: UnixTime) -> Result
     state.store.revoke_session(&s.sid, now).await?;
     state.store.revoke_session_grants(&s.sid, "logout", now).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SECURITY I7: `{:?}` of a browser never shows its cookie values.
+    #[test]
+    fn browser_debug_hides_the_cookies() {
+        let b = Browser {
+            browser_token: "browser-cookie-secret".to_string().into(),
+            session_token: Some("session-cookie-secret".to_string().into()),
+            ip: "192.0.2.1".into(),
+        };
+        let s = format!("{b:?} {b:#?}");
+        assert!(!s.contains("browser-cookie-secret") && !s.contains("session-cookie-secret"), "{s}");
+        assert!(s.contains("192.0.2.1"), "the address is not a secret: {s}");
+    }
 }
