@@ -4,7 +4,7 @@
 use super::ClientIp;
 use super::error::no_store;
 use super::extract::OAuthForm;
-use super::pages::{browser, error_page, html, page_form, same_origin, see_other, server_error_page, with_cookies};
+use super::html::{browser, error_page, html, page_form, same_origin, see_other, server_error_page, with_cookies};
 use crate::model::Session;
 use crate::oauth::device::{self, CodeProblem, Decided};
 use crate::oauth::flow::{self, Browser};

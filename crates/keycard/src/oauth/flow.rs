@@ -1,5 +1,5 @@
 //! The interactive authorization flow without HTTP: `/authorize` → login → consent → code,
-//! and RP-initiated logout. Handlers in `http/pages.rs` turn an [`Outcome`] into a response.
+//! and RP-initiated logout. Handlers in `http/interaction.rs` turn an [`Outcome`] into a response.
 //!
 //! A validated request is stored server-side ([`PendingRequest`]) under a random id, bound to
 //! the browser that started it (keyed hash of its browser cookie); the pages carry only the id
