@@ -331,3 +331,6 @@ pub async fn device_user_acts(ua: &UserAgent, user_code: &str, client_name: &str
         .await;
     (res, done)
 }
+
+/// Helpers of the browser-flow tests (authorize endpoint, login, consent, logout, HTML pages).
+pub mod browser;
