@@ -6,12 +6,14 @@
 //! - [`params`]: strict `application/x-www-form-urlencoded` parsing (duplicates, UTF-8).
 //! - [`authorize`]: the authorization endpoint's validation, decision and response (RFC 6749 §4.1).
 //! - [`client_auth`]: RFC 6749 §2.3.1 client authentication.
+//! - [`browser`]: one browser's cookies, the server-minted browser-binding cookie (G1/G4).
 //! - [`grant`]: the token endpoint: one file per grant behind one `match`.
 //! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
 //! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
 
 pub mod authorize;
+pub mod browser;
 pub mod client_auth;
 pub mod client_throttle;
 pub mod device;
