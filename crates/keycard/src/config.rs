@@ -265,6 +265,9 @@ pub struct DeviceConfig {
     pub max_code_attempts_per_browser: i64,
     /// Typed user codes per client IP per minute.
     pub max_code_attempts_per_ip: i64,
+    /// `/device_authorization` requests per (client, client IP) per minute; more are answered
+    /// 429 `slow_down` with `Retry-After`.
+    pub max_authorizations_per_client_ip: i64,
 }
 
 impl Default for DeviceConfig {
@@ -274,6 +277,7 @@ impl Default for DeviceConfig {
             poll_interval_secs: 5,
             max_code_attempts_per_browser: 5,
             max_code_attempts_per_ip: 30,
+            max_authorizations_per_client_ip: 20,
         }
     }
 }
@@ -734,7 +738,10 @@ impl Config {
         if !(60..=3600).contains(&self.device.code_ttl_secs) || !(1..=60).contains(&self.device.poll_interval_secs) {
             return err("device.code_ttl_secs", "code_ttl_secs must be 60..3600 and poll_interval_secs 1..60");
         }
-        if self.device.max_code_attempts_per_browser < 1 || self.device.max_code_attempts_per_ip < 1 {
+        if self.device.max_code_attempts_per_browser < 1
+            || self.device.max_code_attempts_per_ip < 1
+            || self.device.max_authorizations_per_client_ip < 1
+        {
             return err("device.max_code_attempts_per_browser", "must be at least 1");
         }
         if !(1..=3600).contains(&self.legacy.implicit_access_token_ttl_secs) {

@@ -180,3 +180,115 @@ async fn device_authorization_errors() {
     assert_eq!(meta["device_authorization_endpoint"], s.url("/device_authorization"));
     s.stop().await;
 }
+
+/// Signs `ua` in as `user` through an ordinary code flow, so it holds a session cookie.
+async fn sign_in(ua: &UserAgent, user: &str, password: &str) {
+    let (_, c) = pkce();
+    authorize_in(ua, &format!("/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcb&scope=openid&state=s&code_challenge={c}&code_challenge_method=S256"), user, password).await;
+}
+
+/// SECURITY H3 (RFC 8628 §5.1): a decision names a user code that this browser looked up
+/// itself. A signed-in attacker who only has the page's CSRF token (or a confirmation for a code
+/// of their own) can neither bind a victim's device to their account nor cancel it; the device
+/// stays pending and its real user can still approve it.
+#[tokio::test(flavor = "multi_thread")]
+async fn h3_decision_needs_a_code_this_browser_looked_up() {
+    let s = TestServer::start_with(TestOptions { mock_time: Some(1_800_000_000), ..Default::default() }).await;
+    fixtures(&s).await;
+    let victim = start_device(&s, "openid api:read").await;
+    let victim_code = victim["user_code"].as_str().unwrap().to_owned();
+    let device_code = victim["device_code"].as_str().unwrap().to_owned();
+
+    let attacker = UserAgent::new(&s.base);
+    sign_in(&attacker, "bob", "bob-password-1").await;
+    let csrf = attacker.get("/device").await.field("csrf_token");
+    // The attacker's own device gives them a genuine confirmation page, for another code.
+    let own = start_device(&s, "openid").await;
+    let own_confirm = attacker.get(&format!("/device?user_code={}", own["user_code"].as_str().unwrap())).await;
+    assert!(own_confirm.body.contains("Allow"), "{}", own_confirm.body);
+    let own_token = own_confirm.field("csrf_token");
+    for decision in ["approve", "deny"] {
+        for token in [&csrf, &own_token] {
+            let r = attacker
+                .post("/device", &[("csrf_token", token), ("user_code", &victim_code), ("decision", decision)])
+                .await;
+            assert_eq!(r.status, 403, "{decision}: {}", r.body);
+            assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+            assert!(!r.body.contains("Device connected") && !r.body.contains("Access denied"), "{}", r.body);
+        }
+    }
+    poll(&s, &device_code).await.assert_error(400, "authorization_pending");
+
+    // The real user still connects the device, and the tokens are theirs.
+    let ua = UserAgent::new(&s.base);
+    let done = user_acts(&ua, victim["verification_uri_complete"].as_str().unwrap(), "approve").await;
+    assert!(done.body.contains("Device connected"), "{}", done.body);
+    s.clock.as_ref().unwrap().advance(30);
+    let t = poll(&s, &device_code).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    let claims = jwt_parts(t.json()["access_token"].as_str().unwrap()).1;
+    let alice = s.state.store.find_user("alice").await.unwrap().unwrap();
+    assert_eq!(claims["sub"], alice.id.as_str(), "{claims}");
+    s.stop().await;
+}
+
+/// SECURITY H3: wrong codes sent straight to the decision form count against the same
+/// per-browser throttle as typed codes: after 5 the form answers 429 with `Retry-After`, and
+/// the lookup path of that browser is throttled too.
+#[tokio::test(flavor = "multi_thread")]
+async fn h3_wrong_codes_through_the_decision_form_are_throttled() {
+    let s = TestServer::start().await;
+    fixtures(&s).await;
+    let d = start_device(&s, "openid").await;
+    let attacker = UserAgent::new(&s.base);
+    sign_in(&attacker, "bob", "bob-password-1").await;
+    let csrf = attacker.get("/device").await.field("csrf_token");
+    let mut statuses = Vec::new();
+    for last in ["K", "L", "M", "N", "P", "Q", "R", "S"] {
+        let r = attacker
+            .post(
+                "/device",
+                &[("csrf_token", &csrf), ("user_code", &format!("BCDF-GHJ{last}")), ("decision", "approve")],
+            )
+            .await;
+        if r.status == 429 {
+            assert!(r.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n > 0)));
+        }
+        statuses.push(r.status);
+    }
+    assert!(statuses[..5].iter().all(|s| *s == 403), "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "throttled after 5 wrong codes per minute: {statuses:?}");
+    let r = attacker.post("/device", &[("csrf_token", &csrf), ("user_code", d["user_code"].as_str().unwrap())]).await;
+    assert_eq!(r.status, 429, "the lookup path shares the counter: {}", r.body);
+    s.stop().await;
+}
+
+/// SECURITY H3 / RFC 6749 §5.2-style answer: `/device_authorization` is rate limited per
+/// (client, address): one address hammering one client gets 429 `slow_down` with `Retry-After`
+/// and `Cache-Control: no-store`, while another address still gets codes.
+#[tokio::test(flavor = "multi_thread")]
+async fn h3_device_authorization_is_rate_limited_per_client_and_ip() {
+    let s = TestServer::start().await;
+    fixtures(&s).await;
+    let from =
+        |last: u8| reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, last])).build().unwrap();
+    let (hammer, other) = (from(5), from(6));
+    let ask = |c: &reqwest::Client| send(c.post(s.url("/device_authorization")).form(&[("client_id", "tv")]));
+    let mut limited = None;
+    for i in 0..100 {
+        let r = ask(&hammer).await;
+        if r.status != 200 {
+            limited = Some((i, r));
+            break;
+        }
+    }
+    let (n, r) = limited.expect("never rate limited after 100 device authorizations from one address");
+    assert!(n >= 5, "a few requests must pass: limited after {n}");
+    r.assert_error(429, "slow_down");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(r.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n > 0)), "{:?}", r.headers);
+    ask(&hammer).await.assert_error(429, "slow_down");
+    let r = ask(&other).await;
+    assert_eq!(r.status, 200, "another address is not affected: {}", r.body);
+    s.stop().await;
+}

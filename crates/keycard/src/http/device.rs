@@ -4,8 +4,9 @@
 use super::ClientIp;
 use super::error::no_store;
 use super::extract::OAuthForm;
-use super::pages::{browser, error_page, html, page_form, same_origin, see_other, server_error_page, with_cookies};
-use crate::oauth::device::{self, CodeProblem};
+use super::html::{browser, error_page, html, page_form, same_origin, see_other, server_error_page, with_cookies};
+use crate::model::Session;
+use crate::oauth::device::{self, CodeProblem, Decided};
 use crate::oauth::flow::{self, Browser};
 use crate::oauth::{OAuthError, params::Params};
 use crate::pages::{DevicePage, DeviceStep, Page, ScopeView};
@@ -32,10 +33,41 @@ fn page(
     step: DeviceStep,
 ) -> Response {
     let csrf = flow::csrf_token(state, "device", "", &b.browser_token);
-    html(state, status, &Page::Device(DevicePage { csrf_token: csrf, user_code, error, step }), None)
+    page_with_token(state, status, csrf, user_code, error, step)
 }
 
-async fn confirm_or_error(state: &AppState, b: &Browser, input: &str, signed_in: bool) -> Result<Response, OAuthError> {
+fn page_with_token(
+    state: &AppState,
+    status: StatusCode,
+    csrf_token: String,
+    user_code: Option<String>,
+    error: Option<String>,
+    step: DeviceStep,
+) -> Response {
+    html(state, status, &Page::Device(DevicePage { csrf_token, user_code, error, step }), None)
+}
+
+fn throttled(state: &AppState, b: &Browser, retry_after: i64) -> Response {
+    let mut res = page(
+        state,
+        b,
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        Some("Too many attempts. Wait a minute and try again.".into()),
+        DeviceStep::EnterCode,
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+async fn confirm_or_error(
+    state: &AppState,
+    b: &Browser,
+    input: &str,
+    session: Option<&Session>,
+) -> Result<Response, OAuthError> {
     match device::lookup_user_code(state, input, b).await? {
         Err(CodeProblem::Invalid) => Ok(page(
             state,
@@ -45,25 +77,12 @@ async fn confirm_or_error(state: &AppState, b: &Browser, input: &str, signed_in:
             Some("That code is not valid or has expired. Check the code on your device.".into()),
             DeviceStep::EnterCode,
         )),
-        Err(CodeProblem::Throttled { retry_after }) => {
-            let mut res = page(
-                state,
-                b,
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
-                Some("Too many attempts. Wait a minute and try again.".into()),
-                DeviceStep::EnterCode,
-            );
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            Ok(res)
-        }
+        Err(CodeProblem::Throttled { retry_after }) => Ok(throttled(state, b, retry_after)),
         Ok((code, dev, client)) => {
-            if !signed_in {
+            let Some(session) = session else {
                 let id = flow::pending_device_login(state, &client, &code, b).await?;
                 return Ok(see_other(&format!("/login?request={id}")));
-            }
+            };
             let defs = state.store.list_scopes().await?;
             let scopes = dev
                 .scope
@@ -74,10 +93,12 @@ async fn confirm_or_error(state: &AppState, b: &Browser, input: &str, signed_in:
                     description: defs.iter().find(|d| d.name == s).map(|d| d.description.clone()).unwrap_or_default(),
                 })
                 .collect();
-            Ok(page(
+            // The confirmation form carries the decision token instead of the page's CSRF token:
+            // only this browser, having looked this code up, can decide on it.
+            Ok(page_with_token(
                 state,
-                b,
                 StatusCode::OK,
+                device::decision_token(state, &dev, b, session),
                 Some(code),
                 None,
                 DeviceStep::Confirm { client_name: client.name.clone(), scopes },
@@ -92,12 +113,12 @@ pub async fn device_page(State(state): State<AppState>, req: Request) -> Respons
     let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
     let code = params.get("user_code").map(str::to_owned);
-    let session = match flow::load_session(&state, b.session_token.as_deref()).await {
+    let session = match flow::load_session(&state, b.session()).await {
         Ok(s) => s,
         Err(e) => return server_error_page(&state, e),
     };
     let res = match (code, session) {
-        (Some(code), Some(_)) => match confirm_or_error(&state, &b, &code, true).await {
+        (Some(code), Some((s, _))) => match confirm_or_error(&state, &b, &code, Some(&s)).await {
             Ok(r) => r,
             Err(e) => server_error_page(&state, e),
         },
@@ -109,6 +130,8 @@ pub async fn device_page(State(state): State<AppState>, req: Request) -> Respons
 }
 
 /// `POST /device`: a typed code (→ sign in or confirm), or a decision on a confirmed code.
+/// A decision needs the token of the confirmation page this browser got for that code; without
+/// it the attempt counts as a wrong code (RFC 8628 §5.1, SECURITY H3).
 pub async fn device_submit(State(state): State<AppState>, req: Request) -> Response {
     let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
     if !same_origin(&state, req.headers()) {
@@ -118,24 +141,20 @@ pub async fn device_submit(State(state): State<AppState>, req: Request) -> Respo
         Ok(f) => f,
         Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
     };
-    let csrf = flow::csrf_token(&state, "device", "", &b.browser_token);
-    if form
-        .get("csrf_token")
-        .is_none_or(|t| aws_lc_rs::constant_time::verify_slices_are_equal(t.as_bytes(), csrf.as_bytes()).is_err())
-    {
-        return error_page(&state, 403, "The form has expired", "Reload the page and try again.");
-    }
-    let session = match flow::load_session(&state, b.session_token.as_deref()).await {
+    let session = match flow::load_session(&state, b.session()).await {
         Ok(s) => s,
         Err(e) => return server_error_page(&state, e),
     };
     let code = form.get("user_code").unwrap_or("").to_owned();
-    let result = match (form.get("decision"), session) {
-        (Some(decision @ ("approve" | "deny")), Some((s, _))) => {
+    let result = match form.get("decision") {
+        Some(decision @ ("approve" | "deny")) => {
             let approve = decision == "approve";
-            match device::decide(&state, &code, approve, &s).await {
-                Ok(true) => Ok(page(&state, &b, StatusCode::OK, None, None, DeviceStep::Done { approved: approve })),
-                Ok(false) => Ok(page(
+            let s = session.as_ref().map(|(s, _)| s);
+            match device::decide(&state, &code, form.get("csrf_token"), approve, &b, s).await {
+                Ok(Decided::Done) => {
+                    Ok(page(&state, &b, StatusCode::OK, None, None, DeviceStep::Done { approved: approve }))
+                }
+                Ok(Decided::NoLongerPending) => Ok(page(
                     &state,
                     &b,
                     StatusCode::BAD_REQUEST,
@@ -143,11 +162,29 @@ pub async fn device_submit(State(state): State<AppState>, req: Request) -> Respo
                     Some("That code is no longer valid. Start again on your device.".into()),
                     DeviceStep::EnterCode,
                 )),
+                Ok(Decided::Throttled { retry_after }) => Ok(throttled(&state, &b, retry_after)),
+                Ok(Decided::Refused) if s.is_none() => {
+                    Ok(error_page(&state, 403, "You are not signed in", "Enter the code again to sign in."))
+                }
+                Ok(Decided::Refused) => Ok(error_page(
+                    &state,
+                    403,
+                    "The form has expired",
+                    "Enter the code shown on your device again to confirm it.",
+                )),
                 Err(e) => Err(e),
             }
         }
-        (Some(_), _) => Ok(error_page(&state, 403, "You are not signed in", "Enter the code again to sign in.")),
-        (None, session) => confirm_or_error(&state, &b, &code, session.is_some()).await,
+        Some(_) => Ok(error_page(&state, 400, "Invalid form", "Choose Allow or Deny.")),
+        None => {
+            let csrf = flow::csrf_token(&state, "device", "", &b.browser_token);
+            if form.get("csrf_token").is_none_or(|t| {
+                aws_lc_rs::constant_time::verify_slices_are_equal(t.as_bytes(), csrf.as_bytes()).is_err()
+            }) {
+                return error_page(&state, 403, "The form has expired", "Reload the page and try again.");
+            }
+            confirm_or_error(&state, &b, &code, session.as_ref().map(|(s, _)| s)).await
+        }
     };
     match result {
         Ok(r) => r,

@@ -3,6 +3,10 @@
 //! - [`error`]: `OAuthError` → RFC 6749 §5.2 JSON response with the right status and headers.
 //! - [`extract`]: the form-body extractor (content type, size, strict parsing).
 //! - [`oauth`]: token, introspection, revocation, metadata and JWKS handlers.
+//! - [`interaction`]: the browser endpoints of the authorization flow (authorize, login,
+//!   consent, logout); [`device`]: RFC 8628 device authorization and verification page.
+//! - [`html`]: what those share: cookies, page forms, the HTML header set, rendering an outcome
+//!   (the templates themselves are `crate::pages`).
 //!
 //! Adding an endpoint: write the protocol function in `oauth/`, a thin handler in a file here,
 //! and a line in [`router`].
@@ -11,9 +15,10 @@ pub mod client_ip;
 pub mod device;
 pub mod error;
 pub mod extract;
+pub mod html;
+pub mod interaction;
 pub mod oauth;
 pub mod oidc;
-pub mod pages;
 
 use crate::state::AppState;
 use axum::Router;
@@ -74,13 +79,13 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .merge(browser_apps)
         .route("/introspect", post(oauth::introspect))
-        .route("/authorize", get(pages::authorize).post(pages::authorize))
-        .route("/login", get(pages::login_page).post(pages::login_submit))
-        .route("/consent", get(pages::consent_page).post(pages::consent_submit))
-        .route("/logout", get(pages::logout_page).post(pages::logout_submit))
+        .route("/authorize", get(interaction::authorize).post(interaction::authorize))
+        .route("/login", get(interaction::login_page).post(interaction::login_submit))
+        .route("/consent", get(interaction::consent_page).post(interaction::consent_submit))
+        .route("/logout", get(interaction::logout_page).post(interaction::logout_submit))
         .route("/device_authorization", post(device::device_authorization))
         .route("/device", get(device::device_page).post(device::device_submit))
-        .route("/assets/keycard.css", get(pages::stylesheet))
+        .route("/assets/keycard.css", get(interaction::stylesheet))
         .route("/healthz", get(oauth::healthz))
         .route("/readyz", get(oauth::readyz))
         .fallback(not_found)

@@ -1,5 +1,5 @@
 //! The interactive authorization flow without HTTP: `/authorize` → login → consent → code,
-//! and RP-initiated logout. Handlers in `http/pages.rs` turn an [`Outcome`] into a response.
+//! and RP-initiated logout. Handlers in `http/interaction.rs` turn an [`Outcome`] into a response.
 //!
 //! A validated request is stored server-side ([`PendingRequest`]) under a random id, bound to
 //! the browser that started it (keyed hash of its browser cookie); the pages carry only the id
@@ -9,11 +9,14 @@
 
 use super::OAuthError;
 use super::authorize::{self, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Decision, SessionView};
+use super::browser::browser_hash;
+pub use super::browser::{Browser, browser_token_valid, mint_browser_token};
 use super::login::{self, LoginError};
 use super::params::Params;
 use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{AuthCode, Client, PendingRequest, Session, User};
+use crate::secret::Redacted;
 use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope};
 use std::sync::Arc;
@@ -84,17 +87,6 @@ pub struct ConsentView {
     pub redirect_uri: String,
 }
 
-/// The browser's cookies and address.
-#[derive(Debug, Clone)]
-pub struct Browser {
-    /// The browser-binding cookie (always present: the HTTP layer creates it).
-    pub browser_token: String,
-    /// The session cookie, when present.
-    pub session_token: Option<String>,
-    /// Client IP (for throttling).
-    pub ip: String,
-}
-
 fn error_page(status: u16, title: &str, message: &str) -> Outcome {
     Outcome::ErrorPage { status, title: title.into(), message: message.into() }
 }
@@ -115,10 +107,6 @@ pub fn csrf_token(state: &AppState, purpose: &str, id: &str, browser_token: &str
 fn csrf_ok(state: &AppState, purpose: &str, id: &str, browser_token: &str, presented: Option<&str>) -> bool {
     let want = csrf_token(state, purpose, id, browser_token);
     presented.is_some_and(|p| aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), want.as_bytes()).is_ok())
-}
-
-fn browser_hash(state: &AppState, token: &str) -> String {
-    jose::keyed_hash(&state.secrets.hash_key, format!("browser\0{token}").as_bytes())
 }
 
 /// The hash under which a session cookie is stored.
@@ -201,7 +189,7 @@ pub async fn authorize(state: &AppState, params: &Params, browser: &Browser) -> 
         }
     };
     let Some(client) = client else { return Ok(expired_request()) };
-    let session = load_session(state, browser.session_token.as_deref()).await?;
+    let session = load_session(state, browser.session()).await?;
     let now = state.clock.now();
     let pending = PendingRequest {
         id: jose::random_token(16),
@@ -389,7 +377,7 @@ async fn issue_code(
 #[serde(deny_unknown_fields)]
 pub struct DeviceContinuation {
     /// The user code the user typed on the verification page (RFC 8628 §3.3).
-    pub device_user_code: String,
+    pub device_user_code: Redacted<String>,
 }
 
 /// The two kinds of pending request.
@@ -442,7 +430,7 @@ pub async fn pending_device_login(
     let p = PendingRequest {
         id: jose::random_token(16),
         client_id: client.id.clone(),
-        request: serde_json::to_string(&DeviceContinuation { device_user_code: user_code.to_owned() })
+        request: serde_json::to_string(&DeviceContinuation { device_user_code: user_code.to_owned().into() })
             .map_err(OAuthError::server_error)?,
         browser_hash: browser_hash(state, &browser.browser_token),
         session_sid: None,
@@ -531,7 +519,7 @@ pub async fn login_submit(
         Err(LoginError::Internal(e)) => return Err(OAuthError::server_error(std::io::Error::other(e))),
     };
     // The previous session of this browser (if any) ends: one browser, one signed-in user.
-    if let Some((old, _)) = load_session(state, browser.session_token.as_deref()).await? {
+    if let Some((old, _)) = load_session(state, browser.session()).await? {
         state.store.revoke_session(&old.sid, state.clock.now()).await?;
     }
     let (token, session) = create_session(state, &user).await?;
@@ -542,8 +530,9 @@ pub async fn login_submit(
         PendingKind::Authorize(req) => *req,
         PendingKind::Device(d) => {
             state.store.complete_auth_request(&p.id, state.clock.now()).await?;
-            let q =
-                form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &d.device_user_code).finish();
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("user_code", d.device_user_code.expose())
+                .finish();
             return Ok((Outcome::Goto(format!("/device?{q}")), Some(token)));
         }
     };
@@ -559,7 +548,7 @@ async fn session_for(
     p: &PendingRequest,
     browser: &Browser,
 ) -> Result<Option<(Session, User)>, OAuthError> {
-    let s = load_session(state, browser.session_token.as_deref()).await?;
+    let s = load_session(state, browser.session()).await?;
     Ok(s.filter(|(s, _)| p.session_sid.as_deref() == Some(s.sid.as_str())))
 }
 
@@ -727,7 +716,7 @@ pub async fn logout_submit(state: &AppState, form: &Params, browser: &Browser) -
     }
     let (target, _) = post_logout_target(state, form).await?;
     if form.get("decision") == Some("logout")
-        && let Some((s, _)) = load_session(state, browser.session_token.as_deref()).await?
+        && let Some((s, _)) = load_session(state, browser.session()).await?
     {
         end_session(state, &s, state.clock.now()).await?;
     }

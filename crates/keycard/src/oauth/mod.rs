@@ -6,6 +6,7 @@
 //! - [`params`]: strict `application/x-www-form-urlencoded` parsing (duplicates, UTF-8).
 //! - [`authorize`]: the authorization endpoint's validation, decision and response (RFC 6749 §4.1).
 //! - [`client_auth`]: RFC 6749 §2.3.1 client authentication.
+//! - [`browser`]: one browser's cookies, the server-minted browser-binding cookie (G1/G4).
 //! - [`grant`]: the token endpoint: one file per grant behind one `match`.
 //! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
 //! - [`subject`]: the `sub` a client sees (public or pairwise, OIDC Core §8).
@@ -13,6 +14,7 @@
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
 
 pub mod authorize;
+pub mod browser;
 pub mod client_auth;
 pub mod client_throttle;
 pub mod device;

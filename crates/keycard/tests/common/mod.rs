@@ -338,3 +338,6 @@ impl UserAgent {
         self.jar.lock().unwrap().clone()
     }
 }
+
+/// Helpers of the browser-flow tests (authorize endpoint, login, consent, logout, HTML pages).
+pub mod browser;

@@ -1,23 +1,29 @@
-//! Handlers of the browser-facing endpoints: `/authorize` (RFC 6749 §4.1.1, GET and POST
-//! behave the same), `/login`, `/consent`, `/logout` (OIDC RP-Initiated Logout 1.0) and the
-//! stylesheet. They parse, call [`crate::oauth::flow`], and render an [`Outcome`].
+//! The HTTP side of Keycard's HTML pages, shared by every browser-facing handler
+//! (`http/interaction.rs`, `http/device.rs`): the browser and session cookies, form bodies and
+//! the same-origin check, and turning a rendered [`Page`] or a flow [`Outcome`] into a response.
+//! Rendering itself (templates, page contexts) is `crate::pages`.
 //!
 //! Every HTML response carries the strict header set of SECURITY G6/G7: a Content-Security-
 //! Policy (`default-src 'self'`, `frame-ancestors 'none'`, `form-action` limited to Keycard and
 //! the client's redirect origin, a script hash only on the form-post page), `X-Frame-Options:
 //! DENY`, `Referrer-Policy: no-referrer`, `Cache-Control: no-store`. Redirects after a form POST
 //! are 303 (RFC 9700 §4.12). Cookies are `HttpOnly; SameSite=Lax; Path=/`, with `Secure` and
-//! the `__Host-` prefix whenever the issuer is https.
+//! the `__Host-` prefix whenever the issuer is https; the browser-binding cookie is minted and
+//! MACed by the server (SECURITY G1/G4), a value it did not mint is replaced.
+//!
+//! To add a page handler: parse with [`page_form`] / [`query_params`], check [`same_origin`] on
+//! every POST, call the protocol function with [`browser`], and answer through [`html`] or
+//! [`render_outcome`] so the header set is never forgotten.
 
 use super::ClientIp;
 use crate::oauth::OAuthError;
-use crate::oauth::authorize::{self, AuthorizationResponse};
-use crate::oauth::flow::{self, Browser, LogoutOutcome, Outcome};
+use crate::oauth::authorize::AuthorizationResponse;
+use crate::oauth::flow::{self, Browser, Outcome};
 use crate::oauth::params::Params;
-use crate::pages::{self, ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage, LogoutPage, Page, ScopeView};
+use crate::pages::{self, ConsentPage, ErrorPage, FormPostPage, LoginPage, Page, ScopeView};
 use crate::state::AppState;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Cookie names: `__Host-` prefixed when the issuer is https (SECURITY G5).
@@ -53,18 +59,21 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-/// The browser's cookies; a new browser cookie when it has none.
+/// The browser's cookies; a new browser cookie when it has none or one this server did not
+/// mint (SECURITY G1/G4: a client-chosen value is never adopted).
 pub(crate) fn browser(state: &AppState, headers: &HeaderMap, ip: Option<&ClientIp>) -> (Browser, Option<String>) {
     let names = cookie_names(state);
-    let (browser_token, new) = match cookie(headers, names.browser) {
+    let (browser_token, new) = match cookie(headers, names.browser).filter(|b| flow::browser_token_valid(state, b)) {
         Some(b) => (b, None),
         None => {
-            let b = crate::jose::random_token(32);
-            (b.clone(), Some(format!("{}={b}; Path=/; HttpOnly; SameSite=Lax{}", names.browser, names.secure)))
+            let b = flow::mint_browser_token(state);
+            let set = format!("{}={b}; Path=/; HttpOnly; SameSite=Lax{}", names.browser, names.secure);
+            (b, Some(set))
         }
     };
     let ip = ip.map(|c| c.0.to_string()).unwrap_or_else(|| "unknown".into());
-    (Browser { browser_token, session_token: cookie(headers, names.session), ip }, new)
+    let session_token = cookie(headers, names.session).map(Into::into);
+    (Browser { browser_token: browser_token.into(), session_token, ip }, new)
 }
 
 /// The origin a `form-action` source must allow for a redirect URI.
@@ -226,169 +235,6 @@ pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
 
 pub(crate) fn query_params(req: &Request) -> Result<Params, OAuthError> {
     Params::parse(req.uri().query().unwrap_or("").as_bytes())
-}
-
-/// RFC 6749 §4.1.1 / OIDC Core §3.1.2.1: `GET` and `POST /authorize`.
-pub async fn authorize(State(state): State<AppState>, req: Request) -> Response {
-    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    let params = if req.method() == Method::POST {
-        match page_form(&state, req).await {
-            Ok(p) => p,
-            Err((status, msg)) => return error_page(&state, status, "Invalid authorization request", msg),
-        }
-    } else {
-        match query_params(&req) {
-            Ok(p) => p,
-            Err(e) => {
-                let authorize::AuthorizeError::Page { title, message } = authorize::parse_error_page(e) else {
-                    return error_page(&state, 400, "Invalid authorization request", "");
-                };
-                return error_page(&state, 400, &title, &message);
-            }
-        }
-    };
-    let res = match flow::authorize(&state, &params, &b).await {
-        Ok(out) => render_outcome(&state, out),
-        Err(e) => server_error_page(&state, e),
-    };
-    with_cookies(res, new_cookie)
-}
-
-fn request_id(req: &Request) -> Option<String> {
-    query_params(req).ok().and_then(|p| p.get("request").map(str::to_owned))
-}
-
-/// `GET /login?request=…`: the sign-in page.
-pub async fn login_page(State(state): State<AppState>, req: Request) -> Response {
-    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    let res = match flow::login_page(&state, request_id(&req).as_deref(), &b).await {
-        Ok(out) => render_outcome(&state, out),
-        Err(e) => server_error_page(&state, e),
-    };
-    with_cookies(res, new_cookie)
-}
-
-/// `POST /login`: checks the CSRF token and the password; sets a NEW session cookie on success.
-pub async fn login_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    if !same_origin(&state, req.headers()) {
-        return error_page(&state, 403, "Request refused", "This form must be sent from the sign-in page.");
-    }
-    let form = match page_form(&state, req).await {
-        Ok(f) => f,
-        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
-    };
-    match flow::login_submit(&state, &form, &b).await {
-        Ok((out, session)) => {
-            let names = cookie_names(&state);
-            let cookie = session.map(|t| {
-                format!(
-                    "{}={t}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                    names.session, state.config.sessions.absolute_ttl_secs, names.secure
-                )
-            });
-            with_cookies(render_outcome(&state, out), cookie)
-        }
-        Err(e) => server_error_page(&state, e),
-    }
-}
-
-/// `GET /consent?request=…`: the consent page.
-pub async fn consent_page(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    match flow::consent_page(&state, request_id(&req).as_deref(), &b).await {
-        Ok(out) => render_outcome(&state, out),
-        Err(e) => server_error_page(&state, e),
-    }
-}
-
-/// `POST /consent`: approve or deny.
-pub async fn consent_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    if !same_origin(&state, req.headers()) {
-        return error_page(&state, 403, "Request refused", "This form must be sent from the consent page.");
-    }
-    let form = match page_form(&state, req).await {
-        Ok(f) => f,
-        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
-    };
-    match flow::consent_submit(&state, &form, &b).await {
-        Ok(out) => render_outcome(&state, out),
-        Err(e) => server_error_page(&state, e),
-    }
-}
-
-fn render_logout(state: &AppState, out: LogoutOutcome, clear_session: bool) -> Response {
-    let res = match out {
-        LogoutOutcome::Confirm(v) => {
-            let page =
-                Page::Logout(LogoutPage { csrf_token: v.csrf_token, client_name: v.client_name, hidden: v.hidden });
-            html(state, StatusCode::OK, &page, None)
-        }
-        LogoutOutcome::Redirect(url) => see_other(&url),
-        LogoutOutcome::Done => html(state, StatusCode::OK, &Page::LoggedOut(LoggedOutPage {}), None),
-        LogoutOutcome::Error(out) => render_outcome(state, out),
-    };
-    if clear_session {
-        let names = cookie_names(state);
-        with_cookies(res, [format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", names.session, names.secure)])
-    } else {
-        res
-    }
-}
-
-/// OIDC RP-Initiated Logout §2: `GET /logout` asks the user to confirm.
-pub async fn logout_page(State(state): State<AppState>, req: Request) -> Response {
-    let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    let params = match query_params(&req) {
-        Ok(p) => p,
-        Err(_) => {
-            return error_page(
-                &state,
-                400,
-                "Invalid logout request",
-                "The request has repeated or badly encoded parameters.",
-            );
-        }
-    };
-    let res = match flow::logout_start(&state, &params, &b).await {
-        Ok(out) => render_logout(&state, out, false),
-        Err(e) => server_error_page(&state, e),
-    };
-    with_cookies(res, new_cookie)
-}
-
-/// `POST /logout`: ends the session and redirects to a validated post-logout URI.
-pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    if !same_origin(&state, req.headers()) {
-        return error_page(&state, 403, "Request refused", "This form must be sent from the sign-out page.");
-    }
-    let form = match page_form(&state, req).await {
-        Ok(f) => f,
-        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
-    };
-    let logout = form.get("decision") == Some("logout");
-    match flow::logout_submit(&state, &form, &b).await {
-        // "Cancel" keeps the session: never tell the user they are signed out.
-        Ok(LogoutOutcome::Done) if !logout => {
-            error_page(&state, 200, "You are still signed in", "You chose not to sign out. You can close this window.")
-        }
-        Ok(out) => {
-            let clear = logout && !matches!(out, LogoutOutcome::Error(_));
-            render_logout(&state, out, clear)
-        }
-        Err(e) => server_error_page(&state, e),
-    }
-}
-
-/// `GET /assets/keycard.css`.
-pub async fn stylesheet(State(state): State<AppState>) -> Response {
-    let mut res = state.pages.stylesheet().to_owned().into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    res
 }
 
 #[cfg(test)]
