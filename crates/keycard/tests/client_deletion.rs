@@ -73,7 +73,7 @@ async fn deleting_a_client_ends_its_state_and_recreating_it_brings_none_back() {
     let cc = cc_token(&s, &svc, &svc_secret, None).await;
     assert_eq!(cc.status, 200, "{}", cc.body);
     let cc_at = cc.json()["access_token"].as_str().unwrap().to_owned();
-    assert!(active(&s, &web, &secret, &cc_at).await);
+    assert!(active(&s, &svc, &svc_secret, &cc_at).await, "its own client sees it (RFC 7662 §4, issue 14 item 3)");
 
     clock.advance(2);
     s.admin().delete_client("web").await.unwrap();
