@@ -14,7 +14,10 @@
 //! to [`conformance`], which runs on both backends.
 
 pub mod conformance;
+mod logins;
 mod migrate;
+
+pub use logins::fold_login;
 
 use crate::clock::UnixTime;
 use crate::model::{
