@@ -40,9 +40,15 @@ impl Serialize for Secret {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The issuer identifier (RFC 8414 §2): an https URL (http only on loopback for development),
-    /// no query or fragment. Every endpoint URL derives from it; request headers never change it.
+    /// The issuer identifier (RFC 8414 §2): an https URL (http only on loopback for development,
+    /// or anywhere with `insecure_http`), no query or fragment. Every endpoint URL derives from
+    /// it; request headers never change it.
     pub issuer: String,
+    /// Development switch: allow a plain-http issuer on a non-loopback host (OAuth 2.1 §1.5
+    /// requires TLS; tokens, codes and passwords then travel unencrypted, and the session
+    /// cookies lose `Secure` and the `__Host-` prefix). Off by default: such an issuer is a
+    /// configuration error. `http://127.0.0.1`, `http://[::1]` and `http://localhost` need no switch.
+    pub insecure_http: bool,
     /// Directory for the SQLite database and the generated server secret.
     pub data_dir: PathBuf,
     /// The server secret from which the key-encryption and token-hashing keys are derived (at
@@ -108,12 +114,14 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
 }
 
-/// Database settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Database settings. `Debug` and `Serialize` (`config dump`) show the URL with its password
+/// replaced by `***`.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://path/to/file.db` or `postgres://user@host:port/db`. Default:
     /// `sqlite://<data_dir>/keycard.db`.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub url: Option<String>,
     /// Connection pool size.
     pub max_connections: u32,
@@ -121,6 +129,32 @@ pub struct DatabaseConfig {
     pub acquire_timeout_secs: u64,
     /// At start-up, keep retrying an unreachable database for this many seconds, then exit.
     pub startup_retry_secs: u64,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("startup_retry_secs", &self.startup_retry_secs)
+            .finish()
+    }
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    url.as_deref().map(redact_url).serialize(s)
+}
+
+/// A database URL with any password replaced by `***`, for messages and `config dump`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Signing keys.
@@ -474,6 +508,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             issuer: "http://127.0.0.1:8080".into(),
+            insecure_http: false,
             data_dir: PathBuf::from("data"),
             secret: None,
             secret_file: None,
@@ -561,6 +596,7 @@ pub struct ConfigError(pub String);
 /// The top-level keys, for the environment filter.
 const TOP_LEVEL_KEYS: &[&str] = &[
     "issuer",
+    "insecure_http",
     "data_dir",
     "secret",
     "secret_file",
@@ -636,6 +672,13 @@ impl Config {
         }
         if self.issuer.ends_with('/') {
             return err("issuer", "must not end with a slash (it is compared byte for byte)");
+        }
+        if self.insecure_issuer() && !self.insecure_http {
+            return err(
+                "issuer",
+                "must be an https URL: plain http is allowed on loopback (127.0.0.1, [::1], localhost) only, \
+                 or anywhere with `insecure_http = true` (development: cookies lose Secure and __Host-)",
+            );
         }
         if let Some(s) = &self.secret
             && s.0.len() < 32
@@ -723,6 +766,10 @@ impl Config {
         {
             return err("cleanup.interval_secs", "interval must be ≥ 1 s, retention ≥ 0 s, batch_size 1..100000");
         }
+        if self.cleanup.retention_secs < self.login.window_secs {
+            // Purging a throttle row before its window ends would reset the sign-in counters.
+            return err("cleanup.retention_secs", "must be at least login.window_secs (throttle rows are purged)");
+        }
         if !(60..=3600).contains(&self.device.code_ttl_secs) || !(1..=60).contains(&self.device.poll_interval_secs) {
             return err("device.code_ttl_secs", "code_ttl_secs must be 60..3600 and poll_interval_secs 1..60");
         }
@@ -775,7 +822,8 @@ impl Config {
         self.database.url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("keycard.db").display()))
     }
 
-    /// Is the issuer an `http://` URL on a non-loopback host? (Start-up warns loudly.)
+    /// Is the issuer an `http://` URL on a non-loopback host? Only valid with `insecure_http`
+    /// (start-up then warns loudly).
     pub fn insecure_issuer(&self) -> bool {
         let Ok(u) = url::Url::parse(&self.issuer) else {
             return false;
@@ -892,6 +940,47 @@ mod tests {
                 .collect(),
             _ => vec![],
         }
+    }
+
+    #[test]
+    fn retention_shorter_than_the_login_window_is_an_error() {
+        // SECURITY G9: purging throttle rows before their window ends would reset the counters.
+        let e = load_str("[cleanup]\nretention_secs = 899\n").unwrap_err();
+        assert!(e.0.contains("cleanup.retention_secs") && e.0.contains("login.window_secs"), "{e}");
+        let e = load_str("[login]\nwindow_secs = 7200\n").unwrap_err();
+        assert!(e.0.contains("cleanup.retention_secs"), "{e}");
+        load_str("[cleanup]\nretention_secs = 900\n").unwrap();
+        load_str("[login]\nwindow_secs = 60\n[cleanup]\nretention_secs = 60\n").unwrap();
+    }
+
+    #[test]
+    fn plain_http_issuer_off_loopback_needs_the_development_switch() {
+        for issuer in ["http://auth.example", "http://10.0.0.5:8080", "http://[2001:db8::1]"] {
+            let e = load_str(&format!("issuer = \"{issuer}\"\n")).unwrap_err();
+            assert!(e.0.contains("`issuer`") && e.0.contains("insecure_http"), "{issuer}: {e}");
+            let c = load_str(&format!("issuer = \"{issuer}\"\ninsecure_http = true\n")).unwrap();
+            assert!(c.insecure_http && c.insecure_issuer(), "{issuer}");
+        }
+        for issuer in ["http://127.0.0.1:8080", "http://127.8.9.10", "http://[::1]:9000", "http://localhost:8080"] {
+            let c = load_str(&format!("issuer = \"{issuer}\"\n")).unwrap();
+            assert!(!c.insecure_issuer(), "{issuer}");
+        }
+        load_str("issuer = \"https://auth.example\"\n").unwrap();
+    }
+
+    #[test]
+    fn dump_redacts_the_database_password() {
+        let c = Config {
+            database: DatabaseConfig {
+                url: Some("postgres://kc:hunter2-secret@db.internal:5432/kc".into()),
+                ..DatabaseConfig::default()
+            },
+            ..Config::default()
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["database"]["url"], "postgres://kc:***@db.internal:5432/kc");
+        assert!(!format!("{c:?}").contains("hunter2"), "Debug redacts it too");
+        assert_eq!(c.database_url(), "postgres://kc:hunter2-secret@db.internal:5432/kc", "the real URL connects");
     }
 
     #[test]
