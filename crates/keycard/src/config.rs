@@ -146,6 +146,10 @@ fn serialize_redacted_url<S: serde::Serializer>(url: &Option<String>, s: S) -> R
     url.as_deref().map(redact_url).serialize(s)
 }
 
+fn serialize_redacted<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(|_| "<redacted>").serialize(s)
+}
+
 /// A database URL with any password replaced by `***`, for messages and `config dump`.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -493,8 +497,8 @@ pub struct ProvisionUser {
     /// Full name.
     #[serde(default)]
     pub name: Option<String>,
-    /// argon2id PHC string.
-    #[serde(default)]
+    /// argon2id PHC string (shown as `<redacted>` by `config dump`: a hash can be attacked offline).
+    #[serde(default, serialize_with = "serialize_redacted")]
     pub password_hash: Option<String>,
     /// Plain password: for development and tests only (hashed at start-up, logged as a warning).
     #[serde(default)]
@@ -977,8 +981,19 @@ mod tests {
             },
             ..Config::default()
         };
+        let mut c = c;
+        c.provision.users.push(ProvisionUser {
+            username: "alice".into(),
+            email: None,
+            name: None,
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            password: Some(Secret("dev-only-password".into())),
+            disabled: false,
+        });
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["database"]["url"], "postgres://kc:***@db.internal:5432/kc");
+        let user = &v["provision"]["users"][0];
+        assert_eq!((&user["password_hash"], &user["password"]), (&"<redacted>".into(), &"<redacted>".into()));
         assert!(!format!("{c:?}").contains("hunter2"), "Debug redacts it too");
         assert_eq!(c.database_url(), "postgres://kc:hunter2-secret@db.internal:5432/kc", "the real URL connects");
     }
