@@ -29,12 +29,14 @@ pub fn fold_login(login: &str) -> String {
     login.trim().to_lowercase()
 }
 
-/// Fills `username_fold` and `email_fold` of every user row that lacks them.
-pub(super) async fn fill_login_folds(pool: &AnyPool) -> StoreResult<()> {
+/// Fills `username_fold` and `email_fold` of every user row that lacks them: looks on `read`
+/// (on SQLite the parallel readers, so a sign-in with nothing to fill costs the single writer
+/// connection nothing), writes on `write`.
+pub(super) async fn fill_login_folds(read: &AnyPool, write: &AnyPool) -> StoreResult<()> {
     loop {
         let rows = sqlx::query("SELECT id, username, email FROM users WHERE username_fold IS NULL LIMIT $1")
             .bind(FILL_BATCH)
-            .fetch_all(pool)
+            .fetch_all(read)
             .await?;
         let mut filled = 0;
         for r in &rows {
@@ -50,7 +52,7 @@ pub(super) async fn fill_login_folds(pool: &AnyPool) -> StoreResult<()> {
             .bind(email.as_deref().map(fold_login))
             .bind(&username)
             .bind(&email)
-            .execute(pool)
+            .execute(write)
             .await?
             .rows_affected();
         }
@@ -64,7 +66,7 @@ pub(super) async fn fill_login_folds(pool: &AnyPool) -> StoreResult<()> {
 impl Store {
     /// Fills in the folded login forms of new or renamed users (see the module doc).
     pub async fn fill_login_folds(&self) -> StoreResult<()> {
-        fill_login_folds(&self.pool).await
+        fill_login_folds(&self.read, &self.pool).await
     }
 
     /// The user a typed login names: a username or an e-mail, compared by [`fold_login`] on

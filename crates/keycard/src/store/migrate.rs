@@ -54,7 +54,7 @@ pub(super) async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<Vec<Str
     // folding login forms is idempotent, so nodes may do it at once.
     drop(conn);
     let applied = result?;
-    super::logins::fill_login_folds(pool).await?;
+    super::logins::fill_login_folds(pool, pool).await?;
     Ok(applied)
 }
 
