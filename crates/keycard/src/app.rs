@@ -66,15 +66,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// The database URL with any password replaced, for messages.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use crate::config::redact_url;
 
 /// Connects to the database, retrying for `database.startup_retry_secs`, then migrates.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {

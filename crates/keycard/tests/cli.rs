@@ -107,6 +107,32 @@ fn config_check_names_the_bad_key_and_exits_non_zero() {
 }
 
 #[test]
+fn config_dump_redacts_the_database_password_and_check_refuses_unsafe_settings() {
+    let d = Dir::new();
+    // SECURITY I7: `config dump` is pasted into tickets; the database password is not in it.
+    let cfg = d.config(
+        "secret = \"a-very-long-secret-value-0123456789\"\n[database]\nurl = \"postgres://kc:hunter2-pw@127.0.0.1:1/kc\"\n",
+    );
+    let o = keycard(&cfg, &["config", "dump"]);
+    let dump = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!dump.contains("hunter2-pw") && !dump.contains("a-very-long-secret-value"), "{dump}");
+    assert!(dump.contains("postgres://kc:***@127.0.0.1:1/kc"), "the rest of the URL stays: {dump}");
+
+    // A plain-http issuer off loopback is refused unless the development switch is set.
+    let o = keycard(&d.config("issuer = \"http://auth.example\"\n"), &["config", "check"]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("issuer") && e.contains("insecure_http"), "{e}");
+    let o = keycard(&d.config("issuer = \"http://auth.example\"\ninsecure_http = true\n"), &["config", "check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Throttle rows purged before their window ends would reset the sign-in counters (G9).
+    let o = keycard(&d.config("[cleanup]\nretention_secs = 60\n"), &["config", "check"]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("cleanup.retention_secs") && e.contains("login.window_secs"), "{e}");
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let d = Dir::new();
     let cfg = d.config("[http]\nlisten = \"127.0.0.1:8080\"\n");

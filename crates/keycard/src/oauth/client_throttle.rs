@@ -43,7 +43,7 @@ pub async fn record_failure(
 ) -> Result<Option<i64>, StoreError> {
     let key = crate::client_locks::key(client_id, ip);
     let limit = state.config.login.client_max_failures;
-    let a = state.store.reserve_login_attempt(&key, now, state.config.login.window_secs, limit).await?;
+    let a = state.store.count_login_attempt(&key, now, state.config.login.window_secs, limit).await?;
     let was_locked = a.locked_until.is_some_and(|until| until > now);
     if !was_locked && a.attempts <= limit {
         return Ok(None);

@@ -85,7 +85,8 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
         }
     };
     // A token older than its client belongs to a deleted client of the same id (issue 14).
-    let Some(client) = state.clients.get(&state.store, &t.client_id).await?.filter(|c| !c.disabled && t.iat >= c.created_at)
+    let Some(client) =
+        state.clients.get(&state.store, &t.client_id).await?.filter(|c| !c.disabled && t.iat >= c.created_at)
     else {
         return Ok(None);
     };

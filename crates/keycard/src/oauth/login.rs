@@ -3,6 +3,12 @@
 //! - Every attempt is counted BEFORE the password is checked, per account and per client IP, in
 //!   one atomic statement, so parallel guesses on many nodes cannot slip under the threshold.
 //!   Past the threshold the key is locked; the lock doubles with each further attempt (max 1 h).
+//!   When a lock ends, one attempt is let through and the next failure locks for the base time
+//!   again (`Store::count_login_attempt`).
+//! - The account counter is keyed by the account the login names (its user id), so username and
+//!   e-mail, in any letter case, share one counter; a login that names nobody is counted by its
+//!   folded form, so unknown names are throttled exactly like real ones (G8). The lookup runs
+//!   for every attempt, known or not, before any counting or hashing.
 //! - Unknown users, wrong passwords and disabled users get the same answer and cost the same
 //!   time: an unknown user is checked against a dummy hash.
 //! - argon2id runs on the blocking pool behind a semaphore, so a login storm queues logins
@@ -15,7 +21,7 @@
 use crate::clock::UnixTime;
 use crate::model::User;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{StoreError, fold_login};
 
 /// Why a sign-in failed.
 #[derive(Debug)]
@@ -47,7 +53,7 @@ pub(crate) fn lock_for(state: &AppState, excess: i64) -> i64 {
 
 /// Checks a throttle key; returns Err(Locked) when over its limit (and extends the lock).
 async fn check_key(state: &AppState, key: &str, limit: i64, now: UnixTime) -> Result<(), LoginError> {
-    let a = state.store.reserve_login_attempt(key, now, state.config.login.window_secs, limit).await?;
+    let a = state.store.count_login_attempt(key, now, state.config.login.window_secs, limit).await?;
     if let Some(until) = a.locked_until
         && until > now
     {
@@ -66,11 +72,15 @@ async fn check_key(state: &AppState, key: &str, limit: i64, now: UnixTime) -> Re
 /// Signs a user in by username or e-mail and password, from client address `ip`.
 pub async fn password_login(state: &AppState, login: &str, password: &str, ip: &str) -> Result<User, LoginError> {
     let now = state.clock.now();
-    let login_key = format!("u:{}", login.trim().to_lowercase());
+    // Resolve first (the same statements for known and unknown logins), count second, verify last.
+    let user = if login.is_empty() || login.len() > 256 { None } else { state.store.find_login_user(login).await? };
+    let login_key = match &user {
+        Some(u) => format!("uid:{}", u.id),
+        None => format!("u:{}", fold_login(login)),
+    };
     let ip_key = format!("ip:{ip}");
     check_key(state, &ip_key, state.config.login.ip_max_attempts, now).await?;
     check_key(state, &login_key, state.config.login.max_attempts, now).await?;
-    let user = if login.is_empty() || login.len() > 256 { None } else { state.store.find_user(login.trim()).await? };
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let (ok, upgrade) = state.hashing.verify(password, hash).await;
     let user = match user {

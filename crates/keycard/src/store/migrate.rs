@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_refresh_families.sql"),
         postgres: include_str!("../../migrations/postgres/0004_refresh_families.sql"),
     },
+    Migration {
+        version: 5,
+        name: "login_fold",
+        sqlite: include_str!("../../migrations/sqlite/0005_login_fold.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_login_fold.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.
@@ -50,7 +56,12 @@ pub(super) async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<Vec<Str
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_unlock(7400101)").execute(&mut *conn).await?;
     }
-    result
+    // Outside the lock and with the connection back in the pool (SQLite writes through one):
+    // folding login forms is idempotent, so nodes may do it at once.
+    drop(conn);
+    let applied = result?;
+    super::logins::fill_login_folds(pool, pool).await?;
+    Ok(applied)
 }
 
 async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> StoreResult<Vec<String>> {

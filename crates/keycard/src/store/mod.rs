@@ -14,7 +14,7 @@
 //! [`Epochs`]; every aggregate has its own file with its own `impl Store` block, its column list
 //! and its row decoder: `clients`, `users`, `scopes`, `keys`, `access_tokens`, `events` (audit),
 //! `auth_requests`, `sessions` (and consents), `grants` (and codes), `throttle`, `devices`,
-//! `cleanup` (the user-flow purge).
+//! `cleanup` (the user-flow purge), `logins` (case-folded sign-in lookups and the lockout counter).
 //!
 //! Extending: add the method to its aggregate's file (a new aggregate gets a new file and one
 //! `mod` line below), the table to both migration sets under a new number, and a test to
@@ -29,12 +29,14 @@ mod devices;
 mod events;
 mod grants;
 mod keys;
+mod logins;
 mod migrate;
 mod scopes;
 mod sessions;
 mod throttle;
 mod users;
 
+pub use logins::fold_login;
 pub use throttle::Attempt;
 
 use sqlx::any::AnyPoolOptions;

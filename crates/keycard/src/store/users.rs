@@ -10,7 +10,7 @@ macro_rules! user_columns {
     };
 }
 
-fn user_from_row(r: &AnyRow) -> StoreResult<User> {
+pub(super) fn user_from_row(r: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: r.try_get("id")?,
         username: r.try_get("username")?,

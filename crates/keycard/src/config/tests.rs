@@ -1,0 +1,148 @@
+//! Loading and validation: every error names its key; the example file documents every key.
+
+use super::*;
+use std::path::Path;
+
+fn load_str(toml: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("k.toml");
+    std::fs::write(&p, toml).unwrap();
+    Config::load(Some(&p))
+}
+
+#[test]
+fn defaults_need_no_file() {
+    let c = Config::default();
+    c.validate().unwrap();
+    assert_eq!(c.issuer, "http://127.0.0.1:8080");
+    assert_eq!(c.database_url(), "sqlite://data/keycard.db");
+    assert!(!c.insecure_issuer());
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = load_str("[http]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err();
+    assert!(e.0.contains("listne"), "{e}");
+}
+
+#[test]
+fn bad_value_is_named() {
+    let e = load_str("[http]\nbody_limit_bytes = \"lots\"\n").unwrap_err();
+    assert!(e.0.contains("http.body_limit_bytes"), "{e}");
+    let e = load_str("issuer = \"ftp://x\"\n").unwrap_err();
+    assert!(e.0.contains("`issuer`"), "{e}");
+    let e = load_str("[keys]\naccess_token_alg = \"HS256\"\n").unwrap_err();
+    assert!(e.0.contains("keys.access_token_alg"), "{e}");
+    let e = load_str("[http]\ntrusted_proxies = [\"10.0.0.1/8\"]\n").unwrap_err();
+    assert!(e.0.contains("http.trusted_proxies") && e.0.contains("10.0.0.0/8"), "{e}");
+    let e = load_str("[login]\nclient_max_failures = 0\n").unwrap_err();
+    assert!(e.0.contains("login.client_max_failures"), "{e}");
+    assert_eq!(
+        load_str("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap().http.trusted_proxies.len(),
+        2
+    );
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    assert!(Config::load(Some(Path::new("/nonexistent/keycard.toml"))).is_err());
+}
+
+#[test]
+fn example_config_parses_and_documents_every_key() {
+    let text = include_str!("../../../../keycard.example.toml");
+    // Every line is commented out in the example; uncomment the assignments and parse them.
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|l| (l.contains(" = ") || l.starts_with('[')) && !l.starts_with("provision_file"))
+                .unwrap_or("")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = load_str(&uncommented).unwrap();
+    c.validate().unwrap();
+    let dumped = toml_keys(&serde_json::to_value(Config::default()).unwrap(), "");
+    for key in dumped {
+        let leaf = key.rsplit('.').next().unwrap();
+        assert!(text.contains(&format!("{leaf} =")), "keycard.example.toml lacks `{key}`");
+    }
+}
+
+fn toml_keys(v: &serde_json::Value, prefix: &str) -> Vec<String> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| k.as_str() != "provision")
+            .flat_map(|(k, v)| {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                match v {
+                    serde_json::Value::Object(_) => toml_keys(v, &p),
+                    _ => vec![p],
+                }
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
+#[test]
+fn retention_shorter_than_the_login_window_is_an_error() {
+    // SECURITY G9: purging throttle rows before their window ends would reset the counters.
+    let e = load_str("[cleanup]\nretention_secs = 899\n").unwrap_err();
+    assert!(e.0.contains("cleanup.retention_secs") && e.0.contains("login.window_secs"), "{e}");
+    let e = load_str("[login]\nwindow_secs = 7200\n").unwrap_err();
+    assert!(e.0.contains("cleanup.retention_secs"), "{e}");
+    load_str("[cleanup]\nretention_secs = 900\n").unwrap();
+    load_str("[login]\nwindow_secs = 60\n[cleanup]\nretention_secs = 60\n").unwrap();
+}
+
+#[test]
+fn plain_http_issuer_off_loopback_needs_the_development_switch() {
+    for issuer in ["http://auth.example", "http://10.0.0.5:8080", "http://[2001:db8::1]"] {
+        let e = load_str(&format!("issuer = \"{issuer}\"\n")).unwrap_err();
+        assert!(e.0.contains("`issuer`") && e.0.contains("insecure_http"), "{issuer}: {e}");
+        let c = load_str(&format!("issuer = \"{issuer}\"\ninsecure_http = true\n")).unwrap();
+        assert!(c.insecure_http && c.insecure_issuer(), "{issuer}");
+    }
+    for issuer in ["http://127.0.0.1:8080", "http://127.8.9.10", "http://[::1]:9000", "http://localhost:8080"] {
+        let c = load_str(&format!("issuer = \"{issuer}\"\n")).unwrap();
+        assert!(!c.insecure_issuer(), "{issuer}");
+    }
+    load_str("issuer = \"https://auth.example\"\n").unwrap();
+}
+
+#[test]
+fn dump_redacts_the_database_password() {
+    let c = Config {
+        database: DatabaseConfig {
+            url: Some("postgres://kc:hunter2-secret@db.internal:5432/kc".into()),
+            ..DatabaseConfig::default()
+        },
+        ..Config::default()
+    };
+    let mut c = c;
+    c.provision.users.push(ProvisionUser {
+        username: "alice".into(),
+        email: None,
+        name: None,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        password: Some(Secret("dev-only-password".into())),
+        disabled: false,
+    });
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(v["database"]["url"], "postgres://kc:***@db.internal:5432/kc");
+    let user = &v["provision"]["users"][0];
+    assert_eq!((&user["password_hash"], &user["password"]), (&"<redacted>".into(), &"<redacted>".into()));
+    assert!(!format!("{c:?}").contains("hunter2"), "Debug redacts it too");
+    assert_eq!(c.database_url(), "postgres://kc:hunter2-secret@db.internal:5432/kc", "the real URL connects");
+}
+
+#[test]
+fn insecure_issuer_detected() {
+    let c = Config { issuer: "http://auth.example".into(), ..Config::default() };
+    assert!(c.insecure_issuer());
+    let c = Config { issuer: "https://auth.example".into(), ..Config::default() };
+    assert!(!c.insecure_issuer());
+}
