@@ -93,7 +93,20 @@ async fn c2_forged_old_generation_does_not_revoke_the_family() {
 #[tokio::test(flavor = "multi_thread")]
 async fn c2_real_reuse_of_an_old_generation_revokes_the_family() {
     let s = TestServer::start().await;
-    let (web, secret) = code_flow_fixtures(&s).await;
+    code_flow_fixtures(&s).await;
+    // spa's tokens go to an API whose resource server may introspect them (issue 14 item 3:
+    // no other client may).
+    let mut spa = s.admin().client("spa").await.unwrap();
+    spa.settings.audience = Some("https://api.example".into());
+    s.admin().save_client(spa).await.unwrap();
+    let (web, secret) = s
+        .create_client(keycard::admin::ClientSpec {
+            id: Some("rs".into()),
+            resource_audiences: vec!["https://api.example".into()],
+            ..Default::default()
+        })
+        .await;
+    s.sync_caches().await;
     let t = tokens(&s, "spa", None, CB, "api:read").await;
     let rt0 = t["refresh_token"].as_str().unwrap().to_owned();
     let rt1 = rt_of(&refresh(&s, "spa", None, &rt0).await);

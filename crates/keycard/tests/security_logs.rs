@@ -127,13 +127,13 @@ async fn i7_no_secret_in_trace_logs_for_login_code_refresh_device_flows() {
     let back = authorize_in(&ua, &authorize, "alice", "alice-password-1").await;
     let code = query_of(&back)["code"].clone();
     secrets.add("authorization code", &code);
+    // `web` is registered for client_secret_basic, the only method it may use (issue 14 item 9).
     let r = post_form(
         &s.url("/token"),
-        None,
+        Some(&basic(&web, &web_secret)),
         &format!(
             "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fweb.example%2Fcb\
-             &code_verifier={verifier}&client_id={web}&client_secret={}",
-            form_urlencoded::byte_serialize(web_secret.as_bytes()).collect::<String>()
+             &code_verifier={verifier}"
         ),
     )
     .await;

@@ -136,7 +136,13 @@ async fn b8_e5_codes_refresh_tokens_and_user_access_tokens_are_unique_128_bit() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn b8_e5_device_codes_are_unique_128_bit() {
-    let s = TestServer::start().await;
+    // Many device authorizations from one client and address: lift the per-(client, IP) rate
+    // limit (SECURITY H3, tested in device_flow.rs) for the sample.
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c| c.device.max_authorizations_per_client_ip = 1_000),
+        ..Default::default()
+    })
+    .await;
     s.create_client(ClientSpec {
         id: Some("tv".into()),
         public: true,
