@@ -438,6 +438,7 @@ async fn the_documented_axum_example_works() {
     s.stop().await;
 }
 
+/// SECURITY K2.
 /// Keys rotate while requests flow: tokens signed by the old key and by the new one are
 /// validated continuously from several tasks, and not one validation fails. The validator
 /// refetches the JWKS when it meets the new `kid`.

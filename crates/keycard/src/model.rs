@@ -348,7 +348,7 @@ pub struct StoredAccessToken {
     pub revoked_at: Option<UnixTime>,
 }
 
-/// A pending authorization request (DESIGN.md §2): validated once, stored server-side under a
+/// A pending authorization request (docs/architecture.md, "Pending authorizations"): validated once, stored server-side under a
 /// random id; the login and consent pages carry only that id. Bound to the browser that started
 /// it by a keyed hash of its browser cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]

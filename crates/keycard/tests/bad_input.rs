@@ -12,6 +12,7 @@ fn b64(s: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
+/// SECURITY I4: malformed input gets a 4xx with an RFC error code, never a 5xx or a panic.
 #[tokio::test(flavor = "multi_thread")]
 async fn token_endpoint_bad_input_table() {
     let s = TestServer::start().await;
@@ -187,6 +188,7 @@ async fn percent_encoded_credentials_work_in_basic_and_post() {
     s.stop().await;
 }
 
+/// SECURITY I4: malformed input gets a 4xx with an RFC error code, never a 5xx or a panic.
 #[tokio::test(flavor = "multi_thread")]
 async fn transport_level_bad_input() {
     let s = TestServer::start().await;
@@ -240,6 +242,7 @@ async fn transport_level_bad_input() {
     s.stop().await;
 }
 
+/// SECURITY H2: client credentials only for confidential clients allowed the grant.
 #[tokio::test(flavor = "multi_thread")]
 async fn disabled_client_and_grant_not_allowed() {
     let s = TestServer::start().await;
@@ -282,6 +285,7 @@ async fn disabled_client_and_grant_not_allowed() {
     s.stop().await;
 }
 
+/// SECURITY I4: malformed input gets a 4xx with an RFC error code, never a 5xx or a panic.
 #[tokio::test(flavor = "multi_thread")]
 async fn introspection_and_revocation_bad_input() {
     let s = TestServer::start().await;

@@ -1,4 +1,4 @@
-//! The login and consent pages in a real browser (shared/DESIGN.md §6, "pages"): headless
+//! The login and consent pages in a real browser (docs/architecture.md, "Pages"): headless
 //! Chromium, driven over WebDriver by `fantoccini` through a `chromedriver` this test starts,
 //! runs the authorization code flow against a real Keycard on SQLite and lands on a loopback
 //! callback server of the test. Covered: the login page (title, labels, autofocus, no console

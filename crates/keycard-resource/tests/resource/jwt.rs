@@ -307,6 +307,7 @@ async fn unknown_kid_refetch_is_rate_limited_but_not_forever() {
     assert_eq!(mock.jwks_fetches(), 3);
 }
 
+/// SECURITY K2: a rotated key is picked up without one failed validation.
 #[tokio::test]
 async fn key_rotation_causes_no_failed_request() {
     let mock = MockAs::start().await;

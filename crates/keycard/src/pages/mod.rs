@@ -1,6 +1,6 @@
 //! Server-rendered HTML pages of the browser flows (login, consent, error, logout, form_post,
 //! device verification), with no HTTP in them: `http/` turns a rendered page into a response and
-//! sets the headers (CSP, `Referrer-Policy`, frame options; SECURITY.md G3, G6, G7).
+//! sets the headers (CSP, `Referrer-Policy`, frame options; SECURITY G3, G6, G7 in docs/security.md).
 //!
 //! Templates are minijinja files in `crates/keycard/templates/`, embedded in the binary. With
 //! `[ui] template_dir` set, a file of the same name in that directory replaces the built-in one;

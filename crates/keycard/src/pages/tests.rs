@@ -410,7 +410,7 @@ fn pages_with(s: &str) -> Vec<Page> {
     ]
 }
 
-/// SECURITY.md G3: hostile strings in every context field (and the product name and logo)
+/// SECURITY G3 (docs/security.md): hostile strings in every context field (and the product name and logo)
 /// never create an element, attribute or handler, and are not evaluated as templates.
 #[test]
 fn g3_xss_payloads_are_escaped_everywhere() {

@@ -505,6 +505,7 @@ mod tests {
 
     // ---- scope, prompt, max_age, lengths ------------------------------------------------------
 
+    /// SECURITY G10: a scope the client is not allowed is `invalid_scope`, never shown or granted.
     #[test]
     fn scopes() {
         let req = run(&pub_client(), &[("scope", "profile openid  profile")]).unwrap();
