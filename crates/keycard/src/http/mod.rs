@@ -3,6 +3,8 @@
 //! - [`error`]: `OAuthError` → RFC 6749 §5.2 JSON response with the right status and headers.
 //! - [`extract`]: the form-body extractor (content type, size, strict parsing).
 //! - [`oauth`]: token, introspection, revocation, metadata and JWKS handlers.
+//! - [`oidc`]: UserInfo (OpenID Connect Core §5.3, Bearer per RFC 6750 §2.1 and §3).
+//! - [`client_ip`]: the client address behind trusted proxies (SECURITY I8).
 //! - [`interaction`]: the browser endpoints of the authorization flow (authorize, login,
 //!   consent, logout); [`device`]: RFC 8628 device authorization and verification page.
 //! - [`html`]: what those share: cookies, page forms, the HTML header set, rendering an outcome

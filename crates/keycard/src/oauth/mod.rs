@@ -5,13 +5,22 @@
 //! - [`error`]: the one error type, carrying an RFC error code.
 //! - [`params`]: strict `application/x-www-form-urlencoded` parsing (duplicates, UTF-8).
 //! - [`authorize`]: the authorization endpoint's validation, decision and response (RFC 6749 §4.1).
-//! - [`client_auth`]: RFC 6749 §2.3.1 client authentication.
+//! - [`client_auth`]: RFC 6749 §2.3.1 client authentication, the registered method only.
+//! - [`client_throttle`]: brute force of client secrets (OAuth 2.1 §2.4.1, SECURITY D2).
+//! - [`login`]: password sign-in with per-account and per-address lockout (SECURITY G8/G9).
+//! - [`flow`]: the sign-in, consent and logout interactions behind the authorization endpoint.
+//! - [`device`]: the device authorization grant's user side (RFC 8628 §3.1–3.3, §5.1).
+//! - [`oidc`], [`userinfo`]: ID tokens and UserInfo (OpenID Connect Core §2, §5.3).
 //! - [`browser`]: one browser's cookies, the server-minted browser-binding cookie (G1/G4).
 //! - [`grant`]: the token endpoint: one file per grant behind one `match`.
 //! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
 //! - [`subject`]: the `sub` a client sees (public or pairwise, OIDC Core §8).
 //! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
+//!
+//! A new endpoint: its protocol function goes in a new module here taking `&AppState` and plain
+//! inputs, returning a typed result or [`OAuthError`]; the axum handler in `http/` only extracts
+//! and renders. A new grant: see [`grant`].
 
 pub mod authorize;
 pub mod browser;
