@@ -50,6 +50,12 @@ impl<T> From<T> for Redacted<T> {
     }
 }
 
+impl From<&str> for Redacted<String> {
+    fn from(v: &str) -> Self {
+        Redacted(v.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,11 +311,11 @@ async fn issue_implicit(
             },
         )
         .await?;
-        fields.push(("access_token".into(), minted.token.clone()));
+        fields.push(("access_token".into(), minted.token.expose().clone()));
         fields.push(("token_type".into(), "Bearer".into()));
         fields.push(("expires_in".into(), minted.expires_in.to_string()));
         fields.push(("scope".into(), req.scope.to_string()));
-        at = Some(minted.token);
+        at = Some(minted.token.into_inner());
     }
     if matches!(req.response_type, ResponseType::IdToken | ResponseType::IdTokenToken) {
         let id = oidc::mint_id_token(

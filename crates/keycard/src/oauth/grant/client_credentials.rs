@@ -37,7 +37,7 @@ pub async fn issue(state: &AppState, client: &Client, requested: Option<Scope>) 
     )
     .await?;
     Ok(TokenResponse {
-        access_token: minted.token.into(),
+        access_token: minted.token.into_inner().into(),
         token_type: "Bearer".into(),
         expires_in: minted.expires_in.max(0) as u64,
         scope: (!scope.is_empty()).then(|| scope.to_string()),

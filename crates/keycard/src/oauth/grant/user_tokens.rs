@@ -129,7 +129,7 @@ pub async fn respond(
         None
     };
     Ok(TokenResponse {
-        access_token: at.token.into(),
+        access_token: at.token.into_inner().into(),
         token_type: "Bearer".into(),
         expires_in: at.expires_in.max(0) as u64,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
