@@ -206,6 +206,13 @@ impl Admin<'_> {
             resource_audiences: client.settings.resource_audiences.clone(),
         };
         let checked = self.build_client(&spec, client.secret_hash.clone())?;
+        // SECURITY A3: the same registration rules for the other URIs a client carries.
+        for uri in &client.settings.post_logout_redirect_uris {
+            crate::validate::validate_post_logout_redirect_uri(uri).or_else(invalid)?;
+        }
+        if let Some(logo) = &client.settings.logo_uri {
+            crate::validate::validate_https_uri("logo_uri", logo).or_else(invalid)?;
+        }
         if checked.auth_method != AuthMethod::None && checked.secret_hash.is_none() {
             return invalid("a confidential client needs a secret: run `keycard client rotate-secret`");
         }

@@ -367,3 +367,37 @@ async fn a3_redirect_uri_registration_rules() {
     }
     s.stop().await;
 }
+
+/// SECURITY A3: post-logout redirect URIs follow the redirect-URI rules and a logo URI must be
+/// https, whoever saves the client (the admin path the CLI and provisioning use).
+#[tokio::test(flavor = "multi_thread")]
+async fn a3_post_logout_redirect_and_logo_uris_follow_the_registration_rules() {
+    let s = TestServer::start().await;
+    let spec = ClientSpec {
+        id: Some("rp".into()),
+        public: true,
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: vec!["openid".into()],
+        redirect_uris: vec!["https://rp.example/cb".into()],
+        ..Default::default()
+    };
+    s.create_client(spec).await;
+    let admin = s.admin();
+    for bad in ["javascript:alert(1)", "http://rp.example/bye", "https://rp.example/bye#x", "https://u@rp.example/bye"]
+    {
+        let mut c = admin.client("rp").await.unwrap();
+        c.settings.post_logout_redirect_uris = vec![bad.into()];
+        assert!(admin.save_client(c).await.is_err(), "post-logout {bad:?} must be refused");
+    }
+    for bad in ["http://rp.example/logo.png", "javascript:alert(1)", "data:image/png;base64,AA"] {
+        let mut c = admin.client("rp").await.unwrap();
+        c.settings.logo_uri = Some(bad.into());
+        let e = admin.save_client(c).await.unwrap_err().to_string();
+        assert!(e.contains("logo_uri"), "logo {bad:?}: {e}");
+    }
+    let mut c = admin.client("rp").await.unwrap();
+    c.settings.post_logout_redirect_uris = vec!["https://rp.example/bye".into(), "http://127.0.0.1/bye".into()];
+    c.settings.logo_uri = Some("https://rp.example/logo.png".into());
+    admin.save_client(c).await.unwrap();
+    s.stop().await;
+}
