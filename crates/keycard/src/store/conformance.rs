@@ -160,6 +160,7 @@ mod tests {
         retired_refresh_tokens_belong_to_their_family,
         consent_record_starts_anew_after_withdrawal,
         deleting_a_client_removes_all_its_state,
+        deleting_a_user_removes_all_their_state,
         device_requests_are_decided_and_consumed_once,
     );
 
@@ -676,6 +677,47 @@ mod tests {
         assert!(s.get_auth_request("req-other").await.unwrap().is_some());
         assert!(s.get_device("dev-other").await.unwrap().is_some());
         assert!(s.get_access_token("at-other").await.unwrap().is_some());
+    }
+
+    /// Deleting a user removes what was derived from them, in one transaction; other users
+    /// keep theirs.
+    async fn deleting_a_user_removes_all_their_state(s: Store) {
+        s.create_client(&client("c")).await.unwrap();
+        for (uid, name) in [("usr_1", "alice"), ("usr_2", "bob")] {
+            s.create_user(&user(uid, name, None)).await.unwrap();
+            let g = Grant { user_id: uid.into(), ..grant(&format!("g-{uid}"), Some(&format!("rt0-{uid}"))) };
+            s.create_grant(&g).await.unwrap();
+            assert!(
+                s.rotate_refresh(&g.id, 0, &format!("rt0-{uid}"), &format!("rt1-{uid}"), 5, 500, None).await.unwrap()
+            );
+            s.upsert_consent(uid, "c", "openid", 2).await.unwrap();
+            let sess = Session {
+                token_hash: format!("sh-{uid}"),
+                sid: format!("sid-{uid}"),
+                user_id: uid.into(),
+                auth_time: 10,
+                amr: "pwd".into(),
+                created_at: 10,
+                last_seen_at: 10,
+                idle_expires_at: 100,
+                expires_at: 1000,
+                revoked_at: None,
+            };
+            s.insert_session(&sess).await.unwrap();
+            s.insert_device(&DeviceRequest { user_id: Some(uid.into()), ..device(&format!("dev-{uid}"), "c") })
+                .await
+                .unwrap();
+        }
+        assert!(s.delete_user("usr_1").await.unwrap());
+        assert_eq!(s.get_grant("g-usr_1").await.unwrap(), None);
+        assert!(!s.is_retired_refresh("g-usr_1", "rt0-usr_1").await.unwrap());
+        assert_eq!(s.get_consent("usr_1", "c").await.unwrap(), None);
+        assert_eq!(s.get_session("sh-usr_1").await.unwrap(), None);
+        assert_eq!(s.get_device("dev-usr_1").await.unwrap(), None);
+        assert!(s.get_grant("g-usr_2").await.unwrap().is_some());
+        assert!(s.get_consent("usr_2", "c").await.unwrap().is_some());
+        assert!(s.get_session("sh-usr_2").await.unwrap().is_some());
+        assert!(s.get_device("dev-usr_2").await.unwrap().is_some());
     }
 
     /// RFC 8628 §3.4–3.5 storage: found by either hash, decided once while pending and unexpired,

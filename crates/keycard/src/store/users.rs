@@ -104,7 +104,18 @@ impl Store {
     /// Deletes a user; false when they did not exist.
     pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM access_tokens WHERE subject = $1").bind(id).execute(&mut *tx).await?;
+        // Everything derived from the user goes with it, in one transaction (as for clients).
+        for sql in [
+            "DELETE FROM retired_refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE user_id = $1)",
+            "DELETE FROM grants WHERE user_id = $1",
+            "DELETE FROM consents WHERE user_id = $1",
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM authorization_codes WHERE user_id = $1",
+            "DELETE FROM device_codes WHERE user_id = $1",
+            "DELETE FROM access_tokens WHERE subject = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
         let n = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(n > 0)
