@@ -45,7 +45,9 @@ async fn g3_xss_payloads_are_escaped_on_every_page() {
     let admin = s.admin();
     let mut c = admin.client("xss").await.unwrap();
     c.settings.logo_uri = Some("javascript:alert(1)".into());
-    admin.save_client(c).await.unwrap();
+    // Registration refuses such a logo (A3); written past it, the pages must still not run it.
+    assert!(admin.save_client(c.clone()).await.is_err(), "A3: a javascript: logo is refused");
+    assert!(s.state.store.update_client(&c).await.unwrap());
     s.sync_caches().await;
 
     for p in XSS {
