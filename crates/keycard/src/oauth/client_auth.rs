@@ -187,7 +187,7 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
             let _ = jose::keyed_hash_matches(hash_key, s.as_bytes(), "");
             let key = crate::client_locks::key(UNKNOWN_CLIENT, ip);
             let l = &state.config.login;
-            state.store.reserve_login_attempt(&key, now, l.window_secs, l.client_max_failures).await?;
+            state.store.count_login_attempt(&key, now, l.window_secs, l.client_max_failures).await?;
             Err(fail())
         }
         _ => Err(fail()),

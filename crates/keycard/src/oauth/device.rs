@@ -174,7 +174,7 @@ async fn authorization_throttled(state: &AppState, client_id: &str, ip: &str) ->
     let now = state.clock.now();
     let key = format!("dev-auth:{}", crate::client_locks::key(client_id, ip));
     let limit = state.config.device.max_authorizations_per_client_ip;
-    let a = state.store.reserve_login_attempt(&key, now, WINDOW_SECS, limit).await?;
+    let a = state.store.count_login_attempt(&key, now, WINDOW_SECS, limit).await?;
     if let Some(until) = a.locked_until.filter(|u| *u > now) {
         return Ok(Some(until - now));
     }
@@ -197,7 +197,7 @@ async fn count_attempt(state: &AppState, browser: &Browser) -> Result<Option<i64
     let bkey = browser_key(state, browser);
     let ikey = format!("dev-ip:{}", browser.ip);
     for (key, limit) in [(&ikey, d.max_code_attempts_per_ip), (&bkey, d.max_code_attempts_per_browser)] {
-        let a = state.store.reserve_login_attempt(key, now, WINDOW_SECS, limit).await?;
+        let a = state.store.count_login_attempt(key, now, WINDOW_SECS, limit).await?;
         if a.attempts > limit || a.locked_until.is_some_and(|u| u > now) {
             state.store.lock_login(key, now + WINDOW_SECS).await?;
             return Ok(Some(WINDOW_SECS));

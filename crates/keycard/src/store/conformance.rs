@@ -512,7 +512,7 @@ mod tests {
         for _ in 0..30 {
             let s = s.clone();
             tasks.push(tokio::spawn(
-                async move { s.reserve_login_attempt("u:alice", 100, 900, 5).await.unwrap().attempts },
+                async move { s.count_login_attempt("u:alice", 100, 900, 5).await.unwrap().attempts },
             ));
         }
         let mut seen = Vec::new();
@@ -522,18 +522,18 @@ mod tests {
         seen.sort();
         assert_eq!(seen, (1..=30).collect::<Vec<_>>(), "every attempt gets its own number");
         s.lock_login("u:alice", 500).await.unwrap();
-        let a = s.reserve_login_attempt("u:alice", 200, 900, 5).await.unwrap();
+        let a = s.count_login_attempt("u:alice", 200, 900, 5).await.unwrap();
         assert_eq!((a.attempts, a.locked_until), (31, Some(500)));
         // The lock ran out inside the window: one more try, as attempt number `limit`.
-        let a = s.reserve_login_attempt("u:alice", 500, 900, 5).await.unwrap();
+        let a = s.count_login_attempt("u:alice", 500, 900, 5).await.unwrap();
         assert_eq!((a.attempts, a.locked_until), (5, None));
-        let a = s.reserve_login_attempt("u:alice", 501, 900, 5).await.unwrap();
+        let a = s.count_login_attempt("u:alice", 501, 900, 5).await.unwrap();
         assert_eq!(a.attempts, 6, "the next one is over the limit again");
         // After the window, counting starts over.
-        let a = s.reserve_login_attempt("u:alice", 2000, 900, 5).await.unwrap();
+        let a = s.count_login_attempt("u:alice", 2000, 900, 5).await.unwrap();
         assert_eq!(a.attempts, 1);
         s.reset_login("u:alice").await.unwrap();
-        assert_eq!(s.reserve_login_attempt("u:alice", 2001, 900, 5).await.unwrap().attempts, 1);
+        assert_eq!(s.count_login_attempt("u:alice", 2001, 900, 5).await.unwrap().attempts, 1);
     }
 
     async fn purge_user_flows(s: Store) {
@@ -541,7 +541,7 @@ mod tests {
         g.expires_at = 10;
         s.create_grant(&g).await.unwrap();
         s.create_grant(&grant("new", None)).await.unwrap();
-        s.reserve_login_attempt("ip:1", 5, 900, 5).await.unwrap();
+        s.count_login_attempt("ip:1", 5, 900, 5).await.unwrap();
         assert_eq!(s.purge_user_flows(1000, 100, 100).await.unwrap(), 2);
         assert!(s.get_grant("old").await.unwrap().is_none());
         assert!(s.get_grant("new").await.unwrap().is_some());

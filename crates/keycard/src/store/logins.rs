@@ -1,5 +1,5 @@
-//! Sign-in lookups and counters (SECURITY G8/G9; RFC 6819 §4.4.3.6): which user a typed login
-//! names, and the atomic attempt counter behind the sign-in and client-secret lockouts.
+//! Sign-in lookups (SECURITY G8/G9; RFC 6819 §4.4.3.6): which user a typed login names. The
+//! atomic attempt counter behind every lockout is `Store::count_login_attempt` in `throttle.rs`.
 //!
 //! **Logins are matched on Unicode lower-case forms computed here, in Rust** ([`fold_login`]),
 //! never with SQL `lower()`: SQLite's folds only ASCII and PostgreSQL's follows the database
@@ -15,8 +15,7 @@
 //! filled in `fill_login_folds` and matched in [`Store::find_login_user`].
 
 use super::users::user_from_row;
-use super::{Attempt, Store, StoreResult};
-use crate::clock::UnixTime;
+use super::{Store, StoreResult};
 use crate::model::User;
 use sqlx::{AnyPool, Row};
 
@@ -86,43 +85,6 @@ impl Store {
         .as_ref()
         .map(user_from_row)
         .transpose()
-    }
-
-    /// Counts one attempt against `key` in one atomic statement (shared by every node) and
-    /// returns the count, this attempt included, and the lock in force, if any:
-    ///
-    /// - a key with no lock whose window (`window` seconds) is over starts a fresh count;
-    /// - a lock that ended within the last window is over: the count restarts AT `limit`, so
-    ///   one attempt is let through and the next failure locks for the base time again instead
-    ///   of doubling on from where the old lock left off — and instead of granting a whole new
-    ///   budget when the lock outlasted the window;
-    /// - a lock that ended more than a window ago is forgotten (a fresh count), which is also
-    ///   what the cleanup's purge of such a row does (`cleanup.retention_secs` ≥
-    ///   `login.window_secs`), so purging never changes an answer;
-    /// - otherwise the count goes up by one, a live lock stays in force.
-    pub async fn count_login_attempt(&self, key: &str, now: UnixTime, window: i64, limit: i64) -> StoreResult<Attempt> {
-        let r = sqlx::query(
-            "INSERT INTO login_throttle (key, attempts, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
-             ON CONFLICT (key) DO UPDATE SET \
-             attempts = CASE \
-               WHEN (login_throttle.locked_until IS NULL AND login_throttle.window_start < $3) \
-                 OR login_throttle.locked_until < $3 THEN 1 \
-               WHEN login_throttle.locked_until <= $2 THEN $4 \
-               ELSE login_throttle.attempts + 1 END, \
-             window_start = CASE \
-               WHEN (login_throttle.locked_until IS NULL AND login_throttle.window_start < $3) \
-                 OR login_throttle.locked_until <= $2 THEN $2 \
-               ELSE login_throttle.window_start END, \
-             locked_until = CASE WHEN login_throttle.locked_until <= $2 THEN NULL ELSE login_throttle.locked_until END \
-             RETURNING attempts, locked_until",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(now - window)
-        .bind(limit)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Attempt { attempts: r.try_get("attempts")?, locked_until: r.try_get("locked_until")? })
     }
 }
 

@@ -1,5 +1,6 @@
-//! Sign-in throttling: attempts counted atomically per key before the password is checked, locks
-//! with an honest `Retry-After`.
+//! Throttling: attempts counted atomically per key (sign-in, client secrets, device user codes,
+//! device authorizations) before the secret is checked, locks with an honest `Retry-After`. One
+//! counter, one set of rules for every lockout (SECURITY D2, G9, H3).
 
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
@@ -17,27 +18,32 @@ pub struct Attempt {
 impl Store {
     // ── login throttling ────────────────────────────────────────────────────────────────────
 
-    /// Counts a login attempt for `key` BEFORE the password is checked (so parallel guesses on
-    /// many nodes cannot all slip under the threshold); the window restarts after `window` s.
-    /// When a lock has run out, the first attempt after it is let through as attempt number
-    /// `limit` (one more try, so `Retry-After` tells the truth) and clears the lock; any attempt
-    /// racing with it counts past the limit and locks again.
-    pub async fn reserve_login_attempt(
-        &self,
-        key: &str,
-        now: UnixTime,
-        window: i64,
-        limit: i64,
-    ) -> StoreResult<Attempt> {
+    /// Counts one attempt against `key` in one atomic statement (shared by every node) and
+    /// returns the count, this attempt included, and the lock in force, if any:
+    ///
+    /// - a key with no lock whose window (`window` seconds) is over starts a fresh count;
+    /// - a lock that ended within the last window is over: the count restarts AT `limit`, so
+    ///   one attempt is let through and the next failure locks for the base time again instead
+    ///   of doubling on from where the old lock left off — and instead of granting a whole new
+    ///   budget when the lock outlasted the window;
+    /// - a lock that ended more than a window ago is forgotten (a fresh count), which is also
+    ///   what the cleanup's purge of such a row does (`cleanup.retention_secs` ≥
+    ///   `login.window_secs`), so purging never changes an answer;
+    /// - otherwise the count goes up by one, a live lock stays in force.
+    pub async fn count_login_attempt(&self, key: &str, now: UnixTime, window: i64, limit: i64) -> StoreResult<Attempt> {
         let r = sqlx::query(
             "INSERT INTO login_throttle (key, attempts, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
              ON CONFLICT (key) DO UPDATE SET \
              attempts = CASE \
-               WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until <= $2) THEN 1 \
-               WHEN login_throttle.locked_until IS NOT NULL AND login_throttle.locked_until <= $2 THEN $4 \
+               WHEN (login_throttle.locked_until IS NULL AND login_throttle.window_start < $3) \
+                 OR login_throttle.locked_until < $3 THEN 1 \
+               WHEN login_throttle.locked_until <= $2 THEN $4 \
                ELSE login_throttle.attempts + 1 END, \
-             window_start = CASE WHEN login_throttle.window_start < $3 AND (login_throttle.locked_until IS NULL OR login_throttle.locked_until <= $2) THEN $2 ELSE login_throttle.window_start END, \
-             locked_until = CASE WHEN login_throttle.locked_until IS NOT NULL AND login_throttle.locked_until <= $2 THEN NULL ELSE login_throttle.locked_until END \
+             window_start = CASE \
+               WHEN (login_throttle.locked_until IS NULL AND login_throttle.window_start < $3) \
+                 OR login_throttle.locked_until <= $2 THEN $2 \
+               ELSE login_throttle.window_start END, \
+             locked_until = CASE WHEN login_throttle.locked_until <= $2 THEN NULL ELSE login_throttle.locked_until END \
              RETURNING attempts, locked_until",
         )
         .bind(key)
