@@ -227,7 +227,7 @@ async fn pairwise_subject_everywhere_a_client_can_see_it() {
     for (client, secret, cb) in
         [(&web, &web_secret, "https://web.example/cb"), (&other, &other_secret, "https://other.example/cb")]
     {
-        let t = code_tokens(&s, &ua, client, secret, cb).await;
+        let t = code_flow_tokens(&s, &ua, client, secret, cb, "openid").await;
         let at = t["access_token"].as_str().unwrap();
         let sub = jwt_parts(t["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
         assert_ne!(sub, internal, "ID token");
@@ -245,22 +245,6 @@ async fn pairwise_subject_everywhere_a_client_can_see_it() {
     }
     assert_ne!(subs[0], subs[1], "two sectors cannot correlate the user");
     s.stop().await;
-}
-
-/// Authorization code flow as alice with `openid`; returns the token response.
-async fn code_tokens(s: &TestServer, ua: &UserAgent, client: &str, secret: &str, cb: &str) -> serde_json::Value {
-    let (v, c) = pkce();
-    let enc = |x: &str| form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
-    let url = format!(
-        "/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={c}&code_challenge_method=S256",
-        enc(cb)
-    );
-    let back = authorize_in(ua, &url, "alice", "alice-password-1").await;
-    let code = query_of(&back)["code"].clone();
-    let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
-    let r = post_form(&s.url("/token"), Some(&basic(client, secret)), &body).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
 }
 
 /// Issue 14 defect 3: a resource server can be provisioned declaratively with only

@@ -8,35 +8,12 @@ use common::*;
 use keycard::config::{Config, SubjectType};
 use keycard::jose::Alg;
 
-async fn tokens(
-    s: &TestServer,
-    ua: &UserAgent,
-    client: &str,
-    secret: &str,
-    cb: &str,
-    scope: &str,
-) -> serde_json::Value {
-    let (v, c) = pkce();
-    let enc = |x: &str| form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
-    let url = format!(
-        "/authorize?response_type=code&client_id={client}&redirect_uri={}&scope={}&state=s&nonce=n&code_challenge={c}&code_challenge_method=S256",
-        enc(cb),
-        enc(scope)
-    );
-    let back = authorize_in(ua, &url, "alice", "alice-password-1").await;
-    let code = query_of(&back)["code"].clone();
-    let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
-    let r = post_form(&s.url("/token"), Some(&basic(client, secret)), &body).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn revoking_consent_stops_refresh_and_asks_again() {
     let s = TestServer::start().await;
     let (web, secret) = code_flow_fixtures(&s).await;
     let ua = UserAgent::new(&s.base);
-    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
+    let t = code_flow_tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
     let rt = t["refresh_token"].as_str().unwrap();
     let admin = s.admin();
     let alice = admin.user("alice").await.unwrap();
@@ -82,8 +59,8 @@ async fn pairwise_subjects_differ_per_sector_and_match_userinfo() {
         })
         .await;
     let ua = UserAgent::new(&s.base);
-    let a = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid").await;
-    let b = tokens(&s, &ua, &other, &other_secret, "https://other.example/cb", "openid").await;
+    let a = code_flow_tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid").await;
+    let b = code_flow_tokens(&s, &ua, &other, &other_secret, "https://other.example/cb", "openid").await;
     let sub_a = jwt_parts(a["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
     let sub_b = jwt_parts(b["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
     assert!(sub_a.starts_with("pw_") && sub_b.starts_with("pw_"));
@@ -109,7 +86,7 @@ async fn per_client_id_token_algorithm() {
     admin.save_client(c).await.unwrap();
     s.sync_caches().await;
     let ua = UserAgent::new(&s.base);
-    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid").await;
+    let t = code_flow_tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid").await;
     let id = t["id_token"].as_str().unwrap();
     let (h, claims) = jwt_parts(id);
     assert_eq!(h["alg"], "EdDSA");
@@ -203,7 +180,7 @@ async fn c7_password_change_ends_sessions_and_refresh_families() {
     let s = TestServer::start().await;
     let (web, secret) = code_flow_fixtures(&s).await;
     let ua = UserAgent::new(&s.base);
-    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
+    let t = code_flow_tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
     let admin = s.admin();
     // Saving the user without a password change ends nothing.
     let mut alice = admin.user("alice").await.unwrap();
@@ -232,7 +209,7 @@ async fn c7_disable_then_enable_keeps_old_refresh_tokens_dead() {
     let s = TestServer::start().await;
     let (web, secret) = code_flow_fixtures(&s).await;
     let ua = UserAgent::new(&s.base);
-    let t = tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
+    let t = code_flow_tokens(&s, &ua, &web, &secret, "https://web.example/cb", "openid offline_access").await;
     let admin = s.admin();
     let alice = admin.set_user_disabled(admin.user("alice").await.unwrap(), true).await.unwrap();
     admin.set_user_disabled(alice, false).await.unwrap();

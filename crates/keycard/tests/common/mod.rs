@@ -341,3 +341,28 @@ impl UserAgent {
 
 /// Helpers of the browser-flow tests (authorize endpoint, login, consent, logout, HTML pages).
 pub mod browser;
+
+/// A whole authorization code flow as alice (PKCE S256, `client_secret_basic`) for `scope`;
+/// returns the token response.
+pub async fn code_flow_tokens(
+    s: &TestServer,
+    ua: &UserAgent,
+    client: &str,
+    secret: &str,
+    cb: &str,
+    scope: &str,
+) -> serde_json::Value {
+    let (v, c) = pkce();
+    let enc = |x: &str| form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
+    let url = format!(
+        "/authorize?response_type=code&client_id={client}&redirect_uri={}&scope={}&state=s&nonce=n&code_challenge={c}&code_challenge_method=S256",
+        enc(cb),
+        enc(scope)
+    );
+    let back = authorize_in(ua, &url, "alice", "alice-password-1").await;
+    let code = query_of(&back)["code"].clone();
+    let body = format!("grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
+    let r = post_form(&s.url("/token"), Some(&basic(client, secret)), &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
