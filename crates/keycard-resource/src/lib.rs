@@ -68,6 +68,8 @@
 //! - `bearer`: finding the token in a request ([`bearer_token`]).
 //! - `jwt`: JWT parsing and claim checks.
 //! - `jwks`: the JWKS cache.
+//! - [`jwk`]: foreign public keys (client JWK Sets, DPoP proof keys), RFC 7638 thumbprints and
+//!   compact JWS verification with them.
 //! - `introspection`: RFC 7662 client and its cache.
 //! - `upstream`: RFC 8414 metadata and bounded HTTP reads.
 //! - `axum` (feature `axum`): extractor, scope layer, `IntoResponse`.
@@ -76,6 +78,7 @@
 mod bearer;
 pub mod error;
 mod introspection;
+pub mod jwk;
 mod jwks;
 mod jwt;
 mod upstream;

@@ -174,6 +174,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         pages: Arc::new(pages),
         client_locks: Arc::default(),
         constant_values: Arc::default(),
+        client_keys: Arc::default(),
     })
 }
 

@@ -16,6 +16,7 @@
 //! - [`keys`]: the signing key ring: creation, rotation, JWKS, encryption at rest.
 //! - [`jose`]: JWS signing/verification, key generation, sealing, keyed hashes.
 //! - [`cache`]: the in-memory client cache, invalidated across nodes.
+//! - [`client_keys`]: clients' registered public keys (`jwks`, `jwks_uri`) and JWS checks with them.
 //! - [`clock`]: time, passed in.
 //! - [`net`]: CIDR blocks (trusted proxies).
 //! - [`secret`]: `Redacted<T>`, the wrapper that keeps secrets out of `Debug` output.
@@ -31,6 +32,7 @@ pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod cli;
+pub mod client_keys;
 pub mod client_locks;
 pub mod clock;
 pub mod config;

@@ -14,6 +14,12 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// RFC 6749 §2.3.1: `client_id` and `client_secret` in the request body.
     ClientSecretPost,
+    /// RFC 7523 §2.2 / OIDC Core §9: a JWT assertion signed with one of the client's registered
+    /// public keys (`jwks` or `jwks_uri`); the server holds no secret.
+    PrivateKeyJwt,
+    /// RFC 7523 §2.2 / OIDC Core §9: a JWT assertion MACed (HS256) with the client secret; the
+    /// server must be able to recover the secret, so it is kept sealed, not only hashed.
+    ClientSecretJwt,
     /// A public client: no secret (RFC 6749 §2.1).
     None,
 }
@@ -24,8 +30,20 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
             Self::None => "none",
         }
+    }
+
+    /// Does the client hold a shared secret (basic, post, client_secret_jwt)?
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt)
+    }
+
+    /// Does the client authenticate with a JWT assertion (RFC 7523 §2.2)?
+    pub fn uses_assertion(self) -> bool {
+        matches!(self, Self::PrivateKeyJwt | Self::ClientSecretJwt)
     }
 }
 
@@ -35,8 +53,12 @@ impl std::str::FromStr for AuthMethod {
         match s {
             "client_secret_basic" => Ok(Self::ClientSecretBasic),
             "client_secret_post" => Ok(Self::ClientSecretPost),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
+            "client_secret_jwt" => Ok(Self::ClientSecretJwt),
             "none" => Ok(Self::None),
-            _ => Err(format!("unknown auth method {s:?} (expected client_secret_basic, client_secret_post or none)")),
+            _ => Err(format!(
+                "unknown auth method {s:?} (expected client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt or none)"
+            )),
         }
     }
 }
@@ -136,6 +158,38 @@ impl std::str::FromStr for TokenFormat {
     }
 }
 
+/// RFC 7591 §2 / OIDC Registration `application_type`: decides how loopback redirect URIs match
+/// (RFC 8252 §7.3: any port for native apps only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    /// A web application (the RFC 7591 default): redirect URIs match exactly, port included.
+    Web,
+    /// A native (desktop or mobile) app: loopback redirect URIs match on any port.
+    Native,
+}
+
+impl ApplicationType {
+    /// The RFC 7591 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+}
+
+impl std::str::FromStr for ApplicationType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "web" => Ok(Self::Web),
+            "native" => Ok(Self::Native),
+            _ => Err(format!("unknown application type {s:?} (expected web or native)")),
+        }
+    }
+}
+
 /// Client options that need no index, kept as one JSON column so later features add fields
 /// without a migration. Unknown fields in the stored JSON are ignored; missing ones take defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +222,27 @@ pub struct ClientSettings {
     /// tokens) this client serves. It may introspect access tokens whose `aud` is one of them,
     /// besides its own tokens (RFC 7662 §2.1, §4; SECURITY E4). Empty: not a resource server.
     pub resource_audiences: Vec<String>,
+    /// RFC 7591 §2 `application_type`. `None` (clients stored before the field existed, and
+    /// clients registered without it) is inferred by [`Client::application_type`].
+    pub application_type: Option<ApplicationType>,
+    /// RFC 7591 §2 `jwks`: the client's public keys inline, as a JWK Set JSON object
+    /// (`private_key_jwt` assertions, signed request objects). Never together with `jwks_uri`.
+    pub jwks: Option<serde_json::Value>,
+    /// RFC 7591 §2 `jwks_uri`: where the client publishes its JWK Set (https, or http on loopback).
+    pub jwks_uri: Option<String>,
+    /// RFC 7591 §2 `token_endpoint_auth_signing_alg`: the only JWS `alg` accepted for this
+    /// client's assertions; `None` accepts any supported alg that fits the key.
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: the client must present a DPoP proof at /token.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: /authorize only with a PAR request_uri.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 8628 §3.2: lifetime of this client's device codes; `None` takes `device.code_ttl_secs`.
+    pub device_code_ttl_secs: Option<i64>,
+    /// For `client_secret_jwt` only: the secret sealed (AES-256-GCM, base64) with the server's
+    /// key-encryption key, because verifying an HMAC needs the secret itself (RFC 7523 §2.2).
+    /// Never printed; `secret_hash` stays the check for every other use.
+    pub sealed_secret: Option<String>,
 }
 
 /// A registered client (RFC 6749 §2).
@@ -205,6 +280,30 @@ impl Client {
     /// Public clients have no secret (RFC 6749 §2.1).
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+
+    /// RFC 7591 §2 `application_type`. When none was registered (every client stored before the
+    /// field existed): a public client with a loopback (`http://127.0.0.1`, `http://[::1]`,
+    /// `http://localhost`) or private-use-scheme redirect URI is `native`, so the native apps that
+    /// relied on RFC 8252 §7.3 any-port matching keep working; everything else is `web`, the
+    /// RFC 7591 default, whose redirect URIs match exactly.
+    pub fn application_type(&self) -> ApplicationType {
+        if let Some(t) = self.settings.application_type {
+            return t;
+        }
+        let native_uri = |u: &String| {
+            let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+                .iter()
+                .any(|p| u.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
+            let private_scheme =
+                u.split_once(':').is_some_and(|(scheme, _)| scheme.contains('.') && !scheme.starts_with("http"));
+            loopback || private_scheme
+        };
+        if self.is_public() && self.redirect_uris.iter().any(native_uri) {
+            ApplicationType::Native
+        } else {
+            ApplicationType::Web
+        }
     }
 
     /// May the client use `grant`?

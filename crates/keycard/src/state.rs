@@ -61,4 +61,6 @@ pub struct AppState {
     pub client_locks: Arc<crate::client_locks::ClientLocks>,
     /// PKCE challenges and nonces each client sent recently, known to this node (SECURITY B9).
     pub constant_values: Arc<crate::constant_values::ConstantValues>,
+    /// Clients' registered public keys (`jwks`, `jwks_uri`), parsed and cached.
+    pub client_keys: Arc<crate::client_keys::ClientKeys>,
 }

@@ -107,6 +107,24 @@ impl TestDb {
     }
 }
 
+/// Runs a store check on SQLite and, when reachable, PostgreSQL (for checks kept beside their
+/// aggregate instead of in the list below).
+#[cfg(test)]
+pub(crate) async fn on_both<F, Fut>(check: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let db = TestDb::sqlite();
+    check(db.store().await).await;
+    if let Some(db) = TestDb::postgres().await {
+        let store = db.store().await;
+        check(store.clone()).await;
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::TestDb;

@@ -93,7 +93,7 @@ mod tests {
     use super::fold_login;
     use crate::model::User;
     use crate::store::Store;
-    use crate::store::conformance::TestDb;
+    use crate::store::conformance::on_both;
 
     #[test]
     fn folds_unicode_case_not_compatibility_forms() {
@@ -102,22 +102,6 @@ mod tests {
         assert_eq!(fold_login("Ärger@Exämple.COM"), "ärger@exämple.com");
         // No NFKC: a full-width letter is not an ASCII one.
         assert_ne!(fold_login("Ａlice"), "alice");
-    }
-
-    /// Runs a conformance check on SQLite and, when reachable, PostgreSQL.
-    async fn on_both<F, Fut>(check: F)
-    where
-        F: Fn(Store) -> Fut,
-        Fut: std::future::Future<Output = ()>,
-    {
-        let db = TestDb::sqlite();
-        check(db.store().await).await;
-        if let Some(db) = TestDb::postgres().await {
-            let store = db.store().await;
-            check(store.clone()).await;
-            store.close().await;
-            db.cleanup().await;
-        }
     }
 
     fn user(id: &str, username: &str, email: Option<&str>) -> User {

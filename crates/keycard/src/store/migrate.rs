@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_login_fold.sql"),
         postgres: include_str!("../../migrations/postgres/0005_login_fold.sql"),
     },
+    Migration {
+        version: 6,
+        name: "replay_cache",
+        sqlite: include_str!("../../migrations/sqlite/0006_replay_cache.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_replay_cache.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.

@@ -14,7 +14,8 @@
 //! [`Epochs`]; every aggregate has its own file with its own `impl Store` block, its column list
 //! and its row decoder: `clients`, `users`, `scopes`, `keys`, `access_tokens`, `events` (audit),
 //! `auth_requests`, `sessions` (and consents), `grants` (and codes), `throttle`, `devices`,
-//! `cleanup` (the user-flow purge), `logins` (case-folded sign-in lookups and the lockout counter).
+//! `cleanup` (the user-flow purge), `logins` (case-folded sign-in lookups and the lockout counter),
+//! `replay` (single-use values shared by every node: assertion and DPoP `jti`s).
 //!
 //! Extending: add the method to its aggregate's file (a new aggregate gets a new file and one
 //! `mod` line below), the table to both migration sets under a new number, and a test to
@@ -31,6 +32,7 @@ mod grants;
 mod keys;
 mod logins;
 mod migrate;
+mod replay;
 mod scopes;
 mod sessions;
 mod throttle;
