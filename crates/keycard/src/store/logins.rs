@@ -92,7 +92,6 @@ impl Store {
 mod tests {
     use super::fold_login;
     use crate::model::User;
-    use crate::store::Store;
     use crate::store::conformance::on_both;
 
     #[test]
