@@ -94,3 +94,38 @@ impl ClientKeys {
         Err(ClientKeyError::NoKeys)
     }
 }
+
+/// RFC 7523 §2.2 `client_secret_jwt`: seals a client secret for [`open_client_secret`] (AES-256-GCM
+/// under the key-encryption key, bound to the client id), base64 for the settings JSON.
+pub fn seal_client_secret(kek: &[u8; 32], client_id: &str, secret: &str) -> Result<String, crate::jose::JoseError> {
+    use base64::Engine as _;
+    let sealed = crate::jose::seal(kek, &secret_aad(client_id), secret.as_bytes())?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+}
+
+/// The secret sealed by [`seal_client_secret`] for this client, or `None` when it cannot be opened
+/// (another client's value, a changed server secret, corruption).
+pub fn open_client_secret(kek: &[u8; 32], client_id: &str, sealed: &str) -> Option<crate::secret::Redacted<String>> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD.decode(sealed).ok()?;
+    let plain = crate::jose::open(kek, &secret_aad(client_id), &raw).ok()?;
+    String::from_utf8(plain).ok().map(crate::secret::Redacted)
+}
+
+fn secret_aad(client_id: &str) -> Vec<u8> {
+    format!("keycard client secret v1:{client_id}").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_client() {
+        let kek = [7u8; 32];
+        let s = seal_client_secret(&kek, "app", "s3cret").unwrap();
+        assert_eq!(open_client_secret(&kek, "app", &s).unwrap().expose(), "s3cret");
+        assert!(open_client_secret(&kek, "other", &s).is_none());
+        assert!(open_client_secret(&[8u8; 32], "app", &s).is_none());
+    }
+}
