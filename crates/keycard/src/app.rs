@@ -162,6 +162,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
     let pages = crate::pages::Pages::new(&config.ui)?;
     let clients = ClientCache::default();
     clients.reload_origins(&store).await?;
+    let client_keys = crate::client_keys::ClientKeys::new(&config.client_auth);
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -174,7 +175,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         pages: Arc::new(pages),
         client_locks: Arc::default(),
         constant_values: Arc::default(),
-        client_keys: Arc::default(),
+        client_keys: Arc::new(client_keys),
     })
 }
 

@@ -29,7 +29,12 @@ async fn metadata_lists_only_what_is_implemented() {
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+            serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"])
+        );
+        assert_eq!(
+            m["token_endpoint_auth_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "PS256", "RS256", "EdDSA", "HS256", "HS384", "HS512"]),
+            "only what client assertions are verified with; never none"
         );
         let grants = m["grant_types_supported"].to_string();
         assert!(!grants.contains("password") && !grants.contains("implicit"), "legacy grants are off (H1, K1)");

@@ -13,6 +13,7 @@
 //! log), `ui`, `provision`; `load` reads and merges the sources. Every type is re-exported here,
 //! so `crate::config::X` is the one path to use.
 
+mod client_auth;
 mod database;
 mod grants;
 mod http;
@@ -26,6 +27,7 @@ mod tests;
 mod tokens;
 mod ui;
 
+pub use client_auth::ClientAuthConfig;
 pub use database::{DatabaseConfig, redact_url};
 pub use grants::{DeviceConfig, LegacyConfig};
 pub use http::HttpConfig;
@@ -110,6 +112,8 @@ pub struct Config {
     pub device: DeviceConfig,
     /// Legacy grants, off by default.
     pub legacy: LegacyConfig,
+    /// JWT client authentication (private_key_jwt, client_secret_jwt) and the jwks_uri fetcher.
+    pub client_auth: ClientAuthConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -139,6 +143,7 @@ impl Default for Config {
             cleanup: CleanupConfig::default(),
             device: DeviceConfig::default(),
             legacy: LegacyConfig { implicit_access_token_ttl_secs: 300, ..Default::default() },
+            client_auth: ClientAuthConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -176,6 +181,7 @@ impl Config {
         self.cleanup.validate(&self.login)?;
         self.device.validate()?;
         self.legacy.validate()?;
+        self.client_auth.validate()?;
         self.cache.validate()?;
         self.log.validate()?;
         self.ui.validate()?;

@@ -8,11 +8,18 @@
 //! known one. Wrong secrets are throttled per client and address
 //! ([`client_throttle`](super::client_throttle)).
 //!
+//! JWT assertions (RFC 7521 §4.2, RFC 7523 §2.2; OIDC Core §9 `private_key_jwt` and
+//! `client_secret_jwt`) arrive as `client_assertion_type` + `client_assertion`; the client is
+//! the assertion's `sub`, and the checks are [`client_assertion`](super::client_assertion)'s.
+//! Wrong assertions are throttled like wrong secrets; every `jti` is spent in the cross-node
+//! replay cache (`Store::consume_once`).
+//!
 //! Every endpoint that authenticates clients (token, introspection, revocation, device
-//! authorization) goes through [`presented`] then [`authenticate`]; a new method (e.g.
-//! `private_key_jwt`) adds a [`Presented`] variant, its check in [`authenticate`], and its
+//! authorization, PAR) goes through [`presented`] then [`authenticate`]; a new method (e.g.
+//! `tls_client_auth`) adds a [`Presented`] variant, its check in [`authenticate`], and its
 //! [`AuthMethod`] in [`Presented::method`].
 
+use super::client_assertion::{self, Assertion};
 use super::params::{Params, decode_component};
 use super::{OAuthError, client_throttle};
 use crate::jose;
@@ -42,6 +49,9 @@ pub enum Presented {
         /// Secret.
         secret: String,
     },
+    /// RFC 7523 §2.2: `client_assertion_type` = jwt-bearer and a `client_assertion` (not yet
+    /// verified; its `sub` names the client).
+    Assertion(Box<Assertion>),
     /// Only `client_id` (a public client).
     IdOnly {
         /// Client id.
@@ -56,6 +66,7 @@ impl fmt::Debug for Presented {
         match self {
             Self::Basic { id, .. } => write!(f, "Basic({id:?}, <secret>)"),
             Self::Post { id, .. } => write!(f, "Post({id:?}, <secret>)"),
+            Self::Assertion(a) => write!(f, "{a:?}"),
             Self::IdOnly { id } => write!(f, "IdOnly({id:?})"),
             Self::Nothing => f.write_str("Nothing"),
         }
@@ -73,6 +84,7 @@ impl Presented {
         match self {
             Self::Basic { .. } => Some(AuthMethod::ClientSecretBasic),
             Self::Post { .. } => Some(AuthMethod::ClientSecretPost),
+            Self::Assertion(a) => Some(a.method()),
             Self::IdOnly { .. } => Some(AuthMethod::None),
             Self::Nothing => None,
         }
@@ -87,13 +99,31 @@ fn basic_error(d: &'static str) -> OAuthError {
 pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presented, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
-    // RFC 7521 §4.2 / RFC 7523 §2.2 assertions are not supported: a request carrying one is
-    // refused (RFC 6749 §5.2 "unsupported authentication method"), never authenticated another
-    // way with the assertion ignored (SECURITY D4).
-    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
-        return Err(OAuthError::invalid_client(
-            "client assertions (private_key_jwt, client_secret_jwt) are not supported by this server",
-        ));
+    // RFC 7521 §4.2 / RFC 7523 §2.2: a client assertion. It is the one method of the request
+    // (OAuth 2.1 §2.4); a wrong type or a malformed assertion is invalid_client (RFC 7521
+    // §4.2.1), never authenticated another way with the assertion ignored (SECURITY D4).
+    let assertion = params.get("client_assertion");
+    let assertion_type = params.get("client_assertion_type");
+    if assertion.is_some() || assertion_type.is_some() {
+        if authorization.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "the client used more than one authentication method (a client assertion and a secret)",
+            ));
+        }
+        if assertion_type != Some(client_assertion::JWT_BEARER) {
+            return Err(OAuthError::invalid_client(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer (RFC 7523 section 2.2)",
+            ));
+        }
+        let Some(assertion) = assertion else {
+            return Err(OAuthError::invalid_client("client_assertion_type without client_assertion"));
+        };
+        let a = Assertion::parse(assertion)
+            .map_err(|e| OAuthError::invalid_client(format!("the client assertion is malformed: {e}")))?;
+        if body_id.is_some_and(|b| b != a.client_id) {
+            return Err(OAuthError::invalid_client("client_id differs from the client assertion's sub"));
+        }
+        return Ok(Presented::Assertion(Box::new(a)));
     }
     if let Some(h) = authorization {
         let h = std::str::from_utf8(h).map_err(|_| basic_error("malformed Authorization header"))?;
@@ -144,6 +174,7 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
     let basic = presented.is_basic();
     let fail = || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
     let (id, secret) = match presented {
+        Presented::Assertion(a) => return authenticate_assertion(state, a, ip).await,
         Presented::Basic { id, secret } | Presented::Post { id, secret } => (id.as_str(), Some(secret.as_str())),
         Presented::IdOnly { id } => (id.as_str(), None),
         Presented::Nothing => {
@@ -192,6 +223,111 @@ pub async fn authenticate(state: &AppState, presented: &Presented, ip: &str) -> 
         }
         _ => Err(fail()),
     }
+}
+
+/// Why an assertion was refused.
+enum Refusal {
+    /// A check failed (counted by the throttle); the reason is safe to send.
+    Failed(String),
+    /// Verified, but by a method other than the registered one (not counted).
+    WrongMethod(AuthMethod),
+}
+
+impl From<&'static str> for Refusal {
+    fn from(s: &'static str) -> Self {
+        Refusal::Failed(s.to_owned())
+    }
+}
+
+/// RFC 7523 §3 + OIDC Core §9: authenticates a client assertion from address `ip`. The client
+/// must exist, be enabled and be registered for the assertion's method; the signature is checked
+/// first (with the client's public keys, or the HMAC of its sealed secret), then the claims, then
+/// the `jti` is spent. A failure after the client is found is counted like a wrong secret.
+async fn authenticate_assertion(state: &AppState, a: &Assertion, ip: &str) -> Result<Arc<Client>, OAuthError> {
+    let id = a.client_id.as_str();
+    let now = state.clock.now();
+    if let Some(retry_after) = state.client_locks.retry_after(id, ip, now) {
+        return Err(client_throttle::locked(retry_after));
+    }
+    let Some(client) = state.clients.get(&state.store, id).await?.filter(|c| !c.disabled) else {
+        // Counted per address like a wrong secret for an unknown client (see `authenticate`).
+        let key = crate::client_locks::key(UNKNOWN_CLIENT, ip);
+        let l = &state.config.login;
+        state.store.count_login_attempt(&key, now, l.window_secs, l.client_max_failures).await?;
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    };
+    match verify_assertion(state, &client, a, now).await? {
+        Ok(()) => Ok(client),
+        Err(Refusal::WrongMethod(used)) => Err(OAuthError::invalid_client(format!(
+            "this client is registered for {}, not {} (RFC 7591 token_endpoint_auth_method)",
+            client.auth_method.as_str(),
+            used.as_str()
+        ))),
+        Err(Refusal::Failed(reason)) => match client_throttle::record_failure(state, id, ip, now).await? {
+            Some(retry_after) => Err(client_throttle::locked(retry_after)),
+            None => Err(OAuthError::invalid_client(format!("client authentication failed: {reason}"))),
+        },
+    }
+}
+
+/// The checks of [`authenticate_assertion`] once the client is known. The outer error is the
+/// store's; the inner one the refusal.
+async fn verify_assertion(
+    state: &AppState,
+    client: &Client,
+    a: &Assertion,
+    now: i64,
+) -> Result<Result<(), Refusal>, OAuthError> {
+    let method = a.method();
+    let registered_alg = client.settings.token_endpoint_auth_signing_alg.as_deref();
+    // The registered alg narrows only the registered method's algs.
+    let narrow = if method == client.auth_method { registered_alg } else { None };
+    let verified = match method {
+        AuthMethod::ClientSecretJwt => {
+            let Some(secret) = client
+                .settings
+                .sealed_secret
+                .as_deref()
+                .and_then(|s| crate::client_keys::open_client_secret(&state.secrets.kek, &client.id, s))
+            else {
+                return Ok(Err("the client has no secret usable for client_secret_jwt".into()));
+            };
+            client_assertion::verify_hmac(a.jws(), secret.expose().as_bytes(), narrow).map_err(Refusal::from)
+        }
+        _ => match client_assertion::asymmetric_algs(narrow) {
+            Err(e) => Err(e.into()),
+            Ok(allowed) => state
+                .client_keys
+                .verify_jws(client, a.jws(), &allowed)
+                .await
+                .map(|_| ())
+                .map_err(|e| Refusal::Failed(e.to_string())),
+        },
+    };
+    if let Err(r) = verified {
+        return Ok(Err(r));
+    }
+    if method != client.auth_method {
+        return Ok(Err(Refusal::WrongMethod(method)));
+    }
+    let c = &state.config.client_auth;
+    let rules = client_assertion::Rules {
+        issuer: state.config.issuer.trim_end_matches('/'),
+        now,
+        leeway: c.clock_leeway_secs,
+        max_lifetime: c.assertion_max_lifetime_secs,
+    };
+    let checked = match client_assertion::check_claims(a.jws().claims(), &client.id, &rules) {
+        Ok(checked) => checked,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    // RFC 7523 §3 point 7: single use, across nodes, until the assertion can no longer be valid.
+    let ns = format!("assertion:{}", client.id);
+    let hash = jose::keyed_hash(&state.secrets.hash_key, checked.jti.as_bytes());
+    if !state.store.consume_once(&ns, &hash, checked.exp.saturating_add(c.clock_leeway_secs), now).await? {
+        return Ok(Err("the assertion's jti was already used".into()));
+    }
+    Ok(Ok(()))
 }
 
 /// A browser request (`Origin` present) is accepted only from an origin registered on the
@@ -248,6 +384,34 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         let p = Params::parse(b"client_id=other").unwrap();
         assert_eq!(presented(Some(&basic("a:b")), &p).unwrap_err().code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn assertions_are_one_method_of_the_right_type() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let jwt = format!("{}.{}.c2ln", B64.encode(r#"{"alg":"ES256"}"#), B64.encode(r#"{"sub":"app","iss":"app"}"#));
+        let ty = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+        let p = Params::parse(format!("client_assertion_type={ty}&client_assertion={jwt}").as_bytes()).unwrap();
+        match presented(None, &p).unwrap() {
+            Presented::Assertion(a) => assert_eq!(a.client_id, "app"),
+            other => panic!("{other:?}"),
+        }
+        let p = Params::parse(format!("client_assertion_type={ty}&client_assertion={jwt}&client_id=app").as_bytes());
+        assert_eq!(presented(None, &p.unwrap()).unwrap().method(), Some(AuthMethod::PrivateKeyJwt));
+        let code = |body: String, auth: Option<&[u8]>| presented(auth, &Params::parse(body.as_bytes()).unwrap()).unwrap_err().code;
+        assert_eq!(code(format!("client_assertion_type={ty}&client_assertion={jwt}"), Some(&basic("app:s"))), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(format!("client_assertion_type={ty}&client_assertion={jwt}&client_id=app&client_secret=s"), None),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(code(format!("client_assertion_type=urn%3Aother&client_assertion={jwt}"), None), ErrorCode::InvalidClient);
+        assert_eq!(code(format!("client_assertion={jwt}"), None), ErrorCode::InvalidClient);
+        assert_eq!(code(format!("client_assertion_type={ty}"), None), ErrorCode::InvalidClient);
+        assert_eq!(code(format!("client_assertion_type={ty}&client_assertion=garbage"), None), ErrorCode::InvalidClient);
+        assert_eq!(
+            code(format!("client_assertion_type={ty}&client_assertion={jwt}&client_id=other"), None),
+            ErrorCode::InvalidClient
+        );
     }
 
     #[test]

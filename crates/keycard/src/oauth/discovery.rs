@@ -8,7 +8,9 @@ use keycard_types::ServerMetadata;
 /// Builds the metadata document.
 pub fn metadata(config: &Config) -> ServerMetadata {
     let base = config.issuer.trim_end_matches('/');
-    let auth_methods = vec!["client_secret_basic".to_owned(), "client_secret_post".to_owned()];
+    let auth_methods: Vec<String> =
+        ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"].map(String::from).into();
+    let assertion_algs = super::client_assertion::supported_algs();
     let mut token_auth_methods = auth_methods.clone();
     token_auth_methods.push("none".into());
     let mut id_token_algs: Vec<String> = vec![config.oidc.id_token_alg.as_str().to_owned()];
@@ -45,6 +47,7 @@ pub fn metadata(config: &Config) -> ServerMetadata {
         .chain(config.legacy.implicit_grant.then(|| "implicit".to_owned()))
         .collect(),
         token_endpoint_auth_methods_supported: token_auth_methods,
+        token_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
         revocation_endpoint: Some(format!("{base}/revoke")),
         revocation_endpoint_auth_methods_supported: {
             let mut m = auth_methods.clone();
@@ -53,6 +56,8 @@ pub fn metadata(config: &Config) -> ServerMetadata {
         },
         introspection_endpoint: Some(format!("{base}/introspect")),
         introspection_endpoint_auth_methods_supported: auth_methods,
+        introspection_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
+        revocation_endpoint_auth_signing_alg_values_supported: assertion_algs,
         code_challenge_methods_supported: vec!["S256".into()],
         authorization_response_iss_parameter_supported: Some(true),
         userinfo_endpoint: Some(format!("{base}/userinfo")),

@@ -6,6 +6,7 @@
 //! - [`params`]: strict `application/x-www-form-urlencoded` parsing (duplicates, UTF-8).
 //! - [`authorize`]: the authorization endpoint's validation, decision and response (RFC 6749 §4.1).
 //! - [`client_auth`]: RFC 6749 §2.3.1 client authentication, the registered method only.
+//! - [`client_assertion`]: JWT client assertions (RFC 7523 §2.2, §3; OIDC Core §9).
 //! - [`client_throttle`]: brute force of client secrets (OAuth 2.1 §2.4.1, SECURITY D2).
 //! - [`login`]: password sign-in with per-account and per-address lockout (SECURITY G8/G9).
 //! - [`flow`]: the sign-in, consent and logout interactions behind the authorization endpoint.
@@ -24,6 +25,7 @@
 
 pub mod authorize;
 pub mod browser;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_throttle;
 pub mod device;
