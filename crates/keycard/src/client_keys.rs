@@ -250,7 +250,10 @@ impl ClientKeys {
                 (old, Some(e), answer)
             }
         };
-        map.insert(client.id.clone(), Fetched { version: client.updated_at, uri: uri.to_owned(), set, attempted_at: now, error });
+        map.insert(
+            client.id.clone(),
+            Fetched { version: client.updated_at, uri: uri.to_owned(), set, attempted_at: now, error },
+        );
         answer
     }
 
@@ -276,7 +279,10 @@ impl ClientKeys {
                 .map_err(|e| describe(&e))?;
             let status = res.status();
             if status.is_redirection() {
-                return Err(format!("the jwks_uri answered a redirect (HTTP {}), which is not followed", status.as_u16()));
+                return Err(format!(
+                    "the jwks_uri answered a redirect (HTTP {}), which is not followed",
+                    status.as_u16()
+                ));
             }
             if status != reqwest::StatusCode::OK {
                 return Err(format!("the jwks_uri answered HTTP {}", status.as_u16()));
@@ -360,10 +366,13 @@ mod tests {
 
     #[test]
     fn only_https_or_loopback_http_is_fetched() {
-        for ok in ["https://keys.example/jwks.json", "http://127.0.0.1:9000/j", "http://[::1]/j", "http://localhost/j"] {
+        for ok in ["https://keys.example/jwks.json", "http://127.0.0.1:9000/j", "http://[::1]/j", "http://localhost/j"]
+        {
             assert!(fetchable_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://keys.example/j", "ftp://127.0.0.1/j", "file:///etc/passwd", "https://u:p@keys.example/j", "/j"] {
+        for bad in
+            ["http://keys.example/j", "ftp://127.0.0.1/j", "file:///etc/passwd", "https://u:p@keys.example/j", "/j"]
+        {
             assert!(fetchable_url(bad).is_err(), "{bad}");
         }
     }

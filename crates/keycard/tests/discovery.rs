@@ -29,7 +29,13 @@ async fn metadata_lists_only_what_is_implemented() {
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_jwt",
+                "none"
+            ])
         );
         assert_eq!(
             m["token_endpoint_auth_signing_alg_values_supported"],

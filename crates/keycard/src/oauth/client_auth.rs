@@ -398,16 +398,27 @@ mod tests {
         }
         let p = Params::parse(format!("client_assertion_type={ty}&client_assertion={jwt}&client_id=app").as_bytes());
         assert_eq!(presented(None, &p.unwrap()).unwrap().method(), Some(AuthMethod::PrivateKeyJwt));
-        let code = |body: String, auth: Option<&[u8]>| presented(auth, &Params::parse(body.as_bytes()).unwrap()).unwrap_err().code;
-        assert_eq!(code(format!("client_assertion_type={ty}&client_assertion={jwt}"), Some(&basic("app:s"))), ErrorCode::InvalidRequest);
+        let code = |body: String, auth: Option<&[u8]>| {
+            presented(auth, &Params::parse(body.as_bytes()).unwrap()).unwrap_err().code
+        };
+        assert_eq!(
+            code(format!("client_assertion_type={ty}&client_assertion={jwt}"), Some(&basic("app:s"))),
+            ErrorCode::InvalidRequest
+        );
         assert_eq!(
             code(format!("client_assertion_type={ty}&client_assertion={jwt}&client_id=app&client_secret=s"), None),
             ErrorCode::InvalidRequest
         );
-        assert_eq!(code(format!("client_assertion_type=urn%3Aother&client_assertion={jwt}"), None), ErrorCode::InvalidClient);
+        assert_eq!(
+            code(format!("client_assertion_type=urn%3Aother&client_assertion={jwt}"), None),
+            ErrorCode::InvalidClient
+        );
         assert_eq!(code(format!("client_assertion={jwt}"), None), ErrorCode::InvalidClient);
         assert_eq!(code(format!("client_assertion_type={ty}"), None), ErrorCode::InvalidClient);
-        assert_eq!(code(format!("client_assertion_type={ty}&client_assertion=garbage"), None), ErrorCode::InvalidClient);
+        assert_eq!(
+            code(format!("client_assertion_type={ty}&client_assertion=garbage"), None),
+            ErrorCode::InvalidClient
+        );
         assert_eq!(
             code(format!("client_assertion_type={ty}&client_assertion={jwt}&client_id=other"), None),
             ErrorCode::InvalidClient
