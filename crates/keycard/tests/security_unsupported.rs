@@ -1,7 +1,8 @@
-//! Features Keycard does not implement yet — private_key_jwt / client_secret_jwt client
-//! assertions (RFC 7523), DPoP (RFC 9449), PAR (RFC 9126) and token exchange (RFC 8693) — must
-//! be refused safely, not half-honoured: an assertion never authenticates anyone and nothing it
-//! names is fetched (SECURITY D4, D5), a DPoP proof never yields a token that claims to be
+//! Features Keycard does not implement yet — DPoP (RFC 9449), PAR (RFC 9126) and token exchange
+//! (RFC 8693) — must be refused safely, not half-honoured; and client assertions (RFC 7523,
+//! built in tests/client_assertions.rs) never authenticate a client that is not registered for
+//! them, nor one another way with the assertion ignored, and nothing their headers name is
+//! fetched (SECURITY D4, D5). A DPoP proof never yields a token that claims to be
 //! sender-constrained and metadata advertises none of it (SECURITY F1–F6), `/par` does not exist
 //! (SECURITY A12), and the token-exchange grant is `unsupported_grant_type` (SECURITY H4).
 //! When one of these is built, its tests replace the ones here.
@@ -55,10 +56,17 @@ async fn fixtures(s: &TestServer) -> (String, String) {
     s.cc_client("conf", &[]).await
 }
 
+/// SECURITY D4, D5: assertions aimed at a `client_secret_basic` client, a public client or no
+/// client at all are refused, whatever their header says; `jku`/`x5u` are never fetched.
 #[tokio::test(flavor = "multi_thread")]
-async fn d4_d5_client_assertions_never_authenticate_and_nothing_is_fetched() {
-    let s = TestServer::start().await;
-    let (conf, _secret) = fixtures(&s).await;
+async fn d4_d5_assertions_for_clients_not_registered_for_them_never_authenticate_and_nothing_is_fetched() {
+    // Wrong assertions count as failures of `conf` (SECURITY D2); this test sends many on purpose.
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c: &mut keycard::config::Config| c.login.client_max_failures = 10_000),
+        ..Default::default()
+    })
+    .await;
+    let (conf, secret) = fixtures(&s).await;
     let (sink_url, sink_task, stop) = sink().await;
     let token_url = s.url("/token");
     let now = s.state.clock.now();
@@ -104,11 +112,23 @@ async fn d4_d5_client_assertions_never_authenticate_and_nothing_is_fetched() {
     )
     .await
     .assert_error(401, "invalid_client");
-    // Metadata advertises no JWT client authentication.
+    // The secret still works for the client, by its registered method, after all of that: an
+    // assertion never replaced it nor was ignored in its favour.
+    let r = post_form(
+        &token_url,
+        Some(&basic(&conf, &secret)),
+        &format!("grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE}&client_assertion=x"),
+    )
+    .await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(cc_token(&s, &conf, &secret, None).await.status, 200);
+    // Metadata advertises JWT client authentication, with no `none` among its algs.
     let meta = send(http().get(s.url("/.well-known/openid-configuration"))).await.json();
     let methods: Vec<&str> =
         meta["token_endpoint_auth_methods_supported"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
-    assert!(!methods.contains(&"private_key_jwt") && !methods.contains(&"client_secret_jwt"), "{methods:?}");
+    assert!(methods.contains(&"private_key_jwt") && methods.contains(&"client_secret_jwt"), "{methods:?}");
+    let algs = meta["token_endpoint_auth_signing_alg_values_supported"].to_string();
+    assert!(!algs.contains("none"), "{algs}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = stop.send(());
     assert_eq!(sink_task.await.unwrap(), 0, "Keycard connected to a jku/x5u URL from an assertion");
