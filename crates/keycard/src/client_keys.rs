@@ -203,7 +203,7 @@ impl ClientKeys {
             Some((set, at)) => {
                 let fresh = at.elapsed() < self.cache_for;
                 let has_kid = kid.is_none_or(|k| set.has_kid(k));
-                if (fresh && has_kid) || (fresh && !may_refetch) {
+                if fresh && (has_kid || !may_refetch) {
                     Decision::Use(set.clone())
                 } else if may_refetch {
                     Decision::Fetch
