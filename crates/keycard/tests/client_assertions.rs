@@ -265,6 +265,38 @@ async fn negatives(db: Option<TestDb>) {
     for (what, a) in &cases {
         refused(&s, what, &cc_body(a)).await;
     }
+    // Header tricks: injected kids, another client's kid, and jku/x5u pointing at a sink that
+    // must never be contacted (the registered keys are the only keys).
+    let (sink_url, sink_task, stop_sink) = sink().await;
+    let attacker = Signer::es256("es-1");
+    let header_cases = [
+        json!({"alg": "ES256", "kid": "../../../../dev/null"}),
+        json!({"alg": "ES256", "kid": "x' OR '1'='1"}),
+        json!({"alg": "ES256", "kid": "rsa-1"}),
+        json!({"alg": "ES256", "kid": "es-1", "jku": sink_url}),
+        json!({"alg": "ES256", "kid": "es-1", "x5u": sink_url}),
+        json!({"alg": "ES256", "jku": sink_url}),
+    ];
+    for h in &header_cases {
+        refused(&s, &h.to_string(), &cc_body(&attacker.sign_with_header(h, &good("pk")))).await;
+    }
+    // Within the leeway and with an audience array (OIDC Core §9 / RFC 7523 §3): accepted, also
+    // with the jku header ignored.
+    let accepted = [
+        with("nbf", json!(now + 8)),
+        with("iat", json!(now + 8)),
+        with("aud", json!(["https://other.example", s.base.clone()])),
+        with("aud", json!(s.url("/par"))),
+    ];
+    for c in &accepted {
+        let r = post_form(&token_url, None, &cc_body(&es.sign("ES256", c))).await;
+        assert_eq!(r.status, 200, "{c}: {}", r.body);
+    }
+    let h = json!({"alg": "ES256", "kid": "es-1", "jku": sink_url});
+    let r = post_form(&token_url, None, &cc_body(&es.sign_with_header(&h, &good("pk")))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let _ = stop_sink.send(());
+    assert_eq!(sink_task.await.unwrap(), 0, "Keycard connected to a jku/x5u URL from an assertion");
     // The right method check comes after the signature, and says so.
     let r = refused(&s, "basic", &cc_body(&es.sign("ES256", &good("basic")))).await;
     assert!(r.json()["error_description"].as_str().unwrap().contains("client_secret_basic"), "{}", r.body);
@@ -319,6 +351,50 @@ async fn d4_d5_each_assertion_check_refuses_on_sqlite() {
 async fn d4_d5_each_assertion_check_refuses_on_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     negatives(Some(db)).await;
+}
+
+/// A loopback TCP listener that counts connections (a `jku`/`x5u` target).
+async fn sink() -> (String, tokio::task::JoinHandle<usize>, tokio::sync::oneshot::Sender<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", l.local_addr().unwrap());
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut n = 0;
+        loop {
+            tokio::select! {
+                r = l.accept() => { if r.is_ok() { n += 1; } }
+                _ = &mut rx => return n,
+            }
+        }
+    });
+    (url, task, tx)
+}
+
+/// SECURITY D5 (node-oidc-provider 7.11.0, "jwt replay detection takes clockTolerance into
+/// account"): the `jti` is remembered while the assertion could still pass its `exp` check.
+#[tokio::test(flavor = "multi_thread")]
+async fn d5_a_jti_is_remembered_until_exp_plus_the_leeway() {
+    let s = TestServer::start_with(TestOptions {
+        mock_time: Some(1_900_000_000),
+        configure: Box::new(|c: &mut Config| c.login.client_max_failures = 10_000),
+        ..Default::default()
+    })
+    .await;
+    let es = Signer::es256("es-1");
+    register(&s, "pk", AuthMethod::PrivateKeyJwt, Keys { jwks: Some(es.jwks()), ..Default::default() }).await;
+    let mut c = claims(&s, "pk", &s.url("/token"));
+    c["exp"] = json!(s.state.clock.now() + 60);
+    let a = es.sign("ES256", &c);
+    assert_eq!(post_form(&s.url("/token"), None, &cc_body(&a)).await.status, 200);
+    let leeway = s.state.config.client_auth.clock_leeway_secs;
+    let clock = s.clock.clone().unwrap();
+    clock.advance(60 + leeway - 1);
+    let r = refused(&s, "replay inside the leeway", &cc_body(&a)).await;
+    assert!(r.json()["error_description"].as_str().unwrap().contains("jti"), "{}", r.body);
+    clock.advance(1);
+    let r = refused(&s, "expired", &cc_body(&a)).await;
+    assert!(r.json()["error_description"].as_str().unwrap().contains("expired"), "{}", r.body);
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
