@@ -482,8 +482,10 @@ async fn key_server(initial: serde_json::Value) -> (String, KeyServer, String) {
     (base, ks, endless)
 }
 
+/// SECURITY D4, I6: jwks_uri keys are fetched once for concurrent requests, cached, refetched
+/// for a new kid (rotation), and a retired key stops working.
 #[tokio::test(flavor = "multi_thread")]
-async fn jwks_uri_is_fetched_cached_refetched_for_a_new_kid_and_coalesced() {
+async fn d4_i6_jwks_uri_is_fetched_cached_refetched_for_a_new_kid_and_coalesced() {
     let k1 = Signer::es256("k1");
     let k2 = Signer::rsa("k2");
     let (base, ks, _) = key_server(k1.jwks()).await;
@@ -522,8 +524,9 @@ async fn jwks_uri_is_fetched_cached_refetched_for_a_new_kid_and_coalesced() {
     s.stop().await;
 }
 
+/// SECURITY I6: a JWS naming unknown `kid`s refetches at most once per refetch interval.
 #[tokio::test(flavor = "multi_thread")]
-async fn forged_kids_do_not_make_keycard_fetch_in_a_loop() {
+async fn i6_forged_kids_do_not_make_keycard_fetch_in_a_loop() {
     let k1 = Signer::es256("k1");
     let (base, ks, _) = key_server(k1.jwks()).await;
     let s = server(None, |_| {}).await;
@@ -544,8 +547,10 @@ async fn forged_kids_do_not_make_keycard_fetch_in_a_loop() {
     s.stop().await;
 }
 
+/// SECURITY I6: the jwks_uri fetcher's limits (size while reading, timeout, no redirects, https
+/// only outside loopback) each end in 401 invalid_client, never a 500 or a hang.
 #[tokio::test(flavor = "multi_thread")]
-async fn bad_jwks_uris_refuse_cleanly() {
+async fn i6_bad_jwks_uris_refuse_cleanly() {
     let k1 = Signer::es256("k1");
     let (base, _, endless) = key_server(k1.jwks()).await;
     let s = server(None, |c| c.client_auth.jwks_fetch_timeout_ms = 500).await;

@@ -9,7 +9,7 @@
 //! [`Config::validate`]).
 //!
 //! One file per group of sections: `http`, `database`, `tokens` (keys, tokens,
-//! authorization, sessions), `login`, `oidc`, `grants` (device, legacy), `ops` (cleanup, cache,
+//! authorization, sessions), `login`, `oidc`, `grants` (device, legacy), `client_auth`, `ops` (cleanup, cache,
 //! log), `ui`, `provision`; `load` reads and merges the sources. Every type is re-exported here,
 //! so `crate::config::X` is the one path to use.
 
