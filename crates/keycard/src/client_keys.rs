@@ -159,13 +159,25 @@ impl ClientKeys {
         jws: &Jws,
         allowed: &[JwsAlg],
     ) -> Result<VerifiedJws, ClientKeyError> {
+        let alg = self.verify_signature(client, jws, allowed).await?;
+        Ok(VerifiedJws { alg, header: jws.header().clone(), claims: jws.claims().clone() })
+    }
+
+    /// [`verify_jws`](Self::verify_jws) without copying the header and claims out (the client
+    /// authentication hot path reads them from `jws`): the alg the signature verified under.
+    pub async fn verify_signature(
+        &self,
+        client: &Client,
+        jws: &Jws,
+        allowed: &[JwsAlg],
+    ) -> Result<JwsAlg, ClientKeyError> {
         let alg = jws.alg().map_err(ClientKeyError::Invalid)?;
         if !allowed.is_empty() && !allowed.contains(&alg) {
             return Err(ClientKeyError::Invalid(JwkError("the JWS alg is not the one registered for this client")));
         }
         let keys = self.keys_for(client, jws.kid()).await?;
         keys.verify(jws).map_err(ClientKeyError::Invalid)?;
-        Ok(VerifiedJws { alg, header: jws.header().clone(), claims: jws.claims().clone() })
+        Ok(alg)
     }
 
     /// The client's key set; `kid` is the one the JWS names (a `jwks_uri` set lacking it is

@@ -48,6 +48,8 @@ async fn end_to_end(db: Option<TestDb>) {
     let rsa_keys = Keys { jwks: Some(rsa.jwks()), alg: Some("PS256".into()), ..Default::default() };
     register(&s, "pk-rsa", AuthMethod::PrivateKeyJwt, rsa_keys).await;
     let secret = register(&s, "csj", AuthMethod::ClientSecretJwt, Keys::default()).await;
+    let ed = Signer::ed25519("ed-1");
+    register(&s, "pk-ed", AuthMethod::PrivateKeyJwt, Keys { jwks: Some(ed.jwks()), ..Default::default() }).await;
 
     let oauth = |id: &str| {
         BasicClient::new(ClientId::new(id.into()))
@@ -60,10 +62,11 @@ async fn end_to_end(db: Option<TestDb>) {
     };
     let token_url = s.url("/token");
 
-    // client_credentials: ES256 (aud = token endpoint), PS256 (aud = issuer), HS256 and HS512.
+    // client_credentials: ES256 (aud = token endpoint), PS256 (aud = issuer), EdDSA, HS256, HS512.
     let cases = [
         ("pk-es", es.sign("ES256", &claims(&s, "pk-es", &token_url))),
         ("pk-rsa", rsa.sign("PS256", &claims(&s, "pk-rsa", &s.base))),
+        ("pk-ed", ed.sign("EdDSA", &claims(&s, "pk-ed", &token_url))),
         ("csj", hmac_jws("HS256", secret.as_bytes(), json!({}), &claims(&s, "csj", &token_url))),
         ("csj", hmac_jws("HS512", secret.as_bytes(), json!({}), &claims(&s, "csj", &s.base))),
     ];
@@ -190,10 +193,18 @@ async fn refused(s: &TestServer, what: &str, body: &str) -> Res {
 async fn negatives(db: Option<TestDb>) {
     let s = server(db, |_| {}).await;
     let es = Signer::es256("es-1");
-    register(&s, "pk", AuthMethod::PrivateKeyJwt, Keys { jwks: Some(es.jwks()), ..Default::default() }).await;
+    let pk_secret =
+        register(&s, "pk", AuthMethod::PrivateKeyJwt, Keys { jwks: Some(es.jwks()), ..Default::default() }).await;
     let rsa = Signer::rsa("rsa-1");
     let rsa_keys = Keys { jwks: Some(rsa.jwks()), alg: Some("PS256".into()), ..Default::default() };
     register(&s, "pk-ps", AuthMethod::PrivateKeyJwt, rsa_keys).await;
+    // A secret the admin API may have generated for an assertion client never authenticates it.
+    if !pk_secret.is_empty() {
+        let r = cc_token(&s, "pk", &pk_secret, None).await;
+        r.assert_error(401, "invalid_client");
+        let body = format!("grant_type=client_credentials&client_id=pk&client_secret={pk_secret}");
+        post_form(&s.url("/token"), None, &body).await.assert_error(401, "invalid_client");
+    }
     let secret = register(&s, "csj", AuthMethod::ClientSecretJwt, Keys::default()).await;
     // A client_secret_basic client that also has keys registered (e.g. for request objects).
     let basic_secret =

@@ -298,7 +298,7 @@ async fn verify_assertion(
             Err(e) => Err(e.into()),
             Ok(allowed) => state
                 .client_keys
-                .verify_jws(client, a.jws(), &allowed)
+                .verify_signature(client, a.jws(), &allowed)
                 .await
                 .map(|_| ())
                 .map_err(|e| Refusal::Failed(e.to_string())),

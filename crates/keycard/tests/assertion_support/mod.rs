@@ -5,7 +5,8 @@
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
+    RsaKeyPair,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -26,6 +27,7 @@ pub const CB: &str = "https://pk.example/cb";
 enum Pair {
     Ec(EcdsaKeyPair),
     Rsa(RsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 /// A client's signing key with its public JWK.
@@ -58,11 +60,21 @@ impl Signer {
         Signer { pair: Pair::Rsa(pair), kid: kid.into(), jwk }
     }
 
+    /// A fresh Ed25519 key (EdDSA).
+    pub fn ed25519(kid: &str) -> Signer {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+        let x = B64.encode(pair.public_key().as_ref());
+        let jwk = json!({"kty":"OKP","crv":"Ed25519","kid":kid,"x":x});
+        Signer { pair: Pair::Ed(pair), kid: kid.into(), jwk }
+    }
+
     /// The alg this key signs with by default.
     pub fn default_alg(&self) -> &'static str {
         match self.pair {
             Pair::Ec(_) => "ES256",
             Pair::Rsa(_) => "RS256",
+            Pair::Ed(_) => "EdDSA",
         }
     }
 
@@ -84,6 +96,7 @@ impl Signer {
                 p.sign(enc, &rng, input.as_bytes(), &mut sig).unwrap();
                 sig
             }
+            (Pair::Ed(p), "EdDSA") => p.sign(input.as_bytes()).as_ref().to_vec(),
             (_, alg) => panic!("this key does not sign {alg}"),
         };
         format!("{input}.{}", B64.encode(sig))
