@@ -100,7 +100,7 @@ pub fn decide(
         Some(s) if login_done_in_this_request && hint_mismatch(s) => {
             return Err(OAuthError::new(
                 ErrorCode::LoginRequired,
-                "the signed-in user is not the one the id_token_hint names",
+                "the signed-in user is not the one the ID token hint names",
             ));
         }
         Some(_) if login_done_in_this_request => None,

@@ -58,8 +58,8 @@ fn check_id_token_hint(
             req.hinted_subject = Some(h.sub);
             return Ok(req);
         }
-        Ok(_) => "the id_token_hint was not issued to this client",
-        Err(_) => "the id_token_hint is not a valid ID token issued by this server",
+        Ok(_) => "the ID token hint was not issued to this client",
+        Err(_) => "the ID token hint is not a valid ID token issued by this server",
     };
     Err(AuthorizeError::Redirect {
         redirect_uri: req.redirect_uri,
