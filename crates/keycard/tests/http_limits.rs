@@ -86,7 +86,7 @@ fn assert_431(res: &str, what: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn headers_at_the_default_limit_are_served_one_byte_more_is_431() {
+async fn i2_headers_at_the_default_limit_are_served_one_byte_more_is_431() {
     let s = TestServer::start().await;
     assert_eq!(s.state.config.http.max_header_bytes, 16 * 1024, "the default");
     let res = exchange(&s, request_with_header_bytes("/healthz", 16 * 1024)).await;
@@ -105,7 +105,7 @@ async fn headers_at_the_default_limit_are_served_one_byte_more_is_431() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_configured_lower_limit_applies() {
+async fn i2_a_configured_lower_limit_applies() {
     let s = TestServer::start_with(TestOptions {
         configure: Box::new(|c| c.http.max_header_bytes = 4096),
         ..Default::default()
@@ -123,7 +123,7 @@ async fn a_configured_lower_limit_applies() {
 /// The largest allowed limit (256 KiB) is Keycard's decision, not the parser's: just under is
 /// served, just over is Keycard's 431 (with its JSON body; the parser's own 431 has none).
 #[tokio::test(flavor = "multi_thread")]
-async fn a_configured_higher_limit_is_what_decides() {
+async fn i2_a_configured_higher_limit_is_what_decides() {
     let max = keycard::config::MAX_HEADER_BYTES;
     let s = TestServer::start_with(TestOptions {
         configure: Box::new(move |c| c.http.max_header_bytes = max),
@@ -165,7 +165,7 @@ async fn keep_sending_then_read(s: &TestServer, head: String, body_bytes: usize,
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn content_length_over_the_limit_is_413_for_a_client_that_keeps_sending() {
+async fn i1_content_length_over_the_limit_is_413_for_a_client_that_keeps_sending() {
     let s = TestServer::start().await;
     let (id, secret) = s.cc_client("svc", &[]).await;
     let auth = basic(&id, &secret);
@@ -206,7 +206,7 @@ async fn content_length_over_the_limit_is_413_for_a_client_that_keeps_sending() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn chunked_body_over_the_limit_is_413_for_a_client_that_keeps_sending() {
+async fn i1_chunked_body_over_the_limit_is_413_for_a_client_that_keeps_sending() {
     let s = TestServer::start().await;
     let (id, secret) = s.cc_client("svc", &[]).await;
     for path in ["/token", "/login"] {
@@ -223,7 +223,7 @@ async fn chunked_body_over_the_limit_is_413_for_a_client_that_keeps_sending() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn long_request_line_is_414() {
+async fn i2_long_request_line_is_414() {
     let s = TestServer::start().await;
     for kib in [9, 100] {
         let url = format!("/authorize?client_id=x&state={}", "a".repeat(kib * 1024));

@@ -154,12 +154,12 @@ async fn valid_and_expired_hints_round_trip(db: Option<TestDb>, pairwise: bool) 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2_valid_and_expired_hints_round_trip_on_sqlite() {
+async fn e2_a11_valid_and_expired_hints_round_trip_on_sqlite() {
     valid_and_expired_hints_round_trip(None, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2_valid_and_expired_hints_round_trip_on_postgres() {
+async fn e2_a11_valid_and_expired_hints_round_trip_on_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     valid_and_expired_hints_round_trip(Some(db), false).await;
 }
@@ -264,12 +264,12 @@ async fn bad_hints_are_invalid_request(db: Option<TestDb>) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2_forged_unsigned_and_foreign_hints_are_invalid_request_on_sqlite() {
+async fn e2_e3_a11_forged_unsigned_and_foreign_hints_are_invalid_request_on_sqlite() {
     bad_hints_are_invalid_request(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2_forged_unsigned_and_foreign_hints_are_invalid_request_on_postgres() {
+async fn e2_e3_a11_forged_unsigned_and_foreign_hints_are_invalid_request_on_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     bad_hints_are_invalid_request(Some(db)).await;
 }
@@ -315,12 +315,12 @@ async fn hint_for_another_user(db: Option<TestDb>) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2_hint_for_another_user_never_yields_a_code_on_sqlite() {
+async fn e2_k3_hint_for_another_user_never_yields_a_code_on_sqlite() {
     hint_for_another_user(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn e2_hint_for_another_user_never_yields_a_code_on_postgres() {
+async fn e2_k3_hint_for_another_user_never_yields_a_code_on_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     hint_for_another_user(Some(db)).await;
 }

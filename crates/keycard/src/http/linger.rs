@@ -195,7 +195,7 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// The flag is raised by a body dropped unread, not by one read to its end or an empty one.
+    /// SECURITY I1: the flag is raised by a body dropped unread, not by one read to its end or an empty one.
     #[tokio::test]
     async fn dropped_unread_body_raises_the_flag() {
         use http_body_util::{BodyExt, Empty, Full};
@@ -213,7 +213,7 @@ mod tests {
         assert!(!flag.is_raised(), "body read to its end");
     }
 
-    /// Shutdown with the flag raised drains what the peer still sends until it closes; without
+    /// SECURITY I1: shutdown with the flag raised drains what the peer still sends until it closes; without
     /// it (and nothing waiting) it returns at once.
     #[tokio::test]
     async fn shutdown_drains_until_the_peer_closes() {

@@ -127,6 +127,7 @@ mod tests {
         json!({"iss": ISS, "sub": "usr_1", "aud": "web", "exp": 1, "iat": 0, "sid": "s1"})
     }
 
+    /// SECURITY E2: expired hints of our keys are accepted.
     #[test]
     fn valid_and_expired_hints_are_accepted() {
         let (es, rs, v) = keys();
@@ -143,6 +144,7 @@ mod tests {
         assert!(check(&v, ISS, &es.sign_jwt("JWT", &c).unwrap()).is_ok(), "exp is not needed either");
     }
 
+    /// SECURITY E2, E3: forged, unsigned, foreign, malformed hints and access tokens are refused.
     #[test]
     fn forged_unsigned_foreign_and_malformed_hints_are_refused() {
         let (es, _, v) = keys();
@@ -194,7 +196,7 @@ mod tests {
         }
     }
 
-    /// The key set is whatever is published: a hint of a retired key verifies while that key is
+    /// SECURITY E2, K2: the key set is whatever is published: a hint of a retired key verifies while that key is
     /// in the set, and not after it left it.
     #[test]
     fn hints_verify_with_any_published_key() {
