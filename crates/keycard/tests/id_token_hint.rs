@@ -293,6 +293,8 @@ async fn hint_for_another_user(db: Option<TestDb>) {
     let req = AuthReq::new("web", WEB_CB, "openid").set("id_token_hint", &bob_hint);
     let r = ua.get(&req.url()).await;
     assert!(r.location().starts_with("/login"), "{}", r.location());
+    let page = ua.get(&r.location()).await;
+    assert!(page.body.contains("a different account than the one signed in"), "{}", short(&page.body));
     let r = drive_from(&ua, r, "alice", ALICE_PW).await;
     assert_error(&client_redirect(&r, &format!("{WEB_CB}?"), Some(STATE), &s.base), "login_required", "alice again");
     // Signing in as bob there: a code, for bob.

@@ -482,7 +482,17 @@ pub async fn login_page(state: &AppState, request_id: Option<&str>, browser: &Br
         Ok(x) => x,
         Err(o) => return Ok(o),
     };
-    Ok(Outcome::Login(login_view(state, &p, &client, &kind, browser)))
+    let mut view = login_view(state, &p, &client, &kind, browser);
+    // OIDC Core §3.1.2.1: the id_token_hint names another user than the signed-in one.
+    if let PendingKind::Authorize(r) = &kind
+        && let Some(hinted) = &r.hinted_subject
+        && let Some((s, _)) = load_session(state, browser.session()).await?
+        && super::subject::for_user(state, &s.user_id, &client) != *hinted
+    {
+        view.error =
+            Some("The application asks you to sign in with a different account than the one signed in now.".into());
+    }
+    Ok(Outcome::Login(view))
 }
 
 /// `POST /login`: CSRF, throttling, password; on success a NEW session and the next step.
