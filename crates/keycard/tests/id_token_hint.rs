@@ -242,6 +242,15 @@ async fn bad_hints_are_invalid_request(db: Option<TestDb>) {
     let page = ua.get(&format!("/logout?id_token_hint={for_spa}")).await;
     assert_eq!(page.status, 200, "{}", short(&page.body));
     assert!(page.body.contains("Single Page App"));
+    // Nobody signed in, no prompt=none, a client that is not first-party: the error waits for
+    // the sign-in (SECURITY A5), then it is the answer, never a code.
+    let fresh = UserAgent::new(&s.base);
+    let req = AuthReq::new("web", WEB_CB, "openid").set("id_token_hint", &bad_signature);
+    let r = fresh.get(&req.url()).await;
+    assert!(r.location().starts_with("/login"), "{}", r.location());
+    let r = drive_from(&fresh, r, "alice", ALICE_PW).await;
+    assert_error(&client_redirect(&r, &format!("{WEB_CB}?"), Some(STATE), &s.base), "invalid_request", "after sign-in");
+    assert_error(&silent(&s, &fresh, &bad_signature).await, "invalid_request", "prompt=none, signed in");
     // Signed out? No: the genuine hint still gets a code silently.
     assert!(silent(&s, &ua, &hint).await.contains_key("code"), "alice is still signed in");
     // A forged hint POSTed to /logout with a valid CSRF token: 400, still signed in.
