@@ -24,9 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// Longest pause in the client's sending before a lingering connection is closed.
-pub const LINGER_IDLE: Duration = Duration::from_secs(1);
+pub const LINGER_IDLE: Duration = Duration::from_secs(2);
 /// Longest time a connection lingers after its answer.
-pub const LINGER_MAX_TIME: Duration = Duration::from_secs(5);
+pub const LINGER_MAX_TIME: Duration = Duration::from_secs(10);
 /// Most bytes drained from a lingering connection.
 pub const LINGER_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
