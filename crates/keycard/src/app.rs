@@ -268,12 +268,14 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 /// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then waits up to
 /// `http.shutdown_grace_secs` for in-flight requests.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    use crate::http::linger::{LingerFlag, LingerIo, TrackedBody};
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::graceful::GracefulShutdown;
 
     let router = crate::http::router(state.clone());
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    let parser_buffer = crate::http::HeadLimits::of(&state.config.http).parser_buffer_bytes();
     let limit = Arc::new(tokio::sync::Semaphore::new(state.config.http.max_connections));
     // Validated with the configuration; an entry that does not parse cannot get here.
     let trusted: Arc<[crate::http::client_ip::Cidr]> =
@@ -300,16 +302,22 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let trusted = trusted.clone();
+        // An answer given before the request was read to its end (413, 431) must reach a client
+        // that keeps sending: the connection drains before it closes (SECURITY I1).
+        let linger = LingerFlag::default();
+        let flag = linger.clone();
         let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let ip = crate::http::client_ip::client_ip(peer.ip(), req.headers(), &trusted);
             req.extensions_mut().insert(crate::http::PeerAddr(peer));
             req.extensions_mut().insert(crate::http::ClientIp(ip));
-            tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+            let req = req.map(|b| axum::body::Body::new(TrackedBody::new(b, flag.clone())));
+            tower::ServiceExt::oneshot(router.clone(), req)
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), svc);
+            .max_buf_size(parser_buffer)
+            .serve_connection(TokioIo::new(LingerIo::new(stream, linger)), svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;

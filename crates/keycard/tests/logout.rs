@@ -145,6 +145,34 @@ async fn a11_c7_logout_confirmation_redirect_rules_and_session_revocation() {
             ua.post("/logout", &f).await
         }
     };
+    // The registered URI with a forged hint, an access token as hint, or another client_id:
+    // the request is invalid (RP-Initiated Logout §4, SECURITY E2): a 400 error page, no
+    // redirect, and the session is NOT ended by a request that could not be verified.
+    let session = ua.cookie("kc_session").unwrap();
+    let forged = {
+        let mut parts: Vec<&str> = hint.split('.').collect();
+        let payload = "eyJpc3MiOiJodHRwczovL2V2aWwuZXhhbXBsZSJ9";
+        parts[1] = payload;
+        parts.join(".")
+    };
+    for (what, h, extra) in [
+        ("forged hint", forged.as_str(), None),
+        ("access token as hint (E3)", access_token.as_str(), None),
+        ("another client_id", hint.as_str(), Some(("client_id", "spa"))),
+        ("garbage hint", "x.y.z", None),
+    ] {
+        let r = post(bye, Some(h), extra).await;
+        assert_error_page(&r, what);
+        assert!(set_cookies(&r).is_empty(), "{what}: the session cookie stays");
+        let also = extra.map(|(k, v)| format!("&{k}={v}")).unwrap_or_default();
+        let page = ua.get(&format!("/logout?id_token_hint={h}&post_logout_redirect_uri={}{also}", enc(bye))).await;
+        assert_error_page(&page, what);
+        assert!(form_field(&page.body, "csrf_token").is_none(), "{what}: no confirmation form");
+    }
+    let still = browser_with_session(&s, &session);
+    let r = still.get(&AuthReq::new("web", WEB_CB, "openid").set("prompt", "none").url()).await;
+    client_redirect(&r, &format!("{WEB_CB}?code="), Some(STATE), &s.base);
+
     for uri in [
         EVIL,
         "https://web.example\\evil.example",
@@ -159,23 +187,6 @@ async fn a11_c7_logout_confirmation_redirect_rules_and_session_revocation() {
         assert_eq!(r.status, 200, "{uri}");
         assert!(r.header("location").is_none(), "A11: no redirect to {uri}");
         assert!(!r.body.to_ascii_lowercase().contains("evil"), "{uri}");
-    }
-    // The registered URI with a forged hint, an access token as hint, or another client_id.
-    let forged = {
-        let mut parts: Vec<&str> = hint.split('.').collect();
-        let payload = "eyJpc3MiOiJodHRwczovL2V2aWwuZXhhbXBsZSJ9";
-        parts[1] = payload;
-        parts.join(".")
-    };
-    for (what, h, extra) in [
-        ("forged hint", forged.as_str(), None),
-        ("access token as hint (E3)", access_token.as_str(), None),
-        ("another client_id", hint.as_str(), Some(("client_id", "spa"))),
-        ("garbage hint", "x.y.z", None),
-    ] {
-        let r = post(bye, Some(h), extra).await;
-        assert_eq!(r.status, 200, "{what}");
-        assert!(r.header("location").is_none(), "A11 {what}: no redirect");
     }
 
     // The registered URI with a valid hint → 303 there with state, and the session ends.

@@ -6,14 +6,28 @@ use super::{ConfigError, invalid};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
+/// Smallest accepted `http.max_header_bytes`: below it ordinary browser requests (cookies,
+/// user agent, accept headers) would be refused.
+pub const MIN_HEADER_BYTES: usize = 4 * 1024;
+
+/// Largest accepted `http.max_header_bytes` (256 KiB): the HTTP parser's read buffer is sized
+/// from it, so it is bounded.
+pub const MAX_HEADER_BYTES: usize = 256 * 1024;
+
 /// HTTP listener settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Largest accepted request body in bytes (larger → 413).
+    /// Largest accepted request body in bytes (larger → 413). A `Content-Length` over it is
+    /// answered at once, before any of the body is read.
     pub body_limit_bytes: usize,
+    /// Largest total size of the request header fields in bytes, each field line counted as
+    /// sent (`name: value` and its CRLF, i.e. name + value + 4); larger → 431 (RFC 6585 §5).
+    /// The request line has its own limit (8 KiB, 414). Between [`MIN_HEADER_BYTES`] and
+    /// [`MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
     /// Time allowed for a whole request, in seconds (longer → 408).
     pub request_timeout_secs: u64,
     /// Time allowed to receive the request headers, in seconds (slowloris defence).
@@ -32,6 +46,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 64 * 1024,
+            max_header_bytes: 16 * 1024,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             max_connections: 10_000,
@@ -51,6 +66,12 @@ impl HttpConfig {
         }
         if self.body_limit_bytes < 1024 {
             return invalid("http.body_limit_bytes", "must be at least 1024");
+        }
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&self.max_header_bytes) {
+            return invalid(
+                "http.max_header_bytes",
+                &format!("must be between {MIN_HEADER_BYTES} and {MAX_HEADER_BYTES}"),
+            );
         }
         if self.request_timeout_secs == 0 || self.header_read_timeout_secs == 0 {
             return invalid("http.request_timeout_secs", "timeouts must be at least 1 second");

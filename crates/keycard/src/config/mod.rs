@@ -30,7 +30,7 @@ mod ui;
 pub use client_auth::ClientAuthConfig;
 pub use database::{DatabaseConfig, redact_url};
 pub use grants::{DeviceConfig, LegacyConfig};
-pub use http::HttpConfig;
+pub use http::{HttpConfig, MAX_HEADER_BYTES, MIN_HEADER_BYTES};
 pub use login::LoginConfig;
 pub use oidc::{OidcConfig, SubjectType};
 pub use ops::{CacheConfig, CleanupConfig, LogConfig, LogFormat};

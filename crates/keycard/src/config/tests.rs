@@ -35,6 +35,12 @@ fn bad_value_is_named() {
     assert!(e.0.contains("keys.access_token_alg"), "{e}");
     let e = load_str("[http]\ntrusted_proxies = [\"10.0.0.1/8\"]\n").unwrap_err();
     assert!(e.0.contains("http.trusted_proxies") && e.0.contains("10.0.0.0/8"), "{e}");
+    for bad in [0, 4095, 256 * 1024 + 1] {
+        let e = load_str(&format!("[http]\nmax_header_bytes = {bad}\n")).unwrap_err();
+        assert!(e.0.contains("http.max_header_bytes") && e.0.contains("4096"), "{e}");
+    }
+    assert_eq!(load_str("[http]\nmax_header_bytes = 4096\n").unwrap().http.max_header_bytes, 4096);
+    assert_eq!(load_str("").unwrap().http.max_header_bytes, 16 * 1024, "16 KiB by default");
     let e = load_str("[login]\nclient_max_failures = 0\n").unwrap_err();
     assert!(e.0.contains("login.client_max_failures"), "{e}");
     assert_eq!(

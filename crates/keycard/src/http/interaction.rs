@@ -12,7 +12,8 @@ use super::html::{
     server_error_page, with_cookies,
 };
 use crate::oauth::authorize;
-use crate::oauth::flow::{self, LogoutOutcome};
+use crate::oauth::flow;
+use crate::oauth::logout::{self, LogoutOutcome};
 use crate::pages::{LoggedOutPage, LogoutPage, Page};
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -112,8 +113,12 @@ pub async fn consent_submit(State(state): State<AppState>, req: Request) -> Resp
 fn render_logout(state: &AppState, out: LogoutOutcome, clear_session: bool) -> Response {
     let res = match out {
         LogoutOutcome::Confirm(v) => {
-            let page =
-                Page::Logout(LogoutPage { csrf_token: v.csrf_token, client_name: v.client_name, hidden: v.hidden });
+            let page = Page::Logout(LogoutPage {
+                csrf_token: v.csrf_token,
+                client_name: v.client_name,
+                hidden: v.hidden,
+                other_user: v.other_user,
+            });
             html(state, StatusCode::OK, &page, None)
         }
         LogoutOutcome::Redirect(url) => see_other(&url),
@@ -142,7 +147,7 @@ pub async fn logout_page(State(state): State<AppState>, req: Request) -> Respons
             );
         }
     };
-    let res = match flow::logout_start(&state, &params, &b).await {
+    let res = match logout::logout_start(&state, &params, &b).await {
         Ok(out) => render_logout(&state, out, false),
         Err(e) => server_error_page(&state, e),
     };
@@ -160,7 +165,7 @@ pub async fn logout_submit(State(state): State<AppState>, req: Request) -> Respo
         Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
     };
     let logout = form.get("decision") == Some("logout");
-    match flow::logout_submit(&state, &form, &b).await {
+    match logout::logout_submit(&state, &form, &b).await {
         // "Cancel" keeps the session: never tell the user they are signed out.
         Ok(LogoutOutcome::Done) if !logout => {
             error_page(&state, 200, "You are still signed in", "You chose not to sign out. You can close this window.")

@@ -9,6 +9,8 @@
 //!   consent, logout); [`device`]: RFC 8628 device authorization and verification page.
 //! - [`html`]: what those share: cookies, page forms, the HTML header set, rendering an outcome
 //!   (the templates themselves are `crate::pages`).
+//! - [`linger`]: the connection I/O that drains before closing, so an early 413/431 is read.
+//! - [`router`] also applies the request-head limits (`head_limits`: 414, 431, 413).
 //!
 //! Adding an endpoint: write the protocol function in `oauth/`, a thin handler in a file here,
 //! and a line in [`router`].
@@ -19,12 +21,13 @@ pub mod error;
 pub mod extract;
 pub mod html;
 pub mod interaction;
+pub mod linger;
 pub mod oauth;
 pub mod oidc;
 
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -92,32 +95,76 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(oauth::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(head_limits))
+        .layer(middleware::from_fn_with_state(HeadLimits::of(&state.config.http), head_limits))
         .layer(middleware::from_fn(common))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }
 
 /// Largest request target (path and query) in bytes; longer → 414 (RFC 9110 §15.5.15). Long
-/// authorization requests belong in a POST body. (hyper itself answers 414 past 64 KiB.)
+/// authorization requests belong in a POST body or a pushed request. (hyper itself answers 414
+/// past 64 KiB.)
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
-/// Largest total size of the request header fields (names and values) in bytes; larger → 431
-/// (RFC 6585 §5). hyper separately refuses more than 100 header fields with 431.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The request-head limits of [`head_limits`], from `[http]`.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// `http.max_header_bytes`.
+    pub max_header_bytes: usize,
+    /// `http.body_limit_bytes`.
+    pub body_limit_bytes: usize,
+}
 
-/// SECURITY I2: oversized request heads are refused before any handler runs.
-async fn head_limits(req: Request, next: Next) -> Response {
-    if req.uri().path_and_query().map_or(0, |pq| pq.as_str().len()) > MAX_URI_BYTES {
-        return error::json_error(StatusCode::URI_TOO_LONG, ErrorCode::InvalidRequest, "the request URL is too long");
+impl HeadLimits {
+    /// The limits of `config`.
+    pub fn of(config: &crate::config::HttpConfig) -> Self {
+        HeadLimits { max_header_bytes: config.max_header_bytes, body_limit_bytes: config.body_limit_bytes }
     }
-    let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return error::json_error(
+
+    /// The read buffer the HTTP/1 parser needs so that `http.max_header_bytes` decides, not the
+    /// parser: the whole head (request line up to hyper's own 64 KiB URI limit, the header
+    /// lines with any extra whitespace) must fit. Never below hyper's default (~408 KiB).
+    pub fn parser_buffer_bytes(&self) -> usize {
+        (2 * self.max_header_bytes + 64 * 1024).max(8192 + 4096 * 100)
+    }
+}
+
+/// The size of the header section as Keycard counts it against `http.max_header_bytes`: every
+/// field line as sent, `name: value` and its CRLF (name + value + 4 bytes). hyper has already
+/// trimmed optional whitespace, so padding around values does not count (it is bounded by the
+/// parser's buffer, [`HeadLimits::parser_buffer_bytes`]).
+pub fn header_section_bytes(headers: &axum::http::HeaderMap) -> usize {
+    headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
+}
+
+/// An answer to a request that is refused before it was read to its end: the connection closes
+/// after it (RFC 9112 §9.6), so the unread rest of the request is never parsed as a next one.
+fn refuse_and_close(status: StatusCode, description: &str) -> Response {
+    let mut res = error::json_error(status, ErrorCode::InvalidRequest, description);
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+/// SECURITY I1/I2: oversized requests are refused before any handler runs and before any body
+/// byte is read: a request line over [`MAX_URI_BYTES`] → 414 (RFC 9110 §15.5.15), header fields
+/// over `http.max_header_bytes` → 431 (RFC 6585 §5), a `Content-Length` over
+/// `http.body_limit_bytes` → 413 (RFC 9110 §15.5.14). Each closes the connection; the client
+/// still reads the answer while it keeps sending ([`linger`]). hyper answers 400 itself for a
+/// malformed or repeated `Content-Length`, and 431 for more than 100 header fields. A chunked
+/// body is limited while it is read (the form extractors: 413).
+async fn head_limits(State(limits): State<HeadLimits>, req: Request, next: Next) -> Response {
+    if req.uri().path_and_query().map_or(0, |pq| pq.as_str().len()) > MAX_URI_BYTES {
+        return refuse_and_close(StatusCode::URI_TOO_LONG, "the request URL is too long");
+    }
+    if header_section_bytes(req.headers()) > limits.max_header_bytes {
+        return refuse_and_close(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ErrorCode::InvalidRequest,
             "the request header fields are too large",
         );
+    }
+    let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limits.body_limit_bytes as u64) {
+        return refuse_and_close(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large");
     }
     next.run(req).await
 }

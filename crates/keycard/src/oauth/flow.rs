@@ -1,5 +1,6 @@
-//! The interactive authorization flow without HTTP: `/authorize` → login → consent → code,
-//! and RP-initiated logout. Handlers in `http/interaction.rs` turn an [`Outcome`] into a response.
+//! The interactive authorization flow without HTTP: `/authorize` → login → consent → code
+//! (RP-initiated logout, which shares its sessions and CSRF tokens, is `oauth/logout.rs`).
+//! Handlers in `http/interaction.rs` turn an [`Outcome`] into a response.
 //!
 //! A validated request is stored server-side ([`PendingRequest`]) under a random id, bound to
 //! the browser that started it (keyed hash of its browser cookie); the pages carry only the id
@@ -13,7 +14,6 @@ use super::browser::browser_hash;
 pub use super::browser::{Browser, browser_token_valid, mint_browser_token};
 use super::login::{self, LoginError};
 use super::params::Params;
-use crate::clock::UnixTime;
 use crate::jose;
 use crate::model::{AuthCode, Client, PendingRequest, Session, User};
 use crate::secret::Redacted;
@@ -87,7 +87,7 @@ pub struct ConsentView {
     pub redirect_uri: String,
 }
 
-fn error_page(status: u16, title: &str, message: &str) -> Outcome {
+pub(super) fn error_page(status: u16, title: &str, message: &str) -> Outcome {
     Outcome::ErrorPage { status, title: title.into(), message: message.into() }
 }
 
@@ -104,7 +104,7 @@ pub fn csrf_token(state: &AppState, purpose: &str, id: &str, browser_token: &str
     jose::keyed_hash(&state.secrets.hash_key, format!("csrf\0{purpose}\0{id}\0{browser_token}").as_bytes())
 }
 
-fn csrf_ok(state: &AppState, purpose: &str, id: &str, browser_token: &str, presented: Option<&str>) -> bool {
+pub(super) fn csrf_ok(state: &AppState, purpose: &str, id: &str, browser_token: &str, presented: Option<&str>) -> bool {
     let want = csrf_token(state, purpose, id, browser_token);
     presented.is_some_and(|p| aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), want.as_bytes()).is_ok())
 }
@@ -218,7 +218,11 @@ async fn proceed(
     let now = state.clock.now();
     // A session only counts for this request if it is the one that signed in for it, or (for a
     // fresh request) the browser's current one.
-    let view = session.as_ref().map(|(s, _)| SessionView { user_id: s.user_id.clone(), auth_time: s.auth_time });
+    let view = session.as_ref().map(|(s, _)| SessionView {
+        user_id: s.user_id.clone(),
+        auth_time: s.auth_time,
+        subject: super::subject::for_user(state, &s.user_id, client),
+    });
     let granted = match &session {
         Some((_, u)) => state.store.get_consent(&u.id, &client.id).await?.map(|s| Scope::parse(&s).unwrap_or_default()),
         None => None,
@@ -478,7 +482,17 @@ pub async fn login_page(state: &AppState, request_id: Option<&str>, browser: &Br
         Ok(x) => x,
         Err(o) => return Ok(o),
     };
-    Ok(Outcome::Login(login_view(state, &p, &client, &kind, browser)))
+    let mut view = login_view(state, &p, &client, &kind, browser);
+    // OIDC Core §3.1.2.1: the id_token_hint names another user than the signed-in one.
+    if let PendingKind::Authorize(r) = &kind
+        && let Some(hinted) = &r.hinted_subject
+        && let Some((s, _)) = load_session(state, browser.session()).await?
+        && super::subject::for_user(state, &s.user_id, &client) != *hinted
+    {
+        view.error =
+            Some("The application asks you to sign in with a different account than the one signed in now.".into());
+    }
+    Ok(Outcome::Login(view))
 }
 
 /// `POST /login`: CSRF, throttling, password; on success a NEW session and the next step.
@@ -631,105 +645,4 @@ pub async fn consent_submit(state: &AppState, form: &Params, browser: &Browser) 
         }
         _ => Ok(error_page(400, "Invalid form", "Choose Allow or Deny.")),
     }
-}
-
-/// Data of the logout confirmation page.
-#[derive(Debug)]
-pub struct LogoutView {
-    /// CSRF token.
-    pub csrf_token: String,
-    /// The client asking, when known.
-    pub client_name: Option<String>,
-    /// Fields carried to the POST.
-    pub hidden: Vec<(String, String)>,
-}
-
-/// What logout ends with.
-#[derive(Debug)]
-pub enum LogoutOutcome {
-    /// Ask the user to confirm.
-    Confirm(LogoutView),
-    /// Redirect to the client's post-logout URI.
-    Redirect(String),
-    /// Show "signed out".
-    Done,
-    /// Show an error page.
-    Error(Outcome),
-}
-
-/// OIDC RP-Initiated Logout §2–3: the validated post-logout redirect (with `state`), if any.
-/// The URI must exactly match one the client registered, and the client must be identified by
-/// a valid `id_token_hint` (or `client_id`, consistent with it) — never an open redirector
-/// (SECURITY A11).
-async fn post_logout_target(
-    state: &AppState,
-    params: &Params,
-) -> Result<(Option<String>, Option<Arc<Client>>), OAuthError> {
-    let hint = params.get("id_token_hint").and_then(|h| super::oidc::verify_id_token_hint(state, h));
-    let hint_aud = hint.as_ref().and_then(|c| c["aud"].as_str().map(str::to_owned));
-    let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
-        (Some(c), Some(a)) if c != a => return Ok((None, None)),
-        (Some(c), _) => Some(c.to_owned()),
-        (None, Some(a)) => Some(a.to_owned()),
-        (None, None) => None,
-    };
-    let client = match &client_id {
-        Some(id) if id.len() <= 255 => state.clients.get(&state.store, id).await?.filter(|c| !c.disabled),
-        _ => None,
-    };
-    let target = match (params.get("post_logout_redirect_uri"), &client, hint.is_some()) {
-        (Some(uri), Some(c), true) if c.settings.post_logout_redirect_uris.iter().any(|r| r == uri) => {
-            let mut u = uri.to_owned();
-            if let Some(st) = params.get("state") {
-                let sep = if u.contains('?') { '&' } else { '?' };
-                u.push(sep);
-                u.push_str(&form_urlencoded::Serializer::new(String::new()).append_pair("state", st).finish());
-            }
-            Some(u)
-        }
-        _ => None,
-    };
-    Ok((target, client))
-}
-
-/// `GET /logout` (end_session_endpoint): asks for confirmation (CSRF-protected).
-pub async fn logout_start(state: &AppState, params: &Params, browser: &Browser) -> Result<LogoutOutcome, OAuthError> {
-    let (_, client) = post_logout_target(state, params).await?;
-    let mut hidden = Vec::new();
-    for k in ["id_token_hint", "post_logout_redirect_uri", "state", "client_id"] {
-        if let Some(v) = params.get(k) {
-            hidden.push((k.to_owned(), v.to_owned()));
-        }
-    }
-    Ok(LogoutOutcome::Confirm(LogoutView {
-        csrf_token: csrf_token(state, "logout", "", &browser.browser_token),
-        client_name: client.map(|c| c.name.clone()),
-        hidden,
-    }))
-}
-
-/// `POST /logout`: ends the session (and its grants that are not `offline_access`), then
-/// redirects to a validated post-logout URI or shows "signed out".
-pub async fn logout_submit(state: &AppState, form: &Params, browser: &Browser) -> Result<LogoutOutcome, OAuthError> {
-    if !csrf_ok(state, "logout", "", &browser.browser_token, form.get("csrf_token")) {
-        return Ok(LogoutOutcome::Error(error_page(403, "The form has expired", "Reload the page and try again.")));
-    }
-    let (target, _) = post_logout_target(state, form).await?;
-    if form.get("decision") == Some("logout")
-        && let Some((s, _)) = load_session(state, browser.session()).await?
-    {
-        end_session(state, &s, state.clock.now()).await?;
-    }
-    Ok(match target {
-        Some(t) if form.get("decision") == Some("logout") => LogoutOutcome::Redirect(t),
-        _ => LogoutOutcome::Done,
-    })
-}
-
-/// Ends a session and revokes the grants that were tied to it without `offline_access`
-/// (SECURITY C7: online refresh tokens stop at logout).
-pub async fn end_session(state: &AppState, s: &Session, now: UnixTime) -> Result<(), OAuthError> {
-    state.store.revoke_session(&s.sid, now).await?;
-    state.store.revoke_session_grants(&s.sid, "logout", now).await?;
-    Ok(())
 }

@@ -9,9 +9,11 @@
 //! - [`client_assertion`]: JWT client assertions (RFC 7523 §2.2, §3; OIDC Core §9).
 //! - [`client_throttle`]: brute force of client secrets (OAuth 2.1 §2.4.1, SECURITY D2).
 //! - [`login`]: password sign-in with per-account and per-address lockout (SECURITY G8/G9).
-//! - [`flow`]: the sign-in, consent and logout interactions behind the authorization endpoint.
+//! - [`flow`]: the sign-in and consent interactions behind the authorization endpoint.
+//! - [`logout`]: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 //! - [`device`]: the device authorization grant's user side (RFC 8628 §3.1–3.3, §5.1).
 //! - [`oidc`], [`userinfo`]: ID tokens and UserInfo (OpenID Connect Core §2, §5.3).
+//! - [`id_token_hint`]: validating an `id_token_hint` (OIDC Core §3.1.2.1, RP-Initiated Logout §4).
 //! - [`browser`]: one browser's cookies, the server-minted browser-binding cookie (G1/G4).
 //! - [`grant`]: the token endpoint: one file per grant behind one `match`.
 //! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
@@ -33,8 +35,10 @@ pub mod discovery;
 pub mod error;
 pub mod flow;
 pub mod grant;
+pub mod id_token_hint;
 pub mod introspect;
 pub mod login;
+pub mod logout;
 pub mod oidc;
 pub mod params;
 pub mod revoke;

@@ -1,6 +1,6 @@
 //! OpenID Connect Core 1.0: ID tokens (§2, §3.1.3.6 `at_hash`), subject identifiers (§8,
-//! public or pairwise), UserInfo claims (§5.3–5.4) and `id_token_hint` checks for
-//! RP-initiated logout.
+//! public or pairwise) and UserInfo claims (§5.3–5.4). ID tokens sent back as hints are
+//! checked by [`super::id_token_hint`].
 
 use super::OAuthError;
 use crate::clock::UnixTime;
@@ -92,21 +92,6 @@ pub fn userinfo_claims(state: &AppState, user: &User, client: &Client, scope: &S
         m.insert("email_verified".into(), json!(user.email_verified));
     }
     Value::Object(m)
-}
-
-/// The claims of a valid `id_token_hint` (OIDC RP-Initiated Logout §2): signed by one of our
-/// published keys, `typ` JWT (never an access token, SECURITY E3), our issuer. Expiry is not
-/// required (hints are often expired).
-pub fn verify_id_token_hint(state: &AppState, hint: &str) -> Option<Value> {
-    if !super::tokens::looks_like_jwt(hint) {
-        return None;
-    }
-    let keys = state.keys.snapshot();
-    let v = keys.verifying.verify(hint).ok()?;
-    if v.header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
-        return None;
-    }
-    (v.claims["iss"] == state.config.issuer.as_str()).then_some(v.claims)
 }
 
 #[cfg(test)]

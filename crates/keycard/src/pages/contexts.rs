@@ -128,8 +128,14 @@ impl Page {
                     ("post_logout_redirect_uri".into(), "https://app.example/bye".into()),
                     ("state".into(), "sample-state".into()),
                 ],
+                other_user: false,
             }),
-            Page::Logout(LogoutPage { csrf_token: "sample-csrf".into(), client_name: None, hidden: Vec::new() }),
+            Page::Logout(LogoutPage {
+                csrf_token: "sample-csrf".into(),
+                client_name: None,
+                hidden: Vec::new(),
+                other_user: true,
+            }),
             Page::LoggedOut(LoggedOutPage {}),
             Page::FormPost(FormPostPage {
                 action: "https://app.example/callback".into(),
@@ -225,6 +231,8 @@ pub struct LogoutPage {
     /// Fields carried as hidden inputs: `post_logout_redirect_uri`, `state`, `id_token_hint`,
     /// `client_id`.
     pub hidden: Vec<(String, String)>,
+    /// The `id_token_hint` names another account than the signed-in one (a fixed notice).
+    pub other_user: bool,
 }
 
 /// Context of `logged_out.html`.

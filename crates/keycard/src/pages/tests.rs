@@ -293,6 +293,7 @@ fn check_builtin_templates() {
             }
             Page::Logout(p) => {
                 assert!(html.contains("Sign out of Keycard?"));
+                assert_eq!(html.contains("a different account"), p.other_user);
                 assert_eq!(form_action(&tags), Some("/logout"));
                 assert_eq!(hidden_value(&tags, "csrf_token"), Some("sample-csrf"));
                 for (k, v) in &p.hidden {
@@ -397,7 +398,7 @@ fn pages_with(s: &str) -> Vec<Page> {
             locale: o(),
         }),
         Page::Error(ErrorPage { title: s.into(), message: s.into(), reference: o() }),
-        Page::Logout(LogoutPage { csrf_token: s.into(), client_name: o(), hidden: pairs() }),
+        Page::Logout(LogoutPage { csrf_token: s.into(), client_name: o(), hidden: pairs(), other_user: true }),
         Page::LoggedOut(LoggedOutPage {}),
         Page::FormPost(FormPostPage {
             // A real redirect URI has no spaces (those are refused, tested below).

@@ -15,6 +15,9 @@ pub struct SessionView {
     pub user_id: String,
     /// When the user last actively authenticated (the ID token's `auth_time`).
     pub auth_time: UnixTime,
+    /// The user's `sub` as the requesting client sees it (OpenID Connect Core §8), compared
+    /// with [`AuthorizationRequest::hinted_subject`].
+    pub subject: String,
 }
 
 /// Why the login page is shown (OpenID Connect Core §3.1.2.1, §3.1.2.3).
@@ -28,6 +31,9 @@ pub enum LoginReason {
     MaxAgeExceeded,
     /// `prompt=select_account`.
     SelectAccount,
+    /// The `id_token_hint` names another user than the signed-in one (OpenID Connect Core
+    /// §3.1.2.1): the user must sign in as the hinted user.
+    HintedUser,
 }
 
 /// What the authorization endpoint does next (OpenID Connect Core §3.1.2.3–3.1.2.4).
@@ -59,6 +65,12 @@ pub enum Decision {
 ///   record at all (then even an empty or `openid`-only request asks once).
 /// - `first_party`: the client skips consent.
 ///
+/// A valid `id_token_hint` ([`AuthorizationRequest::hinted_subject`]) that names another user
+/// than the session's asks for a login ([`LoginReason::HintedUser`]; with `prompt=none`,
+/// `login_required`), and when the user who signed in for this request is still not the hinted
+/// one the answer is `login_required` (Core §3.1.2.1: "otherwise, it SHOULD return an error,
+/// such as login_required"): never a code for a user the hint does not name (SECURITY E2).
+///
 /// `max_age` is exceeded when `now - auth_time >= max_age` (whole seconds; so `max_age=0` acts as
 /// `prompt=login`, as Core §3.1.2.1 says). With `prompt=none` a needed login is
 /// `Err(login_required)` and a needed consent `Err(consent_required)` (Core §3.1.2.6); the
@@ -82,9 +94,17 @@ pub fn decide(
         };
     }
 
+    let hint_mismatch = |s: &SessionView| req.hinted_subject.as_ref().is_some_and(|h| *h != s.subject);
     let login = match session {
         None => Some(LoginReason::NoSession),
+        Some(s) if login_done_in_this_request && hint_mismatch(s) => {
+            return Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the signed-in user is not the one the ID token hint names",
+            ));
+        }
         Some(_) if login_done_in_this_request => None,
+        Some(s) if hint_mismatch(s) => Some(LoginReason::HintedUser),
         Some(_) if req.has_prompt(Prompt::Login) => Some(LoginReason::PromptLogin),
         Some(_) if req.has_prompt(Prompt::SelectAccount) => Some(LoginReason::SelectAccount),
         Some(s) if req.max_age.is_some_and(|m| now.saturating_sub(s.auth_time) >= m) => {
@@ -240,6 +260,45 @@ mod tests {
         );
         // Login comes before consent.
         assert_eq!(decide(&r, None, false, false, None, false, NOW).unwrap(), Decision::Login(LoginReason::NoSession));
+    }
+
+    /// SECURITY E2 (OIDC Core §3.1.2.1): a hint for another user never yields a code for the
+    /// signed-in one: login page, `login_required` with `prompt=none`, and `login_required`
+    /// when the user who signed in for this request is still not the hinted one.
+    #[test]
+    fn e2_id_token_hint_for_another_user() {
+        let all = scope("openid profile");
+        let alice = session(10);
+        let mut r = req_with(&[]);
+        r.hinted_subject = Some(alice.subject.clone());
+        assert_eq!(decide(&r, Some(&alice), false, false, Some(&all), false, NOW).unwrap(), Decision::Issue);
+        r.hinted_subject = Some("bob".into());
+        assert_eq!(
+            decide(&r, Some(&alice), false, false, Some(&all), true, NOW).unwrap(),
+            Decision::Login(LoginReason::HintedUser)
+        );
+        for (login_done, first_party) in [(true, false), (true, true)] {
+            let e = decide(&r, Some(&alice), login_done, true, Some(&all), first_party, NOW).unwrap_err();
+            assert_eq!(e.code, ErrorCode::LoginRequired, "signed in for this request, still not bob");
+        }
+        let bob = SessionView { subject: "bob".into(), ..session(0) };
+        assert_eq!(decide(&r, Some(&bob), true, false, Some(&all), false, NOW).unwrap(), Decision::Issue);
+        assert_eq!(
+            decide(&r, None, false, false, Some(&all), false, NOW).unwrap(),
+            Decision::Login(LoginReason::NoSession)
+        );
+        let mut silent = req_with(&[("prompt", "none")]);
+        silent.hinted_subject = Some("bob".into());
+        for first_party in [false, true] {
+            assert_eq!(
+                code_of(decide(&silent, Some(&alice), false, false, Some(&all), first_party, NOW)),
+                ErrorCode::LoginRequired
+            );
+        }
+        assert_eq!(decide(&silent, Some(&bob), false, false, Some(&all), false, NOW).unwrap(), Decision::Issue);
+        let json = serde_json::to_string(&silent).unwrap();
+        assert_eq!(serde_json::from_str::<AuthorizationRequest>(&json).unwrap(), silent, "stored and loaded");
+        assert!(!serde_json::to_string(&req_with(&[])).unwrap().contains("hinted_subject"));
     }
 
     /// SECURITY A5: a deferred error asks for a login without a session, and is the answer with

@@ -153,6 +153,11 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// OpenID Connect Core §3.1.2.1 `ui_locales` (untrusted: escape when shown).
     pub ui_locales: Option<String>,
+    /// OpenID Connect Core §3.1.2.1: the `sub` of a valid `id_token_hint`, as this client sees
+    /// the user (see [`crate::oauth::id_token_hint`]); [`decide`] never issues a code for a
+    /// signed-in user it does not name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hinted_subject: Option<String>,
     /// SECURITY A5 (RFC 9700 §4.11.2): the request was invalid, but the client is not trusted
     /// to receive an automatic error redirect; the error goes out once the user has signed in
     /// ([`decide`]). Only `client_id`, `redirect_uri`, `response_mode` and `state` are set then.

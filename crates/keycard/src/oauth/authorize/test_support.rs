@@ -107,7 +107,7 @@ pub(super) fn req_with(overrides: &[(&str, &str)]) -> AuthorizationRequest {
 }
 
 pub(super) fn session(age: i64) -> SessionView {
-    SessionView { user_id: "alice".to_owned(), auth_time: NOW - age }
+    SessionView { user_id: "alice".to_owned(), auth_time: NOW - age, subject: "alice".to_owned() }
 }
 
 pub(super) fn scope(s: &str) -> Scope {

@@ -303,6 +303,7 @@ pub fn validate_with(
         max_age,
         login_hint,
         ui_locales,
+        hinted_subject: None,
         deferred_error: None,
     })
 }
