@@ -20,6 +20,7 @@ mod load;
 mod login;
 mod oidc;
 mod ops;
+mod par;
 mod provision;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub use grants::{DeviceConfig, LegacyConfig};
 pub use http::HttpConfig;
 pub use login::LoginConfig;
 pub use oidc::{OidcConfig, SubjectType};
+pub use par::ParConfig;
 pub use ops::{CacheConfig, CleanupConfig, LogConfig, LogFormat};
 pub use provision::{Provision, ProvisionClient, ProvisionScope, ProvisionUser};
 pub use tokens::{AuthorizationConfig, KeysConfig, SessionConfig, TokensConfig};
@@ -110,6 +112,8 @@ pub struct Config {
     pub device: DeviceConfig,
     /// Legacy grants, off by default.
     pub legacy: LegacyConfig,
+    /// Pushed authorization requests (RFC 9126) and request objects (RFC 9101).
+    pub par: ParConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -139,6 +143,7 @@ impl Default for Config {
             cleanup: CleanupConfig::default(),
             device: DeviceConfig::default(),
             legacy: LegacyConfig { implicit_access_token_ttl_secs: 300, ..Default::default() },
+            par: ParConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -176,6 +181,7 @@ impl Config {
         self.cleanup.validate(&self.login)?;
         self.device.validate()?;
         self.legacy.validate()?;
+        self.par.validate()?;
         self.cache.validate()?;
         self.log.validate()?;
         self.ui.validate()?;

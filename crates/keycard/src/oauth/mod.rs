@@ -17,6 +17,7 @@
 //! - [`subject`]: the `sub` a client sees (public or pairwise, OIDC Core §8).
 //! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
+//! - [`par`], [`jar`]: pushed authorization requests (RFC 9126) and request objects (RFC 9101).
 //!
 //! A new endpoint: its protocol function goes in a new module here taking `&AppState` and plain
 //! inputs, returning a typed result or [`OAuthError`]; the axum handler in `http/` only extracts
@@ -32,9 +33,11 @@ pub mod error;
 pub mod flow;
 pub mod grant;
 pub mod introspect;
+pub mod jar;
 pub mod login;
 pub mod oidc;
 pub mod params;
+pub mod par;
 pub mod revoke;
 pub mod subject;
 pub mod tokens;

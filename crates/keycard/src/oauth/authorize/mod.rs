@@ -39,10 +39,10 @@ mod validate;
 
 pub use decide::{Decision, LoginReason, SessionView, decide};
 pub use pkce::{is_valid_pkce_value, verify_pkce};
-pub use policy::check_request;
+pub use policy::{check_request, defer_error};
 pub use redirect_uri::redirect_uri_matches;
 pub use response::{AuthorizationResponse, authorization_response, error_response};
-pub use validate::{parse_error_page, validate, validate_with};
+pub use validate::{ErrorTarget, parse_error_page, validate, validate_with, verify_target};
 
 use super::OAuthError;
 use keycard_types::{ErrorCode, Scope};
