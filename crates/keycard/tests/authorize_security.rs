@@ -118,7 +118,13 @@ async fn request_objects_and_resource_indicators_are_refused_not_ignored() {
         assert_error_page(&r, &format!("{name} with a wrong redirect URI"));
     }
     // A pushed-request URN this server did not issue: an error page, not a redirect.
-    let urn = authorize_url("fp", FP_CB, "openid", &challenge, &[("request_uri", "urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c")]);
+    let urn = authorize_url(
+        "fp",
+        FP_CB,
+        "openid",
+        &challenge,
+        &[("request_uri", "urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c")],
+    );
     let r = ua.get(&urn).await;
     assert_error_page(&r, "unknown pushed request URN");
     assert!(r.body.contains("invalid_request_uri"), "{}", r.body);

@@ -154,10 +154,13 @@ async fn request_objects_end_to_end(db: Option<TestDb>) {
     // Inside a pushed request (RFC 9126 §3): only client_id and request in the body.
     let (c, verifier) = claims(&s, "pushed-st");
     let jwt = key.sign(&c);
-    let r = post_form(&s.url("/par"), Some(&basic("web", &secret)), &form(&[("client_id", "web"), ("request", &jwt)])).await;
+    let r = post_form(&s.url("/par"), Some(&basic("web", &secret)), &form(&[("client_id", "web"), ("request", &jwt)]))
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let uri = r.json()["request_uri"].as_str().unwrap().to_owned();
-    let back = authorize_in(&ua, &format!("/authorize?client_id=web&request_uri={}", enc(&uri)), "alice", "alice-password-1").await;
+    let back =
+        authorize_in(&ua, &format!("/authorize?client_id=web&request_uri={}", enc(&uri)), "alice", "alice-password-1")
+            .await;
     let q = query_of(&back);
     assert_eq!(q["state"], "pushed-st", "{back}");
     redeem_with_oauth2(&s, &secret, &q["code"], verifier).await;
@@ -197,16 +200,23 @@ async fn bad_request_objects_are_refused() {
         }
         c
     };
-    let unsigned = |header: &Value, c: &Value, sig: &str| format!("{}.{}.{sig}", b64(header.to_string()), b64(c.to_string()));
+    let unsigned =
+        |header: &Value, c: &Value, sig: &str| format!("{}.{}.{sig}", b64(header.to_string()), b64(c.to_string()));
     let hs256 = {
         let c = with("jti", json!("hs"));
         let input = format!("{}.{}", b64(json!({"alg": "HS256", "kid": "k1"}).to_string()), b64(c.to_string()));
-        let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"shared"), input.as_bytes());
+        let tag = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"shared"),
+            input.as_bytes(),
+        );
         format!("{input}.{}", b64(tag.as_ref()))
     };
     let cases: Vec<(&str, String)> = vec![
         ("alg none", unsigned(&json!({"alg": "none"}), &with("jti", json!("n1")), "")),
-        ("alg none with a signature", unsigned(&json!({"alg": "none", "kid": "k1"}), &with("jti", json!("n2")), "c2ln")),
+        (
+            "alg none with a signature",
+            unsigned(&json!({"alg": "none", "kid": "k1"}), &with("jti", json!("n2")), "c2ln"),
+        ),
         ("HS256", hs256),
         ("signed by another key", other.sign(&with("jti", json!("o1")))),
         ("tampered payload", {
@@ -215,7 +225,10 @@ async fn bad_request_objects_are_refused() {
             format!("{}.{}.{}", parts[0], b64(with("scope", json!("openid email")).to_string()), parts[2])
         }),
         ("not a JWS", "not-a-jwt".to_owned()),
-        ("wrong typ", key.sign_with_header(&json!({"alg": "ES256", "kid": "k1", "typ": "dpop+jwt"}), &with("jti", json!("y1")))),
+        (
+            "wrong typ",
+            key.sign_with_header(&json!({"alg": "ES256", "kid": "k1", "typ": "dpop+jwt"}), &with("jti", json!("y1"))),
+        ),
         ("wrong aud", key.sign(&with("aud", json!("https://other.example")))),
         ("aud missing", key.sign(&with("aud", Value::Null))),
         ("wrong iss", key.sign(&with("iss", json!("spa")))),
@@ -262,7 +275,12 @@ async fn bad_request_objects_are_refused() {
     c["redirect_uri"] = json!("https://spa.example/cb");
     let url = format!(
         "/authorize?{}",
-        form(&[("client_id", "spa"), ("redirect_uri", "https://spa.example/cb"), ("state", "x"), ("request", &key.sign(&c))])
+        form(&[
+            ("client_id", "spa"),
+            ("redirect_uri", "https://spa.example/cb"),
+            ("state", "x"),
+            ("request", &key.sign(&c))
+        ])
     );
     let back = authorize_in(&ua, &url, "alice", "alice-password-1").await;
     assert!(back.starts_with("https://spa.example/cb?error=invalid_request_object"), "{back}");

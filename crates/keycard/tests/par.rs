@@ -15,7 +15,10 @@ const T0: i64 = 1_800_000_000;
 const WEB_CB: &str = "https://web.example/cb";
 const PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
-async fn server(db: Option<TestDb>, configure: impl FnOnce(&mut keycard::config::Config) + Send + 'static) -> TestServer {
+async fn server(
+    db: Option<TestDb>,
+    configure: impl FnOnce(&mut keycard::config::Config) + Send + 'static,
+) -> TestServer {
     TestServer::start_with(TestOptions { db, mock_time: Some(T0), configure: Box::new(configure) }).await
 }
 
@@ -92,7 +95,11 @@ async fn par_with_pkce_end_to_end(db: Option<TestDb>) {
     // RFC 9126 §4: only client_id and request_uri travel through the browser; parameters
     // outside the request_uri are ignored (a different scope and state here).
     let ua = UserAgent::new(&s.base);
-    let outer = format!("{}&scope=email&state=outer&redirect_uri={}", authorize_url(&web, &request_uri), enc("https://web.example/cb2"));
+    let outer = format!(
+        "{}&scope=email&state=outer&redirect_uri={}",
+        authorize_url(&web, &request_uri),
+        enc("https://web.example/cb2")
+    );
     let back = authorize_in(&ua, &outer, "alice", "alice-password-1").await;
     assert!(back.starts_with(&format!("{WEB_CB}?code=")), "the pushed redirect_uri: {back}");
     let q = query_of(&back);
@@ -106,8 +113,6 @@ async fn par_with_pkce_end_to_end(db: Option<TestDb>) {
         .expect("the code of a pushed request redeems with PKCE");
     let scopes: Vec<String> = tok.scopes().expect("scope").iter().map(|s| s.to_string()).collect();
     assert!(scopes.contains(&"profile".to_owned()) && !scopes.contains(&"email".to_owned()), "{scopes:?}");
-    let id_token = tok.extra_fields();
-    let _ = id_token;
 
     // A12: single use — a second /authorize with the same request_uri is an error page.
     let r = ua.get(&authorize_url(&web, &request_uri)).await;
@@ -233,7 +238,9 @@ async fn a12_invalid_pushes_are_refused_at_the_par_endpoint() {
 
     // Client authentication as at the token endpoint (RFC 9126 §2.1): none, wrong, or unknown.
     post_form(&s.url("/par"), None, &form(&refs(&good))).await.assert_error(401, "invalid_client");
-    post_form(&s.url("/par"), Some(&basic("web", "wrong")), &form(&refs(&good))).await.assert_error(401, "invalid_client");
+    post_form(&s.url("/par"), Some(&basic("web", "wrong")), &form(&refs(&good)))
+        .await
+        .assert_error(401, "invalid_client");
     post_form(&s.url("/par"), None, "response_type=code").await.assert_error(401, "invalid_client");
     // client_secret_post for a client_secret_basic client is refused too.
     let mut posted = good.clone();
@@ -246,7 +253,8 @@ async fn a12_invalid_pushes_are_refused_at_the_par_endpoint() {
     r.assert_error(400, "invalid_request");
     // A public client pushes with its client_id alone (it has no credentials).
     let (spa, _) = web_request("s");
-    let mut spa: Vec<(String, String)> = spa.into_iter().filter(|(k, _)| k != "client_id" && k != "redirect_uri").collect();
+    let mut spa: Vec<(String, String)> =
+        spa.into_iter().filter(|(k, _)| k != "client_id" && k != "redirect_uri").collect();
     spa.push(("client_id".into(), "spa".into()));
     spa.push(("redirect_uri".into(), "https://spa.example/cb".into()));
     request_uri_of(&post_form(&s.url("/par"), None, &form(&refs(&spa))).await, 60);
@@ -283,8 +291,7 @@ async fn a12_required_par_per_client_and_server_wide() {
     let back = authorize_in(&ua, &authorize_url("web", &uri), "alice", "alice-password-1").await;
     assert!(back.starts_with(&format!("{WEB_CB}?code=")), "{back}");
     // Other clients are not affected.
-    let (v, c) = pkce();
-    let _ = v;
+    let (_, c) = pkce();
     let spa = format!(
         "/authorize?response_type=code&client_id=spa&redirect_uri={}&scope=openid&state=x&code_challenge={c}&code_challenge_method=S256",
         enc("https://spa.example/cb")

@@ -8,8 +8,8 @@
 
 use super::ClientIp;
 use super::html::{
-    browser, cookie_names, error_page, html, page_form, page_form_with, query_params, render_outcome, same_origin, see_other,
-    server_error_page, with_cookies,
+    browser, cookie_names, error_page, html, page_form, page_form_with, query_params, render_outcome, same_origin,
+    see_other, server_error_page, with_cookies,
 };
 use crate::oauth::authorize;
 use crate::oauth::flow::{self, LogoutOutcome};

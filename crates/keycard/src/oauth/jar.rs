@@ -61,7 +61,9 @@ pub async fn request_object_params(
         .await
         .map_err(|e| OAuthError::new(ErrorCode::InvalidRequestObject, format!("request object refused: {e}")))?;
     if let Some(typ) = verified.header.get("typ") {
-        let ok = typ.as_str().is_some_and(|t| t.eq_ignore_ascii_case("oauth-authz-req+jwt") || t.eq_ignore_ascii_case("jwt"));
+        let ok = typ
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("oauth-authz-req+jwt") || t.eq_ignore_ascii_case("jwt"));
         if !ok {
             return Err(bad("the request object's typ must be oauth-authz-req+jwt (RFC 9101 section 10.8)"));
         }

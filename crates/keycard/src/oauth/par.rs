@@ -100,10 +100,12 @@ pub async fn push(
     };
     let scopes = state.store.list_scopes().await?;
     let known = |s: &str| scopes.iter().any(|d| d.name == s);
-    authorize::validate_with(&pushed, Some(&client), &known, state.config.legacy.implicit_grant).map_err(|e| match e {
-        AuthorizeError::Page { message, .. } => OAuthError::invalid_request(message),
-        AuthorizeError::Redirect { error, .. } => error,
-    })?;
+    authorize::validate_with(&pushed, Some(&client), &known, state.config.legacy.implicit_grant).map_err(
+        |e| match e {
+            AuthorizeError::Page { message, .. } => OAuthError::invalid_request(message),
+            AuthorizeError::Redirect { error, .. } => error,
+        },
+    )?;
 
     let now = state.clock.now();
     let ttl = state.config.par.request_uri_ttl_secs;
@@ -157,7 +159,8 @@ pub async fn resolve<'p>(
         };
         return Ok(Params::parse(form.as_bytes()).map(Cow::Owned).map_err(|_| invalid_request_uri()));
     }
-    let must_push = state.config.par.require || client.is_some_and(|c| c.settings.require_pushed_authorization_requests);
+    let must_push =
+        state.config.par.require || client.is_some_and(|c| c.settings.require_pushed_authorization_requests);
     if !must_push && params.get("request").is_none() {
         return Ok(Ok(Cow::Borrowed(params)));
     }

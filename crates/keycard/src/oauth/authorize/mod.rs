@@ -4,6 +4,8 @@
 //! [`check_request`], which adds the policies that need the node's state (SECURITY A5, B9).
 //!
 //! The handler's path through this module:
+//! 0. `oauth::par::resolve` first replaces the query by a pushed request (RFC 9126 §4) or a
+//!    verified request object (RFC 9101 §6.3); its own errors go through [`defer_error`].
 //! 1. [`check_request`] (which calls [`validate`]) the query (GET) or form body (POST) into an
 //!    [`AuthorizationRequest`]. Failures before the client and redirect URI are verified are
 //!    [`AuthorizeError::Page`] (render, never redirect: SECURITY A4); later ones are

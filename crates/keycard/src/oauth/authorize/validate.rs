@@ -32,8 +32,10 @@ pub fn parse_error_page(e: OAuthError) -> AuthorizeError {
 /// (POST): both behave the same. `client` is the client looked up by the request's `client_id`
 /// (`None` when unknown); `known_scopes` says whether the server knows a scope.
 ///
-/// Checks, in order: client (page), redirect URI (page), then, redirecting errors to the
-/// verified URI: `response_mode`, `response_type` (+ client may use the code grant), PKCE
+/// Checks, in order: client (page), redirect URI (page; both also when repeated: see
+/// [`verify_target`]), then, redirecting errors to the verified URI: `response_mode`, any
+/// repeated parameter (issue 9 item 8), a leftover `request`/`request_uri`, `resource`,
+/// `response_type` (+ client may use the code grant), PKCE
 /// (S256 only), `scope`, `prompt`, `max_age`, lengths of `state`/`nonce`/`login_hint`/
 /// `ui_locales`. Unknown parameters are ignored.
 pub fn validate(
@@ -82,7 +84,10 @@ impl ErrorTarget {
 /// repeated `client_id`; repeated, unregistered or (when required) missing `redirect_uri`. Used
 /// on its own where errors must be placed before the rest of the request is read (a request
 /// object, RFC 9101; a required pushed request, RFC 9126 §5).
-pub fn verify_target<'c>(params: &Params, client: Option<&'c Client>) -> Result<(&'c Client, ErrorTarget), AuthorizeError> {
+pub fn verify_target<'c>(
+    params: &Params,
+    client: Option<&'c Client>,
+) -> Result<(&'c Client, ErrorTarget), AuthorizeError> {
     // 1. The client: never redirect before it is known (SECURITY A4).
     if params.is_repeated("client_id") {
         return Err(page(
@@ -144,10 +149,8 @@ pub fn verify_target<'c>(params: &Params, client: Option<&'c Client>) -> Result<
             }
         },
     };
-    let state = params
-        .get("state")
-        .filter(|s| s.len() <= MAX_PARAM_LEN && !params.is_repeated("state"))
-        .map(str::to_owned);
+    let state =
+        params.get("state").filter(|s| s.len() <= MAX_PARAM_LEN && !params.is_repeated("state")).map(str::to_owned);
     Ok((client, ErrorTarget { redirect_uri, redirect_uri_given, state }))
 }
 
@@ -452,8 +455,13 @@ mod tests {
         };
         assert_page(with("client_id=pub"));
         assert_page(with("redirect_uri=https%3A%2F%2Fclient.example%2Fcb"));
-        for extra in ["scope=openid", "response_type=code", "nonce=n&nonce=m", "code_challenge_method=S256", "prompt=none&prompt=login"]
-        {
+        for extra in [
+            "scope=openid",
+            "response_type=code",
+            "nonce=n&nonce=m",
+            "code_challenge_method=S256",
+            "prompt=none&prompt=login",
+        ] {
             assert_redirect(with(extra), ErrorCode::InvalidRequest);
         }
         match with("state=other") {
