@@ -292,6 +292,16 @@ async fn bad_request_objects_are_refused() {
     let r = ua.get(&outer_url(&jwt, &[]).replace(&enc(WEB_CB), &enc("https://evil.example/cb"))).await;
     assert_error_page(&r, "request object with a wrong outer redirect URI");
 
+    // RFC 9101 §5: the outer request may carry only client_id and request (web has two
+    // redirect URIs, so the URI comes from the object). A bad object then has nowhere verified
+    // to go: an error page.
+    let (c, _) = claims(&s, "st");
+    let r = ua.get(&format!("/authorize?{}", form(&[("client_id", "web"), ("request", &key.sign(&c))]))).await;
+    assert!(r.location().starts_with(&format!("{WEB_CB}?code=")), "alice is signed in: {}", r.location());
+    let r = ua.get(&format!("/authorize?{}", form(&[("client_id", "web"), ("request", &other.sign(&c))]))).await;
+    assert_error_page(&r, "bad request object without an outer redirect URI");
+    assert!(r.body.contains("invalid_request_object"), "{}", r.body);
+
     // Metadata: asymmetric algs only.
     let meta = send(http().get(s.url("/.well-known/openid-configuration"))).await.json();
     assert_eq!(meta["request_parameter_supported"], true);

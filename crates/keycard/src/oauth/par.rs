@@ -31,8 +31,9 @@
 //!   client and redirect URI are verified.
 //! - `request` (RFC 9101): verified with the client's keys; its errors are
 //!   `invalid_request_object`, redirected to the redirect URI verified from the query (the
-//!   object's own cannot be trusted before its signature is); on success its claims are the
-//!   parameters (§6.3).
+//!   object's own cannot be trusted before its signature is), or an error page when the query
+//!   has none (RFC 9101 §5 lets it carry only `client_id` and `request`; a present but wrong one
+//!   is an error page at once); on success its claims are the parameters (§6.3).
 //!
 //! Extending: a new way of passing a request (e.g. encrypted request objects) is a branch in
 //! [`resolve`] and, for pushes, in [`push`]; a PAR-only rule (e.g. a per-client lifetime) goes
@@ -164,27 +165,47 @@ pub async fn resolve<'p>(
     if !must_push && params.get("request").is_none() {
         return Ok(Ok(Cow::Borrowed(params)));
     }
+    // The outer request must name a known client; its redirect URI only places errors. RFC 9101
+    // §5 lets it carry nothing but client_id and request, so a missing one is no error while
+    // the object may still be valid (a present but wrong one is, SECURITY A4).
+    let outer_without_uri = params.get("redirect_uri").is_none() && !params.is_repeated("redirect_uri");
     let (client, target) = match authorize::verify_target(params, client) {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(e)),
+        Ok((c, t)) => (c, Ok(t)),
+        Err(e) => match client {
+            Some(c)
+                if !must_push
+                    && outer_without_uri
+                    && params.get("client_id") == Some(c.id.as_str())
+                    && !params.is_repeated("client_id")
+                    && !c.disabled =>
+            {
+                (c, Err(e))
+            }
+            _ => return Ok(Err(e)),
+        },
     };
     let mode = ErrorTarget::early_mode(params);
+    let fail = |e: OAuthError| match &target {
+        Ok(t) => t.fail(mode, e),
+        // No verified redirect URI to send the error to: an error page (SECURITY A4).
+        Err(_) => AuthorizeError::Page {
+            title: "Invalid authorization request".to_owned(),
+            message: format!("The application sent an invalid signed request ({}).", e.code),
+        },
+    };
     if must_push {
-        return Ok(Err(target.fail(
-            mode,
-            OAuthError::invalid_request(
-                "this client must send its authorization requests through the pushed authorization \
-                 request endpoint (RFC 9126 section 5)",
-            ),
-        )));
+        return Ok(Err(fail(OAuthError::invalid_request(
+            "this client must send its authorization requests through the pushed authorization \
+             request endpoint (RFC 9126 section 5)",
+        ))));
     }
     if params.is_repeated("request") {
-        return Ok(Err(target.fail(mode, OAuthError::invalid_request("parameter `request` is repeated"))));
+        return Ok(Err(fail(OAuthError::invalid_request("parameter `request` is repeated"))));
     }
     let jwt = params.get("request").unwrap_or_default();
     match jar::request_object_params(state, client, jwt, params).await {
         Ok(p) => Ok(Ok(Cow::Owned(p))),
         Err(e) if e.code == keycard_types::ErrorCode::ServerError => Err(e),
-        Err(e) => Ok(Err(target.fail(mode, e))),
+        Err(e) => Ok(Err(fail(e))),
     }
 }
