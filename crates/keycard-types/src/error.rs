@@ -55,6 +55,12 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OpenID Connect Core §3.1.2.6: the `request_uri` parameter (§6.2) is not supported.
     RequestUriNotSupported,
+    /// RFC 9101 §6.2, OpenID Connect Core §3.1.2.6: the `request_uri` is unknown, expired,
+    /// already used or not the client's.
+    InvalidRequestUri,
+    /// RFC 9101 §6.2, OpenID Connect Core §3.1.2.6: the request object is invalid (signature,
+    /// claims, alg).
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -84,10 +90,12 @@ impl ErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 
-    const ALL: [ErrorCode; 23] = [
+    const ALL: [ErrorCode; 25] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -111,6 +119,8 @@ impl ErrorCode {
         Self::InvalidTarget,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
+        Self::InvalidRequestUri,
+        Self::InvalidRequestObject,
     ];
 }
 

@@ -75,4 +75,20 @@ pub struct ServerMetadata {
     /// RFC 8628 device authorization endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
+    /// RFC 9126 §5: the pushed authorization request endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9126 §5: every authorization request must be pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9101 §10.5 / OpenID Connect Discovery §3: the `request` parameter is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_parameter_supported: Option<bool>,
+    /// OpenID Connect Discovery §3: `request_uri` values are fetched (Keycard: never; only its
+    /// own pushed-request URNs are accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_uri_parameter_supported: Option<bool>,
+    /// RFC 9101 §10.5: the algs accepted for signed request objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_object_signing_alg_values_supported: Vec<String>,
 }

@@ -339,7 +339,12 @@ async fn a10_duplicates_empty_values_post_and_unknown_parameters() {
     let s = TestServer::start().await;
     fixtures(&s).await;
     let ua = UserAgent::new(&s.base);
-    // Params refuses duplicates before the client is known → error page, nothing issued.
+    // Issue 9 item 8 (RFC 6749 §4.1.2.1): a repeated parameter other than client_id and
+    // redirect_uri is an invalid_request redirect once the redirect URI is verified — at once
+    // to a signed-in user (`pub` is not first-party, A5) — echoing `state` only when it was
+    // sent once. Nothing is issued.
+    let signed_in = UserAgent::new(&s.base);
+    code_via(&s, &signed_in, &AuthReq::new("pub", PUB_CB, "openid"), "alice", ALICE_PW).await;
     for (k, v) in [
         ("state", "other"),
         ("state", STATE),
@@ -353,16 +358,19 @@ async fn a10_duplicates_empty_values_post_and_unknown_parameters() {
     ] {
         let req = AuthReq::new("pub", PUB_CB, "openid").set("nonce", "n").set("prompt", "login");
         let req = req.set("response_mode", "query").also(k, v);
+        let state = (k != "state").then_some(STATE);
+        let r = signed_in.get(&req.url()).await;
+        let q = client_redirect(&r, &format!("{PUB_CB}?error=invalid_request"), state, &s.base);
+        assert!(q["error_description"].contains("repeated"), "the client is told why: {q:?}");
+        assert!(!q.contains_key("code"));
+        let r = signed_in.post("/authorize", &req.fields()).await;
+        client_redirect(&r, &format!("{PUB_CB}?error=invalid_request"), state, &s.base);
+        // Not signed in: the login page first (A5), never a code.
         let r = ua.get(&req.url()).await;
-        assert_error_page(&r, &format!("duplicated {k}"));
-        assert!(r.body.contains("repeated"), "the page says why: {}", r.body);
-        let r = ua.post("/authorize", &req.fields()).await;
-        assert_error_page(&r, &format!("POST duplicated {k}"));
+        assert!(r.location().starts_with("/login?request="), "{k}: {}", r.location());
     }
     // Empty = omitted: `response_type=` is a missing response_type → invalid_request redirect
     // (at once to a signed-in user: `pub` is not first-party, A5).
-    let signed_in = UserAgent::new(&s.base);
-    code_via(&s, &signed_in, &AuthReq::new("pub", PUB_CB, "openid"), "alice", ALICE_PW).await;
     let r = signed_in.get(&AuthReq::new("pub", PUB_CB, "openid").set("response_type", "").url()).await;
     client_redirect(&r, &format!("{PUB_CB}?error=invalid_request"), Some(STATE), &s.base);
     // POST /authorize behaves exactly like GET, through to a redeemable code.

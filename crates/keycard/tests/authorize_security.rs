@@ -83,10 +83,13 @@ fn assert_error_page(r: &Res, what: &str) {
 
 // ---- issue 14 item 12: request, request_uri, resource -------------------------------------
 
-/// OpenID Connect Core §6 / §3.1.2.6 and RFC 8707 §2: `request`, `request_uri` and `resource`
-/// are answered, never ignored, once client and redirect URI are verified: redirected with
-/// `state` and `iss`, for GET and POST alike. Before that (unknown client, wrong redirect URI)
-/// they are an error page (SECURITY A4).
+/// RFC 9101, RFC 9126 §4, OpenID Connect Core §3.1.2.6 and RFC 8707 §2: an unsigned request
+/// object (`invalid_request_object`), a `request_uri` that is not one of Keycard's pushed-request
+/// URNs (`request_uri_not_supported`: never fetched) and `resource` are answered, never
+/// ignored, once client and redirect URI are verified: redirected with `state` and `iss`, for
+/// GET and POST alike. Before that (unknown client, wrong redirect URI) they are an error page
+/// (SECURITY A4). An unknown pushed-request URN is an error page (`invalid_request_uri`: its
+/// redirect URI would come from the pushed request; see tests/par.rs).
 #[tokio::test(flavor = "multi_thread")]
 async fn request_objects_and_resource_indicators_are_refused_not_ignored() {
     let s = TestServer::start().await;
@@ -94,8 +97,8 @@ async fn request_objects_and_resource_indicators_are_refused_not_ignored() {
     let ua = UserAgent::new(&s.base);
     let (_, challenge) = pkce();
     let cases = [
-        ("request", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.", "request_not_supported"),
-        ("request_uri", "urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c", "request_uri_not_supported"),
+        ("request", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.", "invalid_request_object"),
+        ("request_uri", "https://fp.example/request.jwt", "request_uri_not_supported"),
         ("resource", "https://api.example/", "invalid_target"),
     ];
     for (name, value, code) in cases {
@@ -114,6 +117,17 @@ async fn request_objects_and_resource_indicators_are_refused_not_ignored() {
         let r = ua.get(&authorize_url("fp", "https://evil.example/cb", "openid", &challenge, &[(name, value)])).await;
         assert_error_page(&r, &format!("{name} with a wrong redirect URI"));
     }
+    // A pushed-request URN this server did not issue: an error page, not a redirect.
+    let urn = authorize_url(
+        "fp",
+        FP_CB,
+        "openid",
+        &challenge,
+        &[("request_uri", "urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c")],
+    );
+    let r = ua.get(&urn).await;
+    assert_error_page(&r, "unknown pushed request URN");
+    assert!(r.body.contains("invalid_request_uri"), "{}", r.body);
     // Two resource indicators: refused as well.
     let url = authorize_url(
         "fp",

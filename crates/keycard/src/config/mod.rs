@@ -21,6 +21,7 @@ mod load;
 mod login;
 mod oidc;
 mod ops;
+mod par;
 mod provision;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use http::{HttpConfig, MAX_HEADER_BYTES, MIN_HEADER_BYTES};
 pub use login::LoginConfig;
 pub use oidc::{OidcConfig, SubjectType};
 pub use ops::{CacheConfig, CleanupConfig, LogConfig, LogFormat};
+pub use par::ParConfig;
 pub use provision::{Provision, ProvisionClient, ProvisionScope, ProvisionUser};
 pub use tokens::{AuthorizationConfig, KeysConfig, SessionConfig, TokensConfig};
 pub use ui::UiConfig;
@@ -114,6 +116,8 @@ pub struct Config {
     pub legacy: LegacyConfig,
     /// JWT client authentication (private_key_jwt, client_secret_jwt) and the jwks_uri fetcher.
     pub client_auth: ClientAuthConfig,
+    /// Pushed authorization requests (RFC 9126) and request objects (RFC 9101).
+    pub par: ParConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -144,6 +148,7 @@ impl Default for Config {
             device: DeviceConfig::default(),
             legacy: LegacyConfig { implicit_access_token_ttl_secs: 300, ..Default::default() },
             client_auth: ClientAuthConfig::default(),
+            par: ParConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -182,6 +187,7 @@ impl Config {
         self.device.validate()?;
         self.legacy.validate()?;
         self.client_auth.validate()?;
+        self.par.validate()?;
         self.cache.validate()?;
         self.log.validate()?;
         self.ui.validate()?;

@@ -208,6 +208,15 @@ pub(crate) fn with_cookies(mut res: Response, cookies: impl IntoIterator<Item = 
 
 /// Reads a form body for a page: `application/x-www-form-urlencoded`, size-limited, strict.
 pub(crate) async fn page_form(state: &AppState, req: Request) -> Result<Params, (u16, &'static str)> {
+    page_form_with(state, req, Params::parse).await
+}
+
+/// [`page_form`] with another parser (`/authorize` keeps repeated parameters for the validator).
+pub(crate) async fn page_form_with(
+    state: &AppState,
+    req: Request,
+    parse: fn(&[u8]) -> Result<Params, OAuthError>,
+) -> Result<Params, (u16, &'static str)> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err((400, "The form was not sent as application/x-www-form-urlencoded."));
@@ -215,7 +224,7 @@ pub(crate) async fn page_form(state: &AppState, req: Request) -> Result<Params, 
     let body = axum::body::to_bytes(req.into_body(), state.config.http.body_limit_bytes)
         .await
         .map_err(|_| (413, "The form is too large."))?;
-    Params::parse(&body).map_err(|_| (400, "The form is malformed (repeated or badly encoded fields)."))
+    parse(&body).map_err(|_| (400, "The form is malformed (repeated or badly encoded fields)."))
 }
 
 /// SECURITY G1: a state-changing form POST must come from Keycard's own pages.

@@ -8,12 +8,13 @@
 
 use super::ClientIp;
 use super::html::{
-    browser, cookie_names, error_page, html, page_form, query_params, render_outcome, same_origin, see_other,
-    server_error_page, with_cookies,
+    browser, cookie_names, error_page, html, page_form, page_form_with, query_params, render_outcome, same_origin,
+    see_other, server_error_page, with_cookies,
 };
 use crate::oauth::authorize;
 use crate::oauth::flow;
 use crate::oauth::logout::{self, LogoutOutcome};
+use crate::oauth::params::Params;
 use crate::pages::{LoggedOutPage, LogoutPage, Page};
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -23,13 +24,14 @@ use axum::response::{IntoResponse, Response};
 /// RFC 6749 §4.1.1 / OIDC Core §3.1.2.1: `GET` and `POST /authorize`.
 pub async fn authorize(State(state): State<AppState>, req: Request) -> Response {
     let (b, new_cookie) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
+    // Repeated parameters are kept for the validator (RFC 6749 §4.1.2.1, issue 9 item 8).
     let params = if req.method() == Method::POST {
-        match page_form(&state, req).await {
+        match page_form_with(&state, req, Params::parse_keeping_repeats).await {
             Ok(p) => p,
             Err((status, msg)) => return error_page(&state, status, "Invalid authorization request", msg),
         }
     } else {
-        match query_params(&req) {
+        match Params::parse_keeping_repeats(req.uri().query().unwrap_or("").as_bytes()) {
             Ok(p) => p,
             Err(e) => {
                 let authorize::AuthorizeError::Page { title, message } = authorize::parse_error_page(e) else {

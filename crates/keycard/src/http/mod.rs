@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .merge(browser_apps)
         .route("/introspect", post(oauth::introspect))
+        .route("/par", post(oauth::par))
         .route("/authorize", get(interaction::authorize).post(interaction::authorize))
         .route("/login", get(interaction::login_page).post(interaction::login_submit))
         .route("/consent", get(interaction::consent_page).post(interaction::consent_submit))

@@ -2,7 +2,7 @@
 
 use super::error::no_store;
 use super::extract::OAuthForm;
-use crate::oauth::{OAuthError, grant, introspect as intro, revoke as rev};
+use crate::oauth::{OAuthError, grant, introspect as intro, par as pushed, revoke as rev};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -22,6 +22,14 @@ pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Res
     let meta = grant::RequestMeta { origin: form.origin.as_deref(), ip: &form.ip };
     let res = grant::token(&state, form.authorization.as_deref(), &meta, &form.params).await?;
     Ok(json_no_store(res))
+}
+
+/// RFC 9126 §2: `POST /par`; 201 with `request_uri` and `expires_in` (§2.2), no-store.
+pub async fn par(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+    let res = pushed::push(&state, form.authorization.as_deref(), &form.ip, &form.params).await?;
+    let mut res = json_no_store(res);
+    *res.status_mut() = StatusCode::CREATED;
+    Ok(res)
 }
 
 /// RFC 7662 §2: `POST /introspect`.

@@ -88,5 +88,14 @@ pub fn metadata(config: &Config) -> ServerMetadata {
         .collect(),
         end_session_endpoint: Some(format!("{base}/logout")),
         device_authorization_endpoint: Some(format!("{base}/device_authorization")),
+        // RFC 9126 §5, RFC 9101 §10.5 (oauth/par.rs, oauth/jar.rs).
+        pushed_authorization_request_endpoint: Some(format!("{base}/par")),
+        require_pushed_authorization_requests: Some(config.par.require),
+        request_parameter_supported: Some(true),
+        request_uri_parameter_supported: Some(false),
+        request_object_signing_alg_values_supported: crate::oauth::jar::REQUEST_OBJECT_ALGS
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
     }
 }

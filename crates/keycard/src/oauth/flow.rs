@@ -175,7 +175,12 @@ pub async fn authorize(state: &AppState, params: &Params, browser: &Browser) -> 
     };
     let scopes = known_scope_set(state).await?;
     let known = |s: &str| scopes.iter().any(|d| d.name == s);
-    let req = match authorize::check_request(state, params, client.as_deref(), &known) {
+    // RFC 9126 §4 / RFC 9101 §6.3: a pushed request or a request object replaces the query.
+    let checked = match super::par::resolve(state, params, client.as_deref()).await? {
+        Ok(effective) => authorize::check_request(state, &effective, client.as_deref(), &known),
+        Err(e) => authorize::defer_error(e, client.as_deref(), params),
+    };
+    let req = match checked {
         Ok(r) => r,
         Err(AuthorizeError::Page { title, message }) => return Ok(error_page(400, &title, &message)),
         Err(AuthorizeError::Redirect { redirect_uri, response_mode, state: st, error }) => {

@@ -20,6 +20,7 @@
 //! - [`subject`]: the `sub` a client sees (public or pairwise, OIDC Core §8).
 //! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
+//! - [`par`], [`jar`]: pushed authorization requests (RFC 9126) and request objects (RFC 9101).
 //!
 //! A new endpoint: its protocol function goes in a new module here taking `&AppState` and plain
 //! inputs, returning a typed result or [`OAuthError`]; the axum handler in `http/` only extracts
@@ -37,9 +38,11 @@ pub mod flow;
 pub mod grant;
 pub mod id_token_hint;
 pub mod introspect;
+pub mod jar;
 pub mod login;
 pub mod logout;
 pub mod oidc;
+pub mod par;
 pub mod params;
 pub mod revoke;
 pub mod subject;

@@ -18,9 +18,11 @@ const MULTI_VALUED: &[&str] = &["resource"];
 const MAX_PARAMS: usize = 64;
 
 /// Parsed request parameters. `{:?}` shows the names only (SECURITY I7).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+    /// Names that appeared more than once ([`Params::parse_keeping_repeats`] only).
+    repeated: Vec<String>,
 }
 
 impl fmt::Debug for Params {
@@ -66,10 +68,66 @@ pub fn decode_component(s: &[u8]) -> Option<String> {
 impl Params {
     /// Parses a body. Errors are `invalid_request` naming the problem (never the value).
     pub fn parse(body: &[u8]) -> Result<Params, OAuthError> {
+        Self::parse_inner(body, false)
+    }
+
+    /// RFC 6749 §4.1.2.1 (issue 9 item 8): the authorization endpoint's parse. A repeated
+    /// parameter is not an error here but recorded ([`Params::repeated`]; [`Params::get`] gives
+    /// the first value), so the validator decides: a repeated `client_id` or `redirect_uri` is an
+    /// error page, any other an error redirect once the redirect URI is verified. Malformed
+    /// encoding is still an error.
+    pub fn parse_keeping_repeats(body: &[u8]) -> Result<Params, OAuthError> {
+        Self::parse_inner(body, true)
+    }
+
+    /// Parameters built from name/value pairs (a verified request object's claims, a stored
+    /// pushed request): at most one value per name, at most the usual number of parameters.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Params, OAuthError> {
+        if pairs.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request("too many parameters"));
+        }
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if !MULTI_VALUED.contains(&k.as_str()) && pairs[..i].iter().any(|(n, _)| n == k) {
+                return Err(OAuthError::invalid_request(format!("parameter `{}` is repeated", printable(k))));
+            }
+        }
+        Ok(Params { pairs, repeated: Vec::new() })
+    }
+
+    /// The names given more than once (only after [`Params::parse_keeping_repeats`]).
+    pub fn repeated(&self) -> &[String] {
+        &self.repeated
+    }
+
+    /// Was `name` given more than once?
+    pub fn is_repeated(&self, name: &str) -> bool {
+        self.repeated.iter().any(|n| n == name)
+    }
+
+    /// Every (name, value) pair, in order, empty values included.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The same parameters without `names` (e.g. client credentials before a request is stored).
+    pub fn without(&self, names: &[&str]) -> Params {
+        Params {
+            pairs: self.pairs.iter().filter(|(k, _)| !names.contains(&k.as_str())).cloned().collect(),
+            repeated: self.repeated.iter().filter(|k| !names.contains(&k.as_str())).cloned().collect(),
+        }
+    }
+
+    /// `application/x-www-form-urlencoded` form of the pairs (read back with [`Params::parse`]).
+    pub fn encode(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(self.pairs.iter()).finish()
+    }
+
+    fn parse_inner(body: &[u8], keep_repeats: bool) -> Result<Params, OAuthError> {
         if std::str::from_utf8(body).is_err() {
             return Err(OAuthError::invalid_request("the request body is not valid UTF-8"));
         }
         let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut repeated: Vec<String> = Vec::new();
         for part in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (k, v) = match part.iter().position(|&b| b == b'=') {
                 Some(i) => (&part[..i], &part[i + 1..]),
@@ -84,6 +142,12 @@ impl Params {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
             if !MULTI_VALUED.contains(&k.as_str()) && pairs.iter().any(|(n, _)| *n == k) {
+                if keep_repeats {
+                    if !repeated.contains(&k) {
+                        repeated.push(k);
+                    }
+                    continue;
+                }
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{}` is repeated (RFC 6749 section 3.2)",
                     printable(&k)
@@ -91,7 +155,7 @@ impl Params {
             }
             pairs.push((k, v));
         }
-        Ok(Params { pairs })
+        Ok(Params { pairs, repeated })
     }
 
     /// The value of `name`, `None` when absent or empty.
@@ -178,6 +242,19 @@ mod tests {
         for name in ["client_secret", "code_verifier", "refresh_token", "password"] {
             assert!(s.contains(name), "{name} not named: {s}");
         }
+    }
+
+    #[test]
+    fn repeats_are_kept_for_the_authorization_endpoint() {
+        let p = Params::parse_keeping_repeats(b"state=a&scope=x&state=b&state=c").unwrap();
+        assert_eq!(p.get("state"), Some("a"), "the first value");
+        assert_eq!(p.repeated(), ["state"]);
+        assert!(p.is_repeated("state") && !p.is_repeated("scope"));
+        assert!(Params::parse_keeping_repeats(b"a=%zz").is_err(), "malformed is still an error");
+        assert!(Params::from_pairs(vec![("a".into(), "1".into()), ("a".into(), "2".into())]).is_err());
+        let q = Params::parse(p.without(&["scope"]).encode().as_bytes()).unwrap();
+        assert_eq!(q.get("state"), Some("a"));
+        assert_eq!(q.get("scope"), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The batched purge of ended user-flow rows (requests, codes, sessions, grants with their retired
-//! refresh tokens, device requests, replay-cache entries, throttle counters).
+//! refresh tokens, device requests, pushed authorization requests, replay-cache entries, throttle counters).
 
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
@@ -19,6 +19,7 @@ impl Store {
              LEFT JOIN grants g ON g.id = r.grant_id WHERE g.id IS NULL OR g.expires_at < $1 OR g.revoked_at < $1 LIMIT $2)",
             "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
             "DELETE FROM device_codes WHERE device_hash IN (SELECT device_hash FROM device_codes WHERE expires_at < $1 LIMIT $2)",
+            "DELETE FROM pushed_requests WHERE uri_hash IN (SELECT uri_hash FROM pushed_requests WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM replay_cache WHERE (ns, value_hash) IN (SELECT ns, value_hash FROM replay_cache WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE window_start < $1 AND (locked_until IS NULL OR locked_until < $1) LIMIT $2)",
         ] {

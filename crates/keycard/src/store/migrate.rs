@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_replay_cache.sql"),
         postgres: include_str!("../../migrations/postgres/0006_replay_cache.sql"),
     },
+    Migration {
+        version: 7,
+        name: "pushed_requests",
+        sqlite: include_str!("../../migrations/sqlite/0007_pushed_requests.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_pushed_requests.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.

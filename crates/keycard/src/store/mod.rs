@@ -32,6 +32,7 @@ mod grants;
 mod keys;
 mod logins;
 mod migrate;
+mod par;
 mod replay;
 mod scopes;
 mod sessions;
@@ -39,6 +40,7 @@ mod throttle;
 mod users;
 
 pub use logins::fold_login;
+pub use par::PushedRequest;
 pub use throttle::Attempt;
 
 use sqlx::any::AnyPoolOptions;

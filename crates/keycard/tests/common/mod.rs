@@ -366,3 +366,14 @@ pub async fn code_flow_tokens(
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
 }
+
+/// Changes a stored client's registration (settings the `ClientSpec` of this branch cannot set
+/// yet, e.g. `jwks`, `first_party`, `require_pushed_authorization_requests`) and applies it to
+/// this node's caches at once. The one place tests edit clients directly.
+pub async fn edit_client(s: &TestServer, id: &str, edit: impl FnOnce(&mut keycard::model::Client)) {
+    let admin = s.admin();
+    let mut c = admin.client(id).await.expect("client exists");
+    edit(&mut c);
+    admin.save_client(c).await.expect("save client");
+    s.sync_caches().await;
+}

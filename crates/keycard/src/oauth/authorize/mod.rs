@@ -4,6 +4,8 @@
 //! [`check_request`], which adds the policies that need the node's state (SECURITY A5, B9).
 //!
 //! The handler's path through this module:
+//! 0. `oauth::par::resolve` first replaces the query by a pushed request (RFC 9126 §4) or a
+//!    verified request object (RFC 9101 §6.3); its own errors go through [`defer_error`].
 //! 1. [`check_request`] (which calls [`validate`]) the query (GET) or form body (POST) into an
 //!    [`AuthorizationRequest`]. Failures before the client and redirect URI are verified are
 //!    [`AuthorizeError::Page`] (render, never redirect: SECURITY A4); later ones are
@@ -39,10 +41,10 @@ mod validate;
 
 pub use decide::{Decision, LoginReason, SessionView, decide};
 pub use pkce::{is_valid_pkce_value, verify_pkce};
-pub use policy::check_request;
+pub use policy::{check_request, defer_error};
 pub use redirect_uri::redirect_uri_matches;
 pub use response::{AuthorizationResponse, authorization_response, error_response};
-pub use validate::{parse_error_page, validate, validate_with};
+pub use validate::{ErrorTarget, parse_error_page, validate, validate_with, verify_target};
 
 use super::OAuthError;
 use keycard_types::{ErrorCode, Scope};

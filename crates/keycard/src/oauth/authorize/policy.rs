@@ -67,6 +67,17 @@ fn check_id_token_hint(
         state: req.state,
         error: OAuthError::invalid_request(why),
     })
+/// SECURITY A5 for an error found before [`check_request`] ran (a bad request object, a
+/// required pushed request: `oauth::par::resolve`): the same deferral as there.
+pub fn defer_error(
+    e: AuthorizeError,
+    client: Option<&Client>,
+    params: &Params,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    match (e, client) {
+        (e @ AuthorizeError::Redirect { .. }, Some(c)) => defer_until_signed_in(e, c, params),
+        (e, _) => Err(e),
+    }
 }
 
 /// SECURITY B9: counts the request's challenge and nonce; see [`check_request`].

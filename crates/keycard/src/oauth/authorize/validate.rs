@@ -32,8 +32,10 @@ pub fn parse_error_page(e: OAuthError) -> AuthorizeError {
 /// (POST): both behave the same. `client` is the client looked up by the request's `client_id`
 /// (`None` when unknown); `known_scopes` says whether the server knows a scope.
 ///
-/// Checks, in order: client (page), redirect URI (page), then, redirecting errors to the
-/// verified URI: `response_mode`, `response_type` (+ client may use the code grant), PKCE
+/// Checks, in order: client (page), redirect URI (page; both also when repeated: see
+/// [`verify_target`]), then, redirecting errors to the verified URI: `response_mode`, any
+/// repeated parameter (issue 9 item 8), a leftover `request`/`request_uri`, `resource`,
+/// `response_type` (+ client may use the code grant), PKCE
 /// (S256 only), `scope`, `prompt`, `max_age`, lengths of `state`/`nonce`/`login_hint`/
 /// `ui_locales`. Unknown parameters are ignored.
 pub fn validate(
@@ -44,14 +46,55 @@ pub fn validate(
     validate_with(params, client, known_scopes, false)
 }
 
-/// [`validate`], with the server-wide switch of the legacy implicit grant.
-pub fn validate_with(
+/// Where the errors of a request go once its client and redirect URI are verified (RFC 6749
+/// §4.1.2.1): the verified redirect URI and the `state` to echo (only a single, bounded one).
+#[derive(Debug, Clone)]
+pub struct ErrorTarget {
+    /// The effective redirect URI (given and matching, or the single registered one).
+    pub redirect_uri: String,
+    /// `redirect_uri` was in the request.
+    pub redirect_uri_given: bool,
+    /// The `state` to echo: present once and at most [`MAX_PARAM_LEN`] bytes.
+    pub state: Option<String>,
+}
+
+impl ErrorTarget {
+    /// The redirected error.
+    pub fn fail(&self, response_mode: ResponseMode, error: OAuthError) -> AuthorizeError {
+        AuthorizeError::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            response_mode,
+            state: self.state.clone(),
+            error,
+        }
+    }
+
+    /// The response mode errors use before the request's own is validated: the one asked for
+    /// when it is `query` or `form_post` (given once), else `query`.
+    pub fn early_mode(params: &Params) -> ResponseMode {
+        match params.get("response_mode") {
+            Some("form_post") if !params.is_repeated("response_mode") => ResponseMode::FormPost,
+            _ => ResponseMode::Query,
+        }
+    }
+}
+
+/// Steps 1 and 2 of [`validate`] (RFC 6749 §4.1.2.1, SECURITY A1/A2/A4/A10): the client and the
+/// redirect URI. Every failure is an error page (never a redirect): no, unknown, disabled or
+/// repeated `client_id`; repeated, unregistered or (when required) missing `redirect_uri`. Used
+/// on its own where errors must be placed before the rest of the request is read (a request
+/// object, RFC 9101; a required pushed request, RFC 9126 §5).
+pub fn verify_target<'c>(
     params: &Params,
-    client: Option<&Client>,
-    known_scopes: &dyn Fn(&str) -> bool,
-    implicit_enabled: bool,
-) -> Result<AuthorizationRequest, AuthorizeError> {
+    client: Option<&'c Client>,
+) -> Result<(&'c Client, ErrorTarget), AuthorizeError> {
     // 1. The client: never redirect before it is known (SECURITY A4).
+    if params.is_repeated("client_id") {
+        return Err(page(
+            "Invalid authorization request",
+            "The application sent an invalid request: parameter `client_id` is repeated (RFC 6749 section 3.1).",
+        ));
+    }
     let Some(client_id) = params.get("client_id") else {
         return Err(page(
             "Invalid authorization request",
@@ -72,6 +115,12 @@ pub fn validate_with(
     }
 
     // 2. The redirect URI (SECURITY A1, A2, A4). The page never shows the requested URI.
+    if params.is_repeated("redirect_uri") {
+        return Err(page(
+            "Invalid authorization request",
+            "The application sent an invalid request: parameter `redirect_uri` is repeated (RFC 6749 section 3.1).",
+        ));
+    }
     let requested_openid = params.get("scope").is_some_and(|s| s.split(' ').any(|t| t == "openid"));
     let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
         Some(given) if redirect_uri_matches(&client.redirect_uris, given) => (given.to_owned(), true),
@@ -100,15 +149,23 @@ pub fn validate_with(
             }
         },
     };
+    let state =
+        params.get("state").filter(|s| s.len() <= MAX_PARAM_LEN && !params.is_repeated("state")).map(str::to_owned);
+    Ok((client, ErrorTarget { redirect_uri, redirect_uri_given, state }))
+}
+
+/// [`validate`], with the server-wide switch of the legacy implicit grant.
+pub fn validate_with(
+    params: &Params,
+    client: Option<&Client>,
+    known_scopes: &dyn Fn(&str) -> bool,
+    implicit_enabled: bool,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let (client, target) = verify_target(params, client)?;
+    let (redirect_uri, redirect_uri_given) = (target.redirect_uri.clone(), target.redirect_uri_given);
 
     // From here on errors are redirected to the verified URI.
-    let state_for_errors = params.get("state").filter(|s| s.len() <= MAX_PARAM_LEN).map(str::to_owned);
-    let fail = |mode: ResponseMode, error: OAuthError| AuthorizeError::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        response_mode: mode,
-        state: state_for_errors.clone(),
-        error,
-    };
+    let fail = |mode: ResponseMode, error: OAuthError| target.fail(mode, error);
 
     // 3. response_mode (Multiple Response Types §2.1, Form Post §2).
     let implicit_type = match params.get("response_type") {
@@ -130,21 +187,34 @@ pub fn validate_with(
         }
     };
 
-    // 3b. Request objects (OpenID Connect Core §6, §3.1.2.6) and resource indicators (RFC 8707
-    // §2) are not supported yet: answered, never ignored.
+    // 3a. RFC 6749 §3.1 (issue 9 item 8): a repeated parameter is `invalid_request`, redirected
+    // now that the redirect URI is known (its `state` is not echoed when `state` is the one repeated).
+    if let Some(name) = params.repeated().first() {
+        let mode = if params.is_repeated("response_mode") { ResponseMode::Query } else { response_mode };
+        let name: String = name.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
+        return Err(fail(
+            mode,
+            OAuthError::invalid_request(format!("parameter `{name}` is repeated (RFC 6749 section 3.1)")),
+        ));
+    }
+
+    // 3b. Request objects (RFC 9101) and pushed requests (RFC 9126) are resolved by the caller
+    // before this runs (`oauth::par::resolve`): one left here was nested in a request object
+    // (RFC 9101 §4: MUST NOT), or names a request_uri that is not a pushed request's.
+    // Resource indicators (RFC 8707 §2) are not supported yet. Answered, never ignored.
     if params.get("request").is_some() {
         return Err(fail(
             response_mode,
-            OAuthError::new(
-                ErrorCode::RequestNotSupported,
-                "request objects (the request parameter) are not supported",
-            ),
+            OAuthError::new(ErrorCode::InvalidRequestObject, "a request object cannot contain a request parameter"),
         ));
     }
     if params.get("request_uri").is_some() {
         return Err(fail(
             response_mode,
-            OAuthError::new(ErrorCode::RequestUriNotSupported, "the request_uri parameter is not supported"),
+            OAuthError::new(
+                ErrorCode::RequestUriNotSupported,
+                "only request_uri values issued by the pushed authorization request endpoint are accepted",
+            ),
         ));
     }
     params.refuse_resource().map_err(|e| fail(response_mode, e))?;
@@ -360,18 +430,51 @@ mod tests {
         assert!(message.contains("client_id"));
     }
 
-    /// Issue 14 item 12: OpenID Connect Core §6 / §3.1.2.6, RFC 8707 §2 — answered once the
+    /// RFC 9101 §4, RFC 9126 §4, RFC 8707 §2: a `request` or `request_uri` still here (nested in
+    /// a request object, or not a pushed request's URN) and `resource` are answered once the
     /// redirect URI is verified, an error page before.
     #[test]
-    fn request_objects_and_resource_are_refused() {
+    fn leftover_request_objects_and_resource_are_refused() {
         for (name, code) in [
-            ("request", ErrorCode::RequestNotSupported),
+            ("request", ErrorCode::InvalidRequestObject),
             ("request_uri", ErrorCode::RequestUriNotSupported),
             ("resource", ErrorCode::InvalidTarget),
         ] {
             assert_redirect(run(&pub_client(), &[(name, "x")]), code);
             assert_page(run(&pub_client(), &[(name, "x"), ("redirect_uri", "https://evil.example/")]));
             assert_page(validate(&request(&[(name, "x")]), None, &known));
+        }
+    }
+
+    /// Issue 9 item 8, RFC 6749 §3.1 / §4.1.2.1: a repeated `client_id` or `redirect_uri` is a
+    /// page; any other repeated parameter is redirected, without `state` when `state` repeats.
+    #[test]
+    fn a10_repeated_parameters() {
+        let with = |extra: &str| {
+            let body = format!("{}&{extra}", request(&[]).encode());
+            validate(&Params::parse_keeping_repeats(body.as_bytes()).unwrap(), Some(&pub_client()), &known)
+        };
+        assert_page(with("client_id=pub"));
+        assert_page(with("redirect_uri=https%3A%2F%2Fclient.example%2Fcb"));
+        for extra in [
+            "scope=openid",
+            "response_type=code",
+            "nonce=n&nonce=m",
+            "code_challenge_method=S256",
+            "prompt=none&prompt=login",
+        ] {
+            assert_redirect(with(extra), ErrorCode::InvalidRequest);
+        }
+        match with("state=other") {
+            Err(AuthorizeError::Redirect { state, error, .. }) => {
+                assert_eq!(error.code, ErrorCode::InvalidRequest);
+                assert_eq!(state, None, "a repeated state is not echoed");
+            }
+            other => panic!("{other:?}"),
+        }
+        match with("response_mode=form_post&response_mode=query") {
+            Err(AuthorizeError::Redirect { response_mode, .. }) => assert_eq!(response_mode, ResponseMode::Query),
+            other => panic!("{other:?}"),
         }
     }
 
