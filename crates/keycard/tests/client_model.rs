@@ -42,22 +42,6 @@ async fn server(db: Option<TestDb>) -> TestServer {
     TestServer::start_with(TestOptions { db, ..Default::default() }).await
 }
 
-/// Runs `f` on a fresh SQLite database, then on PostgreSQL when it is reachable.
-macro_rules! on_both {
-    ($sqlite:ident, $postgres:ident, $f:ident) => {
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $sqlite() {
-            $f(None).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $postgres() {
-            let Some(db) = TestDb::postgres().await else { return };
-            $f(Some(db)).await;
-        }
-    };
-}
-
 fn pkjwt_spec(id: &str) -> ClientSpec {
     ClientSpec {
         id: Some(id.into()),
@@ -175,7 +159,16 @@ async fn admin_round_trip(db: Option<TestDb>) {
     s.stop().await;
 }
 
-on_both!(admin_round_trip_on_sqlite, admin_round_trip_on_postgres, admin_round_trip);
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_round_trip_on_sqlite() {
+    admin_round_trip(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_round_trip_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    admin_round_trip(Some(db)).await;
+}
 
 // ---- every registration refusal names its field ------------------------------------------------
 
@@ -290,7 +283,16 @@ async fn registration_refusals(db: Option<TestDb>) {
     s.stop().await;
 }
 
-on_both!(registration_refusals_on_sqlite, registration_refusals_on_postgres, registration_refusals);
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_refusals_on_sqlite() {
+    registration_refusals(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_refusals_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    registration_refusals(Some(db)).await;
+}
 
 // ---- the CLI: create, show (human and JSON), update, list -------------------------------------
 
@@ -519,7 +521,16 @@ async fn cli_round_trip(db: Option<TestDb>) {
     db.cleanup().await;
 }
 
-on_both!(cli_round_trip_on_sqlite, cli_round_trip_on_postgres, cli_round_trip);
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_round_trip_on_sqlite() {
+    cli_round_trip(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_round_trip_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    cli_round_trip(Some(db)).await;
+}
 
 // ---- SECURITY A2: loopback ports for native clients only ---------------------------------------
 
@@ -577,11 +588,16 @@ async fn a2_loopback_ports_by_application_type(db: Option<TestDb>) {
     s.stop().await;
 }
 
-on_both!(
-    a2_loopback_ports_by_application_type_on_sqlite,
-    a2_loopback_ports_by_application_type_on_postgres,
-    a2_loopback_ports_by_application_type
-);
+#[tokio::test(flavor = "multi_thread")]
+async fn a2_loopback_ports_by_application_type_on_sqlite() {
+    a2_loopback_ports_by_application_type(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a2_loopback_ports_by_application_type_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    a2_loopback_ports_by_application_type(Some(db)).await;
+}
 
 // ---- a resource server without grants introspects ---------------------------------------------
 
@@ -619,11 +635,16 @@ async fn resource_server_without_grants(db: Option<TestDb>) {
     s.stop().await;
 }
 
-on_both!(
-    resource_server_without_grants_on_sqlite,
-    resource_server_without_grants_on_postgres,
-    resource_server_without_grants
-);
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_server_without_grants_on_sqlite() {
+    resource_server_without_grants(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_server_without_grants_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    resource_server_without_grants(Some(db)).await;
+}
 
 // ---- per-client device-code lifetime -----------------------------------------------------------
 
@@ -652,7 +673,16 @@ async fn device_code_ttl_per_client(db: Option<TestDb>) {
     s.stop().await;
 }
 
-on_both!(device_code_ttl_per_client_on_sqlite, device_code_ttl_per_client_on_postgres, device_code_ttl_per_client);
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_ttl_per_client_on_sqlite() {
+    device_code_ttl_per_client(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_ttl_per_client_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    device_code_ttl_per_client(Some(db)).await;
+}
 
 // ---- provisioning -------------------------------------------------------------------------------
 
@@ -758,11 +788,16 @@ async fn provisioning_applies_the_new_keys(db: Option<TestDb>) {
     s.stop().await;
 }
 
-on_both!(
-    provisioning_applies_the_new_keys_on_sqlite,
-    provisioning_applies_the_new_keys_on_postgres,
-    provisioning_applies_the_new_keys
-);
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_applies_the_new_keys_on_sqlite() {
+    provisioning_applies_the_new_keys(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_applies_the_new_keys_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    provisioning_applies_the_new_keys(Some(db)).await;
+}
 
 /// A bad value in a provisioned client fails `config check` (exit 1, one line) and names the key.
 #[test]

@@ -57,7 +57,7 @@ fn read_jwks(path: &str) -> anyhow::Result<serde_json::Value> {
 /// `keycard client …`
 #[derive(Debug, Subcommand)]
 pub enum ClientCmd {
-    /// Register a client; prints its id and (confidential clients) its secret ONCE.
+    /// Register a client; prints its id and (secret-based auth methods) its secret ONCE.
     Create {
         /// Display name.
         #[arg(long)]
@@ -71,7 +71,8 @@ pub enum ClientCmd {
         /// Allowed scope (repeatable, or space separated); unknown scopes are created.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// Redirect URI (repeatable), matched exactly.
+        /// Redirect URI (repeatable), matched exactly (native clients: a loopback URI on any
+        /// port, RFC 8252 section 7.3).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// A public client (no secret: SPAs, native apps, devices).
