@@ -4,39 +4,20 @@
 //! through the admin operations, the `keycard client` commands and a provisioning file, each
 //! registration refusal, the sealed secret of `client_secret_jwt` clients, RFC 8252 §7.3
 //! any-port loopback matching for native clients only (SECURITY A2), a resource server without
-//! grants at /introspect, and per-client device-code lifetimes (RFC 8628 §3.2).
+//! grants at /introspect, and per-client device-code lifetimes (RFC 8628 §3.2). The same fields
+//! in a provisioning file: `client_provisioning.rs`.
 
 mod common;
 
 use common::browser::*;
 use common::cli::*;
+use common::jwk::*;
 use common::*;
 use keycard::admin::{AdminError, ClientSpec};
 use keycard::client_keys::open_client_secret;
 use keycard::model::{ApplicationType, AuthMethod, GrantType};
 use keycard::store::conformance::TestDb;
 use serde_json::{Value, json};
-
-/// RFC 7638 §3.1: the thumbprint of the RSA key of RFC 7517 Appendix A.1 ([`rsa_jwk`]).
-const RSA_THUMBPRINT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
-/// RFC 7517 Appendix A.2: the private part of [`ec_jwk`], which must never be accepted.
-const EC_D: &str = "870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE";
-
-/// RFC 7517 Appendix A.1: a public EC P-256 key.
-fn ec_jwk(kid: &str) -> Value {
-    json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-        "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"})
-}
-
-/// RFC 7517 Appendix A.1 / RFC 7638 §3.1: a public 2048-bit RSA key.
-fn rsa_jwk(kid: &str) -> Value {
-    json!({"kty": "RSA", "kid": kid, "e": "AQAB",
-        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"})
-}
-
-fn set(keys: &[Value]) -> Value {
-    json!({ "keys": keys })
-}
 
 async fn server(db: Option<TestDb>) -> TestServer {
     TestServer::start_with(TestOptions { db, ..Default::default() }).await
@@ -48,7 +29,7 @@ fn pkjwt_spec(id: &str) -> ClientSpec {
         auth_method: Some(AuthMethod::PrivateKeyJwt),
         grant_types: vec![GrantType::ClientCredentials],
         scopes: vec!["api:read".into()],
-        jwks: Some(set(&[ec_jwk("ec1")])),
+        jwks: Some(jwk_set(&[ec_jwk("ec1")])),
         ..Default::default()
     }
 }
@@ -60,7 +41,7 @@ async fn admin_round_trip(db: Option<TestDb>) {
     let admin = s.admin();
     let spec = ClientSpec {
         application_type: Some(ApplicationType::Native),
-        jwks: Some(set(&[ec_jwk("ec1"), rsa_jwk("rsa1")])),
+        jwks: Some(jwk_set(&[ec_jwk("ec1"), rsa_jwk("rsa1")])),
         token_endpoint_auth_signing_alg: Some("RS256".into()),
         dpop_bound_access_tokens: true,
         require_pushed_authorization_requests: true,
@@ -151,7 +132,7 @@ async fn admin_round_trip(db: Option<TestDb>) {
     // To private_key_jwt: the secret is dropped entirely.
     let mut pk = again;
     pk.auth_method = AuthMethod::PrivateKeyJwt;
-    pk.settings.jwks = Some(set(&[ec_jwk("k")]));
+    pk.settings.jwks = Some(jwk_set(&[ec_jwk("k")]));
     let (pk, none) = admin.update_client(pk).await.unwrap();
     assert!(none.is_none() && pk.secret_hash.is_none() && pk.settings.sealed_secret.is_none());
     // A public client's secret-less rotation is refused, as is a private_key_jwt one's.
@@ -183,13 +164,17 @@ async fn registration_refusals(db: Option<TestDb>) {
             ClientSpec { jwks_uri: Some("https://c.example/jwks".into()), ..pkjwt_spec("c") },
             &["jwks", "jwks_uri", "both"],
         ),
-        ("private key in jwks", ClientSpec { jwks: Some(set(&[private])), ..pkjwt_spec("c") }, &["jwks", "private"]),
+        (
+            "private key in jwks",
+            ClientSpec { jwks: Some(jwk_set(&[private])), ..pkjwt_spec("c") },
+            &["jwks", "private"],
+        ),
         (
             "oct key",
-            ClientSpec { jwks: Some(set(&[json!({"kty": "oct", "k": "c2VjcmV0LXNlY3JldA"})])), ..pkjwt_spec("c") },
+            ClientSpec { jwks: Some(jwk_set(&[json!({"kty": "oct", "k": "c2VjcmV0LXNlY3JldA"})])), ..pkjwt_spec("c") },
             &["jwks", "oct"],
         ),
-        ("empty JWK Set", ClientSpec { jwks: Some(set(&[])), ..pkjwt_spec("c") }, &["jwks", "no keys"]),
+        ("empty JWK Set", ClientSpec { jwks: Some(jwk_set(&[])), ..pkjwt_spec("c") }, &["jwks", "no keys"]),
         ("not a JWK Set", ClientSpec { jwks: Some(json!([ec_jwk("x")])), ..pkjwt_spec("c") }, &["jwks", "keys"]),
         (
             "http jwks_uri on a public host",
@@ -306,7 +291,7 @@ async fn cli_round_trip(db: Option<TestDb>) {
     let d = Dir::new();
     let cfg = cli_config(&d, &db);
     let jwks_file = d.path().join("jwks.json");
-    std::fs::write(&jwks_file, set(&[ec_jwk("ec1"), rsa_jwk("rsa1")]).to_string()).unwrap();
+    std::fs::write(&jwks_file, jwk_set(&[ec_jwk("ec1"), rsa_jwk("rsa1")]).to_string()).unwrap();
     let jwks_path = jwks_file.to_str().unwrap();
 
     let created = ok_json(&keycard(
@@ -470,7 +455,7 @@ async fn cli_round_trip(db: Option<TestDb>) {
             "-",
             "--json",
         ],
-        &set(&[ec_jwk("from-stdin")]).to_string(),
+        &jwk_set(&[ec_jwk("from-stdin")]).to_string(),
     );
     assert_eq!(ok_json(&o)["jwks"]["keys"][0]["kid"], "from-stdin");
     let switched =
@@ -494,7 +479,7 @@ async fn cli_round_trip(db: Option<TestDb>) {
     let mut private = ec_jwk("p");
     private["d"] = EC_D.into();
     let bad_file = d.path().join("private.json");
-    std::fs::write(&bad_file, set(&[private]).to_string()).unwrap();
+    std::fs::write(&bad_file, jwk_set(&[private]).to_string()).unwrap();
     let bad = bad_file.to_str().unwrap();
     for (args, word) in [
         (vec!["--auth-method", "private_key_jwt", "--jwks", bad], "private"),
@@ -682,161 +667,4 @@ async fn device_code_ttl_per_client_on_sqlite() {
 async fn device_code_ttl_per_client_on_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     device_code_ttl_per_client(Some(db)).await;
-}
-
-// ---- provisioning -------------------------------------------------------------------------------
-
-/// The provisioning entries of the new keys, as an operator (and the bench) writes them.
-fn provision_toml() -> String {
-    let ec = ec_jwk("bench-1");
-    format!(
-        r#"
-[[provision.clients]]
-id = "bench:pkjwt"
-auth_method = "private_key_jwt"
-grant_types = ["client_credentials"]
-scopes = ["api:read"]
-dpop_bound_access_tokens = true
-token_endpoint_auth_signing_alg = "ES256"
-jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", kid = "bench-1", x = "{x}", y = "{y}" }} ] }}
-
-[[provision.clients]]
-id = "desktop"
-token_endpoint_auth_method = "none"
-application_type = "native"
-grant_types = ["authorization_code"]
-redirect_uris = ["http://127.0.0.1/callback"]
-require_pushed_authorization_requests = true
-
-[[provision.clients]]
-id = "mac"
-token_endpoint_auth_method = "client_secret_jwt"
-secret = "mac-provisioned-secret-0123456789"
-token_endpoint_auth_signing_alg = "HS256"
-grant_types = ["client_credentials"]
-
-[[provision.clients]]
-id = "tv"
-auth_method = "none"
-grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
-device_code_ttl_secs = 90
-
-[[provision.clients]]
-id = "by-uri"
-auth_method = "private_key_jwt"
-jwks_uri = "https://keys.example/jwks.json"
-application_type = "web"
-resource_audiences = ["https://api.example"]
-"#,
-        x = ec["x"].as_str().unwrap(),
-        y = ec["y"].as_str().unwrap()
-    )
-}
-
-async fn provisioning_applies_the_new_keys(db: Option<TestDb>) {
-    let d = Dir::new();
-    let file = d.config(&provision_toml());
-    let check = keycard(&file, &["config", "check"]);
-    assert!(check.status.success(), "config check: {}", stderr(&check));
-    let cfg = keycard::config::Config::load(Some(&file)).expect("the provisioning file loads");
-    let provision = cfg.provision.clone();
-    let s = TestServer::start_with(TestOptions {
-        db,
-        configure: Box::new(move |c| c.provision = provision),
-        ..Default::default()
-    })
-    .await;
-    let admin = s.admin();
-    let bench = admin.client("bench:pkjwt").await.unwrap();
-    assert_eq!(bench.auth_method, AuthMethod::PrivateKeyJwt);
-    assert!(bench.secret_hash.is_none());
-    assert!(bench.settings.dpop_bound_access_tokens);
-    assert_eq!(
-        bench.settings.jwks,
-        Some(set(&[
-            json!({"kty": "EC", "crv": "P-256", "kid": "bench-1", "x": ec_jwk("").get("x"), "y": ec_jwk("").get("y")})
-        ]))
-    );
-    assert_eq!(bench.settings.token_endpoint_auth_signing_alg.as_deref(), Some("ES256"));
-    let desktop = admin.client("desktop").await.unwrap();
-    assert!(desktop.is_public());
-    assert_eq!(desktop.settings.application_type, Some(ApplicationType::Native));
-    assert!(desktop.settings.require_pushed_authorization_requests);
-    let mac = admin.client("mac").await.unwrap();
-    assert_eq!(mac.auth_method, AuthMethod::ClientSecretJwt);
-    let sealed = mac.settings.sealed_secret.clone().expect("sealed");
-    let kek = &s.state.secrets.kek;
-    assert_eq!(open_client_secret(kek, "mac", &sealed).unwrap().expose(), "mac-provisioned-secret-0123456789");
-    assert_eq!(admin.client("tv").await.unwrap().settings.device_code_ttl_secs, Some(90));
-    let by_uri = admin.client("by-uri").await.unwrap();
-    assert_eq!(by_uri.settings.jwks_uri.as_deref(), Some("https://keys.example/jwks.json"));
-    assert!(by_uri.grant_types.is_empty());
-
-    // Applied again (every start): the same, the sealed secret kept while the secret is unchanged.
-    let lines = admin.provision(&cfg.provision).await.unwrap();
-    assert!(lines.iter().any(|l| l.contains("\"mac\" updated")), "{lines:?}");
-    let again = admin.client("mac").await.unwrap();
-    assert_eq!(again.settings.sealed_secret.as_deref(), Some(sealed.as_str()));
-    assert_eq!(admin.client("bench:pkjwt").await.unwrap().settings, bench.settings);
-    // A changed provisioning entry changes the client (the DPoP flag off, another TTL).
-    let mut changed = cfg.provision.clone();
-    changed.clients[0].dpop_bound_access_tokens = false;
-    changed.clients[3].device_code_ttl_secs = Some(300);
-    admin.provision(&changed).await.unwrap();
-    assert!(!admin.client("bench:pkjwt").await.unwrap().settings.dpop_bound_access_tokens);
-    assert_eq!(admin.client("tv").await.unwrap().settings.device_code_ttl_secs, Some(300));
-    s.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn provisioning_applies_the_new_keys_on_sqlite() {
-    provisioning_applies_the_new_keys(None).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn provisioning_applies_the_new_keys_on_postgres() {
-    let Some(db) = TestDb::postgres().await else { return };
-    provisioning_applies_the_new_keys(Some(db)).await;
-}
-
-/// A bad value in a provisioned client fails `config check` (exit 1, one line) and names the key.
-#[test]
-fn provisioning_refusals_name_the_key() {
-    let ec = ec_jwk("k");
-    let (x, y) = (ec["x"].as_str().unwrap(), ec["y"].as_str().unwrap());
-    let client =
-        |body: &str| format!("[[provision.clients]]\nid = \"c\"\ngrant_types = [\"client_credentials\"]\n{body}\n");
-    let jwks = format!("jwks = {{ keys = [ {{ kty = \"EC\", crv = \"P-256\", x = \"{x}\", y = \"{y}\" }} ] }}");
-    let cases = [
-        (
-            client(&format!("auth_method = \"private_key_jwt\"\njwks = {{ keys = [ {{ kty = \"EC\", crv = \"P-256\", x = \"{x}\", y = \"{y}\", d = \"{EC_D}\" }} ] }}")),
-            "provision.clients[0].jwks",
-        ),
-        (client("auth_method = \"private_key_jwt\"\njwks = { keys = [ { kty = \"oct\", k = \"c2VjcmV0\" } ] }"), "provision.clients[0].jwks"),
-        (client("auth_method = \"private_key_jwt\"\njwks_uri = \"http://keys.example/jwks\""), "provision.clients[0].jwks_uri"),
-        (client(&format!("auth_method = \"private_key_jwt\"\n{jwks}\njwks_uri = \"https://keys.example/jwks\"")), "provision.clients[0].jwks"),
-        (client(&format!("auth_method = \"private_key_jwt\"\n{jwks}\ntoken_endpoint_auth_signing_alg = \"none\"")), "provision.clients[0].token_endpoint_auth_signing_alg"),
-        (client(&format!("auth_method = \"private_key_jwt\"\n{jwks}\ntoken_endpoint_auth_signing_alg = \"RS256\"")), "provision.clients[0].token_endpoint_auth_signing_alg"),
-        (client("secret = \"s-0123456789\"\ntoken_endpoint_auth_signing_alg = \"ES256\""), "provision.clients[0].token_endpoint_auth_signing_alg"),
-        (client("auth_method = \"private_key_jwt\""), "provision.clients[0].jwks"),
-        (client(&format!("auth_method = \"private_key_jwt\"\n{jwks}\nsecret = \"s-0123456789\"")), "provision.clients[0].secret"),
-        (client("auth_method = \"client_secret_jwt\"\nsecret_hash = \"abc\""), "provision.clients[0].secret"),
-        (client("secret = \"s-0123456789\"\ndevice_code_ttl_secs = 600"), "provision.clients[0].device_code_ttl_secs"),
-        (
-            "[[provision.clients]]\nid = \"c\"\nauth_method = \"none\"\ngrant_types = [\"urn:ietf:params:oauth:grant-type:device_code\"]\ndevice_code_ttl_secs = 30\n".into(),
-            "provision.clients[0].device_code_ttl_secs",
-        ),
-        (client("secret = \"s-0123456789\"\napplication_type = \"desktop\""), "application_type"),
-        (client("secret = \"s-0123456789\"\nauth_method = \"client_secret_basic\"\ntoken_endpoint_auth_method = \"client_secret_post\""), "auth_method"),
-    ];
-    let d = Dir::new();
-    for (toml, key) in cases {
-        let file = d.config(&toml);
-        let o = keycard(&file, &["config", "check"]);
-        let e = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{toml}\n{e}");
-        assert!(e.contains(key), "{toml}\nnames {key}: {e}");
-        assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
-        assert!(!e.contains(EC_D), "no key material: {e}");
-    }
 }

@@ -345,6 +345,9 @@ pub mod browser;
 /// Running the `keycard` binary with a config file (admin commands, `config check`).
 pub mod cli;
 
+/// Public JWKs from the RFC examples (client key registration).
+pub mod jwk;
+
 /// A whole authorization code flow as alice (PKCE S256, `client_secret_basic`) for `scope`;
 /// returns the token response.
 pub async fn code_flow_tokens(
