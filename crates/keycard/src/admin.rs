@@ -1,14 +1,23 @@
 //! Administrative operations shared by the `keycard` CLI and declarative provisioning: creating
 //! and changing clients, users and scopes with validation, generating client secrets, hashing
 //! passwords. Everything that writes an admin object goes through here so the rules live once.
+//!
+//! A client's registration (RFC 7591 §2 metadata) is checked in [`Admin::build_client`] with the
+//! pure rules of `crate::validate`, which provisioning (`config`) checks too at `config check`.
+//! A new client setting: a field of [`ClientSpec`], its check and copy in `build_client` and
+//! `apply_spec_settings`, and the same in `save_client`'s spec (see docs/architecture.md,
+//! "A new client setting").
 
 use crate::clock::UnixTime;
 use crate::config::{Config, Provision};
 use crate::jose;
-use crate::model::{AuthMethod, Client, ClientSettings, GrantType, ScopeDef, TokenFormat, USER_ID_PREFIX, User};
+use crate::model::{
+    ApplicationType, AuthMethod, Client, ClientSettings, GrantType, ScopeDef, TokenFormat, USER_ID_PREFIX, User,
+};
 use crate::store::{Store, StoreError};
 pub use crate::validate::{
-    validate_client_id, validate_redirect_uri, validate_resource_audience, validate_scope_name, validate_web_origin,
+    KeyRegistration, validate_client_id, validate_device_code_ttl, validate_key_registration, validate_redirect_uri,
+    validate_resource_audience, validate_scope_name, validate_web_origin,
 };
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::fmt;
@@ -60,7 +69,9 @@ pub struct ClientSpec {
     pub name: Option<String>,
     /// Public client (no secret, auth method `none`).
     pub public: bool,
-    /// Auth method for confidential clients.
+    /// Auth method for confidential clients (default `client_secret_basic`). `private_key_jwt`
+    /// clients get no secret at all; `client_secret_jwt` ones a generated secret that is also
+    /// kept sealed (RFC 7523 §2.2 needs it to verify the MAC).
     pub auth_method: Option<AuthMethod>,
     /// Grant types.
     pub grant_types: Vec<GrantType>,
@@ -81,6 +92,76 @@ pub struct ClientSpec {
     /// The resource-server role: audiences whose access tokens this client may introspect
     /// ([`ClientSettings::resource_audiences`]); such a client needs no grant type.
     pub resource_audiences: Vec<String>,
+    /// RFC 7591 §2 `application_type`; `None` leaves it to [`Client::application_type`].
+    pub application_type: Option<ApplicationType>,
+    /// RFC 7591 §2 `jwks`: the client's public keys, a JWK Set JSON object.
+    pub jwks: Option<serde_json::Value>,
+    /// RFC 7591 §2 `jwks_uri`.
+    pub jwks_uri: Option<String>,
+    /// RFC 7591 §2 `token_endpoint_auth_signing_alg`.
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 8628 §3.2: this client's device-code lifetime (default `device.code_ttl_secs`).
+    pub device_code_ttl_secs: Option<i64>,
+}
+
+impl ClientSpec {
+    /// The auth method this spec asks for (`none` for public clients, `client_secret_basic` by
+    /// default).
+    fn resolved_auth_method(&self) -> Result<AuthMethod, AdminError> {
+        if self.public {
+            if self.auth_method.is_some_and(|m| m != AuthMethod::None) {
+                return invalid("a public client uses auth method `none`");
+            }
+            return Ok(AuthMethod::None);
+        }
+        Ok(self.auth_method.unwrap_or(AuthMethod::ClientSecretBasic))
+    }
+}
+
+/// Copies the settings a [`ClientSpec`] manages into `settings`, leaving the others
+/// (`first_party`, `logo_uri`, `sealed_secret`, …) alone.
+fn apply_spec_settings(settings: &mut ClientSettings, spec: &ClientSpec) {
+    settings.audience = spec.audience.clone();
+    settings.web_origins = spec.web_origins.clone();
+    settings.resource_audiences = spec.resource_audiences.clone();
+    settings.application_type = spec.application_type;
+    settings.jwks = spec.jwks.clone();
+    settings.jwks_uri = spec.jwks_uri.clone();
+    settings.token_endpoint_auth_signing_alg = spec.token_endpoint_auth_signing_alg.clone();
+    settings.dpop_bound_access_tokens = spec.dpop_bound_access_tokens;
+    settings.require_pushed_authorization_requests = spec.require_pushed_authorization_requests;
+    settings.device_code_ttl_secs = spec.device_code_ttl_secs;
+}
+
+/// The spec a stored client was built from, for validating it again after a change.
+fn spec_of(client: &Client) -> ClientSpec {
+    let st = &client.settings;
+    ClientSpec {
+        id: Some(client.id.clone()),
+        name: Some(client.name.clone()),
+        public: client.auth_method == AuthMethod::None,
+        auth_method: Some(client.auth_method),
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
+        redirect_uris: client.redirect_uris.clone(),
+        access_token_ttl: Some(client.access_token_ttl),
+        token_format: Some(client.token_format),
+        audience: st.audience.clone(),
+        web_origins: st.web_origins.clone(),
+        disabled: client.disabled,
+        resource_audiences: st.resource_audiences.clone(),
+        application_type: st.application_type,
+        jwks: st.jwks.clone(),
+        jwks_uri: st.jwks_uri.clone(),
+        token_endpoint_auth_signing_alg: st.token_endpoint_auth_signing_alg.clone(),
+        dpop_bound_access_tokens: st.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: st.require_pushed_authorization_requests,
+        device_code_ttl_secs: st.device_code_ttl_secs,
+    }
 }
 
 /// Admin operations over a store.
@@ -91,6 +172,9 @@ pub struct Admin<'a> {
     pub config: &'a Config,
     /// Key for hashing client secrets.
     pub hash_key: &'a [u8; 32],
+    /// Key-encryption key, sealing `client_secret_jwt` secrets
+    /// ([`crate::client_keys::seal_client_secret`]).
+    pub kek: &'a [u8; 32],
     /// Current time.
     pub now: UnixTime,
 }
@@ -100,19 +184,22 @@ impl Admin<'_> {
     fn build_client(&self, spec: &ClientSpec, secret_hash: Option<String>) -> Result<Client, AdminError> {
         let id = spec.id.clone().unwrap_or_else(|| jose::random_token(16));
         validate_client_id(&id).map_err(AdminError::Invalid)?;
-        let auth_method = if spec.public {
-            if spec.auth_method.is_some_and(|m| m != AuthMethod::None) {
-                return invalid("a public client uses auth method `none`");
-            }
-            AuthMethod::None
-        } else {
-            spec.auth_method.unwrap_or(AuthMethod::ClientSecretBasic)
-        };
+        let auth_method = spec.resolved_auth_method()?;
         let mut grant_types = spec.grant_types.clone();
         grant_types.sort();
         grant_types.dedup();
         for a in &spec.resource_audiences {
             validate_resource_audience(a, &self.config.issuer).map_err(AdminError::Invalid)?;
+        }
+        validate_key_registration(&KeyRegistration {
+            auth_method,
+            jwks: spec.jwks.as_ref(),
+            jwks_uri: spec.jwks_uri.as_deref(),
+            signing_alg: spec.token_endpoint_auth_signing_alg.as_deref(),
+        })
+        .map_err(|(_, m)| AdminError::Invalid(m))?;
+        if let Some(ttl) = spec.device_code_ttl_secs {
+            validate_device_code_ttl(ttl, grant_types.contains(&GrantType::DeviceCode)).map_err(AdminError::Invalid)?;
         }
         if auth_method == AuthMethod::None && !spec.resource_audiences.is_empty() {
             return invalid(
@@ -146,10 +233,12 @@ impl Admin<'_> {
         let mut scopes = spec.scopes.clone();
         scopes.sort();
         scopes.dedup();
+        let mut settings = ClientSettings::default();
+        apply_spec_settings(&mut settings, spec);
         Ok(Client {
             name: spec.name.clone().unwrap_or_else(|| id.clone()),
             id,
-            secret_hash: if auth_method == AuthMethod::None { None } else { secret_hash },
+            secret_hash: if auth_method.uses_secret() { secret_hash } else { None },
             auth_method,
             grant_types,
             scopes,
@@ -157,22 +246,33 @@ impl Admin<'_> {
             access_token_ttl: ttl,
             token_format: spec.token_format.unwrap_or_default(),
             disabled: spec.disabled,
-            settings: ClientSettings {
-                audience: spec.audience.clone(),
-                web_origins: spec.web_origins.clone(),
-                resource_audiences: spec.resource_audiences.clone(),
-                ..Default::default()
-            },
+            settings,
             created_at: self.now,
             updated_at: self.now,
         })
     }
 
-    /// Creates a client; returns it and, for confidential clients, the secret to show ONCE.
+    /// Seals `secret` into a `client_secret_jwt` client's settings; clears the sealed secret of
+    /// every other client.
+    fn seal_secret(&self, client: &mut Client, secret: Option<&PlainSecret>) -> Result<(), AdminError> {
+        client.settings.sealed_secret = match (client.auth_method, secret) {
+            (AuthMethod::ClientSecretJwt, Some(s)) => Some(
+                crate::client_keys::seal_client_secret(self.kek, &client.id, &s.0)
+                    .map_err(|e| AdminError::Invalid(format!("cannot seal the client secret: {e}")))?,
+            ),
+            (AuthMethod::ClientSecretJwt, None) => client.settings.sealed_secret.take(),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    /// Creates a client; returns it and, for clients with a shared secret (basic, post,
+    /// client_secret_jwt), the secret to show ONCE.
     pub async fn create_client(&self, spec: &ClientSpec) -> Result<(Client, Option<PlainSecret>), AdminError> {
-        let secret = (!spec.public).then(generate_client_secret);
+        let secret = spec.resolved_auth_method()?.uses_secret().then(generate_client_secret);
         let hash = secret.as_ref().map(|s| jose::keyed_hash(self.hash_key, s.0.as_bytes()));
-        let client = self.build_client(spec, hash)?;
+        let mut client = self.build_client(spec, hash)?;
+        self.seal_secret(&mut client, secret.as_ref())?;
         for s in &client.scopes {
             self.store.ensure_scope(s, self.now).await?;
         }
@@ -188,23 +288,10 @@ impl Admin<'_> {
         self.store.get_client(id).await?.ok_or_else(|| AdminError::NotFound(format!("client {id:?}")))
     }
 
-    /// Saves a changed client after validating it again.
+    /// Saves a changed client after validating it again. A client whose auth method needs no
+    /// secret loses its secret (hash and sealed copy).
     pub async fn save_client(&self, mut client: Client) -> Result<Client, AdminError> {
-        let spec = ClientSpec {
-            id: Some(client.id.clone()),
-            name: Some(client.name.clone()),
-            public: client.auth_method == AuthMethod::None,
-            auth_method: Some(client.auth_method),
-            grant_types: client.grant_types.clone(),
-            scopes: client.scopes.clone(),
-            redirect_uris: client.redirect_uris.clone(),
-            access_token_ttl: Some(client.access_token_ttl),
-            token_format: Some(client.token_format),
-            audience: client.settings.audience.clone(),
-            web_origins: client.settings.web_origins.clone(),
-            disabled: client.disabled,
-            resource_audiences: client.settings.resource_audiences.clone(),
-        };
+        let spec = spec_of(&client);
         let checked = self.build_client(&spec, client.secret_hash.clone())?;
         // SECURITY A3: the same registration rules for the other URIs a client carries.
         for uri in &client.settings.post_logout_redirect_uris {
@@ -213,8 +300,14 @@ impl Admin<'_> {
         if let Some(logo) = &client.settings.logo_uri {
             crate::validate::validate_https_uri("logo_uri", logo).or_else(invalid)?;
         }
-        if checked.auth_method != AuthMethod::None && checked.secret_hash.is_none() {
+        if checked.auth_method.uses_secret() && checked.secret_hash.is_none() {
             return invalid("a confidential client needs a secret: run `keycard client rotate-secret`");
+        }
+        self.seal_secret(&mut client, None)?;
+        if checked.auth_method == AuthMethod::ClientSecretJwt && client.settings.sealed_secret.is_none() {
+            return invalid(
+                "a client_secret_jwt client needs its secret sealed (RFC 7523 section 2.2): run `keycard client rotate-secret`",
+            );
         }
         client.grant_types = checked.grant_types;
         client.scopes = checked.scopes;
@@ -229,14 +322,31 @@ impl Admin<'_> {
         Ok(client)
     }
 
-    /// Replaces a confidential client's secret; the old one stops working at once.
+    /// Saves a changed client like [`Admin::save_client`]; when its auth method now needs a
+    /// secret it lacks (a switch from `none` or `private_key_jwt`, or to `client_secret_jwt`
+    /// without a sealed copy), a new secret is generated and returned to show ONCE.
+    pub async fn update_client(&self, mut client: Client) -> Result<(Client, Option<PlainSecret>), AdminError> {
+        let needs_secret = client.auth_method.uses_secret()
+            && (client.secret_hash.is_none()
+                || (client.auth_method == AuthMethod::ClientSecretJwt && client.settings.sealed_secret.is_none()));
+        let secret = needs_secret.then(generate_client_secret);
+        if let Some(s) = &secret {
+            client.secret_hash = Some(jose::keyed_hash(self.hash_key, s.0.as_bytes()));
+            self.seal_secret(&mut client, Some(s))?;
+        }
+        Ok((self.save_client(client).await?, secret))
+    }
+
+    /// Replaces a client's secret (basic, post, client_secret_jwt, whose sealed copy is replaced
+    /// too); the old one stops working at once.
     pub async fn rotate_client_secret(&self, id: &str) -> Result<PlainSecret, AdminError> {
         let mut client = self.client(id).await?;
-        if client.is_public() {
-            return invalid(format!("client {id:?} is public and has no secret"));
+        if !client.auth_method.uses_secret() {
+            return invalid(format!("client {id:?} uses {} and has no secret", client.auth_method.as_str()));
         }
         let secret = generate_client_secret();
         client.secret_hash = Some(jose::keyed_hash(self.hash_key, secret.0.as_bytes()));
+        self.seal_secret(&mut client, Some(&secret))?;
         self.save_client(client).await?;
         Ok(secret)
     }
@@ -365,54 +475,11 @@ impl Admin<'_> {
             done.push(format!("{} scope(s) provisioned", p.scopes.len()));
         }
         for c in &p.clients {
-            let public = c.auth_method == Some(AuthMethod::None);
-            let secret_hash = match (&c.secret, &c.secret_hash) {
-                (Some(s), _) => Some(jose::keyed_hash(self.hash_key, s.0.as_bytes())),
-                (None, Some(h)) => Some(h.clone()),
-                (None, None) if public => None,
-                (None, None) => {
-                    return invalid(format!(
-                        "provision: client {:?} is confidential and needs `secret` or `secret_hash`",
-                        c.id
-                    ));
-                }
-            };
-            let spec = ClientSpec {
-                id: Some(c.id.clone()),
-                name: c.name.clone(),
-                public,
-                auth_method: c.auth_method,
-                grant_types: c.grant_types.clone(),
-                scopes: c.scopes.clone(),
-                redirect_uris: c.redirect_uris.clone(),
-                access_token_ttl: c.access_token_ttl_secs,
-                token_format: c.token_format,
-                audience: c.audience.clone(),
-                web_origins: c.web_origins.clone(),
-                disabled: c.disabled,
-                resource_audiences: c.resource_audiences.clone(),
-            };
-            let mut client = self.build_client(&spec, secret_hash)?;
-            match self.store.get_client(&c.id).await? {
-                Some(existing) => {
-                    client.created_at = existing.created_at;
-                    client.settings = ClientSettings {
-                        audience: c.audience.clone(),
-                        web_origins: c.web_origins.clone(),
-                        resource_audiences: c.resource_audiences.clone(),
-                        ..existing.settings
-                    };
-                    self.save_client(client).await?;
-                    done.push(format!("client {:?} updated", c.id));
-                }
-                None => {
-                    for s in &client.scopes {
-                        self.store.ensure_scope(s, self.now).await?;
-                    }
-                    self.store.create_client(&client).await?;
-                    done.push(format!("client {:?} created", c.id));
-                }
-            }
+            let created = self.provision_client(c).await.map_err(|e| match e {
+                AdminError::Invalid(m) => AdminError::Invalid(format!("provision: client {:?}: {m}", c.id)),
+                e => e,
+            })?;
+            done.push(format!("client {:?} {}", c.id, if created { "created" } else { "updated" }));
         }
         for u in &p.users {
             let existing = self.store.find_user(&u.username).await?;
@@ -458,6 +525,76 @@ impl Admin<'_> {
             }
         }
         Ok(done)
+    }
+
+    /// Creates or updates one provisioned client. A `client_secret_jwt` client needs the plain
+    /// `secret` (a hash cannot be sealed); its sealed copy is kept while the secret is unchanged.
+    async fn provision_client(&self, c: &crate::config::ProvisionClient) -> Result<bool, AdminError> {
+        let public = c.auth_method == Some(AuthMethod::None);
+        let spec = ClientSpec {
+            id: Some(c.id.clone()),
+            name: c.name.clone(),
+            public,
+            auth_method: c.auth_method,
+            grant_types: c.grant_types.clone(),
+            scopes: c.scopes.clone(),
+            redirect_uris: c.redirect_uris.clone(),
+            access_token_ttl: c.access_token_ttl_secs,
+            token_format: c.token_format,
+            audience: c.audience.clone(),
+            web_origins: c.web_origins.clone(),
+            disabled: c.disabled,
+            resource_audiences: c.resource_audiences.clone(),
+            application_type: c.application_type,
+            jwks: c.jwks.clone(),
+            jwks_uri: c.jwks_uri.clone(),
+            token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg.clone(),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            device_code_ttl_secs: c.device_code_ttl_secs,
+        };
+        let method = spec.resolved_auth_method()?;
+        let secret_hash = match (&c.secret, &c.secret_hash) {
+            _ if !method.uses_secret() && (c.secret.is_some() || c.secret_hash.is_some()) => {
+                return invalid(format!("a {} client has no secret: remove `secret` / `secret_hash`", method.as_str()));
+            }
+            (None, Some(_)) if method == AuthMethod::ClientSecretJwt => {
+                return invalid(
+                    "a client_secret_jwt client needs `secret`, not `secret_hash`: the server must recover it to check the MAC (RFC 7523 section 2.2)",
+                );
+            }
+            (Some(s), _) => Some(jose::keyed_hash(self.hash_key, s.0.as_bytes())),
+            (None, Some(h)) => Some(h.clone()),
+            (None, None) if !method.uses_secret() => None,
+            (None, None) => return invalid("a confidential client needs `secret` or `secret_hash`"),
+        };
+        let mut client = self.build_client(&spec, secret_hash)?;
+        let existing = self.store.get_client(&c.id).await?;
+        if let Some(existing) = &existing {
+            client.created_at = existing.created_at;
+            let mut settings = existing.settings.clone();
+            apply_spec_settings(&mut settings, &spec);
+            client.settings = settings;
+        }
+        let secret = c.secret.as_ref().map(|s| PlainSecret(s.0.clone()));
+        let unchanged = match (&secret, &client.settings.sealed_secret) {
+            (Some(s), Some(sealed)) => {
+                crate::client_keys::open_client_secret(self.kek, &c.id, sealed).is_some_and(|open| {
+                    aws_lc_rs::constant_time::verify_slices_are_equal(open.expose().as_bytes(), s.0.as_bytes()).is_ok()
+                })
+            }
+            _ => false,
+        };
+        self.seal_secret(&mut client, if unchanged { None } else { secret.as_ref() })?;
+        if existing.is_some() {
+            self.save_client(client).await?;
+            return Ok(false);
+        }
+        for s in &client.scopes {
+            self.store.ensure_scope(s, self.now).await?;
+        }
+        self.store.create_client(&client).await?;
+        Ok(true)
     }
 }
 

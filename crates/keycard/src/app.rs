@@ -125,7 +125,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
     for kid in created {
         tracing::info!(%kid, "created signing key");
     }
-    let admin = Admin { store: &store, config: &config, hash_key: &secrets.hash_key, now };
+    let admin = Admin { store: &store, config: &config, hash_key: &secrets.hash_key, kek: &secrets.kek, now };
     for c in &config.provision.clients {
         if c.secret.is_some() {
             tracing::warn!(client_id = %c.id, "provisioned client has a plain-text secret in the config: use secret_hash outside development");

@@ -96,6 +96,7 @@ impl TestServer {
             store: &self.state.store,
             config: &self.state.config,
             hash_key: &self.state.secrets.hash_key,
+            kek: &self.state.secrets.kek,
             now: self.state.clock.now(),
         }
     }

@@ -256,19 +256,9 @@ async fn e4_resource_server_from_provisioning() {
     let s = TestServer::start().await;
     let rs = |audiences: Vec<String>| ProvisionClient {
         id: "rs:provisioned".into(),
-        name: None,
-        secret_hash: None,
         secret: Some(Secret("rs-provisioned-secret-0123456789".into())),
-        auth_method: None,
-        grant_types: vec![],
-        scopes: vec![],
-        redirect_uris: vec![],
-        access_token_ttl_secs: None,
-        token_format: None,
-        audience: None,
-        web_origins: vec![],
-        disabled: false,
         resource_audiences: audiences,
+        ..Default::default()
     };
     let admin = s.admin();
     let p = Provision { clients: vec![rs(vec!["https://api.example".into()])], ..Default::default() };

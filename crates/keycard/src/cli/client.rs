@@ -4,20 +4,60 @@
 //!
 //! Adding a client option: a field of the variants of [`ClientCmd`] (its doc comment is the
 //! `--help` text), its use in [`client_cmd`] (a field of `ClientSpec` for `create`, of the
-//! `Client` for `update`), and its output in `cli/output.rs`.
+//! `Client` for `update`), and its output in `cli/output.rs`. The RFC 7591 §2 metadata shared by
+//! `create` and `update` (application type, keys, assertion alg) is [`KeyFlags`].
 
 use super::output::Out;
 use super::{JsonFlag, admin_err};
 use crate::admin::{Admin, ClientSpec};
-use crate::model::{AuthMethod, GrantType, TokenFormat};
-use anyhow::bail;
-use clap::Subcommand;
+use crate::model::{ApplicationType, AuthMethod, Client, GrantType, TokenFormat};
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
 use std::io::Read as _;
+
+/// RFC 7591 §2 client metadata that `create` and `update` take alike.
+#[derive(Debug, Args)]
+pub struct KeyFlags {
+    /// RFC 7591 §2 application_type: `web` (redirect URIs match exactly, port included) or
+    /// `native` (desktop/mobile apps: a loopback redirect URI such as http://127.0.0.1/callback
+    /// matches on any port, RFC 8252 §7.3). Unset: native for a public client with a loopback
+    /// or private-use-scheme redirect URI, web otherwise.
+    #[arg(long, value_name = "web|native")]
+    pub application_type: Option<ApplicationType>,
+    /// RFC 7591 §2 jwks: a file holding the client's public keys as a JWK Set
+    /// ({"keys": [...]}; `-` reads stdin). Needed by private_key_jwt (RFC 7523) unless
+    /// --jwks-uri is given; public keys only (no "d", no "oct" keys). On update it replaces the
+    /// keys and any jwks_uri.
+    #[arg(long, value_name = "PATH", conflicts_with = "jwks_uri")]
+    pub jwks: Option<String>,
+    /// RFC 7591 §2 jwks_uri: where the client publishes its JWK Set (https; http only on
+    /// 127.0.0.1, [::1] or localhost). Keycard fetches and caches it. On update it replaces any
+    /// inline jwks.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// RFC 7591 §2 token_endpoint_auth_signing_alg: the only JWS alg accepted for the client's
+    /// assertions: ES256, RS256, PS256 or EdDSA for private_key_jwt, HS256 for
+    /// client_secret_jwt. Unset: any alg the registered key fits. On update, "" removes it.
+    #[arg(long, value_name = "ALG")]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+}
+
+/// Reads a JWK Set from a file, or stdin for `-`.
+fn read_jwks(path: &str) -> anyhow::Result<serde_json::Value> {
+    let text = if path == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("--jwks -: cannot read stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("--jwks: cannot read {path}"))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("--jwks: {path} is not JSON (expected a JWK Set)"))
+}
 
 /// `keycard client …`
 #[derive(Debug, Subcommand)]
 pub enum ClientCmd {
-    /// Register a client; prints its id and (confidential clients) its secret ONCE.
+    /// Register a client; prints its id and (secret-based auth methods) its secret ONCE.
     Create {
         /// Display name.
         #[arg(long)]
@@ -31,15 +71,34 @@ pub enum ClientCmd {
         /// Allowed scope (repeatable, or space separated); unknown scopes are created.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// Redirect URI (repeatable), matched exactly.
+        /// Redirect URI (repeatable), matched exactly (native clients: a loopback URI on any
+        /// port, RFC 8252 section 7.3).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// A public client (no secret: SPAs, native apps, devices).
         #[arg(long)]
         public: bool,
-        /// client_secret_basic (default) or client_secret_post.
+        /// How the client authenticates (RFC 7591 token_endpoint_auth_method):
+        /// client_secret_basic (default: HTTP Basic), client_secret_post (secret in the form),
+        /// client_secret_jwt (an HS256 JWT made with the generated secret, RFC 7523),
+        /// private_key_jwt (a JWT signed with the client's own key: no secret, needs --jwks or
+        /// --jwks-uri, RFC 7523 / OIDC Core section 9).
         #[arg(long)]
         auth_method: Option<AuthMethod>,
+        #[command(flatten)]
+        keys: KeyFlags,
+        /// RFC 9449 dpop_bound_access_tokens: the client must send a DPoP proof at /token, so
+        /// its access tokens are bound to its key and useless when stolen.
+        #[arg(long)]
+        dpop_bound_access_tokens: bool,
+        /// RFC 9126 require_pushed_authorization_requests: /authorize accepts this client only
+        /// with a request_uri from a pushed authorization request (/par).
+        #[arg(long)]
+        require_pushed_authorization_requests: bool,
+        /// RFC 8628: lifetime of this client's device codes in seconds (60..3600; device_code
+        /// grant only). Default: device.code_ttl_secs.
+        #[arg(long, value_name = "SECS")]
+        device_code_ttl: Option<i64>,
         /// Access token format: jwt (default) or opaque.
         #[arg(long)]
         token_format: Option<TokenFormat>,
@@ -108,6 +167,29 @@ pub enum ClientCmd {
         /// Replace the audiences this client serves as a resource server (repeatable).
         #[arg(long = "resource-audience")]
         resource_audiences: Vec<String>,
+        /// Change how the client authenticates (see `client create --help`). A switch to a
+        /// method with a secret the client lacks prints a new secret ONCE; a switch to
+        /// private_key_jwt or none drops the secret.
+        #[arg(long)]
+        auth_method: Option<AuthMethod>,
+        #[command(flatten)]
+        keys: KeyFlags,
+        /// RFC 9449: require DPoP proofs at /token (sender-constrained access tokens).
+        #[arg(long, conflicts_with = "no_dpop_bound_access_tokens")]
+        dpop_bound_access_tokens: bool,
+        /// Stop requiring DPoP proofs.
+        #[arg(long)]
+        no_dpop_bound_access_tokens: bool,
+        /// RFC 9126: accept /authorize only through pushed authorization requests.
+        #[arg(long, conflicts_with = "no_require_pushed_authorization_requests")]
+        require_pushed_authorization_requests: bool,
+        /// Accept plain /authorize requests again.
+        #[arg(long)]
+        no_require_pushed_authorization_requests: bool,
+        /// RFC 8628: this client's device-code lifetime in seconds (60..3600); 0 returns to
+        /// device.code_ttl_secs.
+        #[arg(long, value_name = "SECS")]
+        device_code_ttl: Option<i64>,
         /// Disable the client (it can no longer authenticate).
         #[arg(long, conflicts_with = "enable")]
         disable: bool,
@@ -148,6 +230,10 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             redirect_uris,
             public,
             auth_method,
+            keys,
+            dpop_bound_access_tokens,
+            require_pushed_authorization_requests,
+            device_code_ttl,
             token_format,
             access_token_ttl,
             audience,
@@ -155,6 +241,7 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             resource_audiences,
             out,
         } => {
+            let jwks = keys.jwks.as_deref().map(read_jwks).transpose()?;
             let spec = ClientSpec {
                 id,
                 name: Some(name),
@@ -169,6 +256,13 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
                 web_origins,
                 disabled: false,
                 resource_audiences,
+                application_type: keys.application_type,
+                jwks,
+                jwks_uri: keys.jwks_uri,
+                token_endpoint_auth_signing_alg: keys.token_endpoint_auth_signing_alg,
+                dpop_bound_access_tokens,
+                require_pushed_authorization_requests,
+                device_code_ttl_secs: device_code_ttl,
             };
             let (client, secret) = a.create_client(&spec).await.map_err(admin_err)?;
             Out::new(out.json).created_client(&client, secret.as_ref());
@@ -188,6 +282,13 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             audience,
             web_origins,
             resource_audiences,
+            auth_method,
+            keys,
+            dpop_bound_access_tokens,
+            no_dpop_bound_access_tokens,
+            require_pushed_authorization_requests,
+            no_require_pushed_authorization_requests,
+            device_code_ttl,
             disable,
             enable,
             out,
@@ -223,14 +324,24 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             if !resource_audiences.is_empty() {
                 c.settings.resource_audiences = resource_audiences;
             }
+            apply_update_flags(&mut c, auth_method, keys)?;
+            if dpop_bound_access_tokens || no_dpop_bound_access_tokens {
+                c.settings.dpop_bound_access_tokens = dpop_bound_access_tokens;
+            }
+            if require_pushed_authorization_requests || no_require_pushed_authorization_requests {
+                c.settings.require_pushed_authorization_requests = require_pushed_authorization_requests;
+            }
+            if let Some(t) = device_code_ttl {
+                c.settings.device_code_ttl_secs = (t != 0).then_some(t);
+            }
             if disable {
                 c.disabled = true;
             }
             if enable {
                 c.disabled = false;
             }
-            let c = a.save_client(c).await.map_err(admin_err)?;
-            Out::new(out.json).client(&c);
+            let (c, secret) = a.update_client(c).await.map_err(admin_err)?;
+            Out::new(out.json).updated_client(&c, secret.as_ref());
         }
         ClientCmd::Delete { id } => {
             a.delete_client(&id).await.map_err(admin_err)?;
@@ -249,6 +360,34 @@ pub(super) async fn client_cmd(a: &Admin<'_>, cmd: ClientCmd) -> anyhow::Result<
             }
             println!("{}", crate::jose::keyed_hash(a.hash_key, s.as_bytes()));
         }
+    }
+    Ok(())
+}
+
+/// `client update`: the auth method and the [`KeyFlags`]. A changed auth method without a new
+/// `--token-endpoint-auth-signing-alg` drops the old alg (it belonged to the old method).
+fn apply_update_flags(c: &mut Client, auth_method: Option<AuthMethod>, keys: KeyFlags) -> anyhow::Result<()> {
+    if let Some(m) = auth_method
+        && m != c.auth_method
+    {
+        c.auth_method = m;
+        if keys.token_endpoint_auth_signing_alg.is_none() {
+            c.settings.token_endpoint_auth_signing_alg = None;
+        }
+    }
+    if let Some(t) = keys.application_type {
+        c.settings.application_type = Some(t);
+    }
+    if let Some(path) = &keys.jwks {
+        c.settings.jwks = Some(read_jwks(path)?);
+        c.settings.jwks_uri = None;
+    }
+    if let Some(uri) = keys.jwks_uri {
+        c.settings.jwks_uri = Some(uri);
+        c.settings.jwks = None;
+    }
+    if let Some(alg) = keys.token_endpoint_auth_signing_alg {
+        c.settings.token_endpoint_auth_signing_alg = (!alg.is_empty()).then_some(alg);
     }
     Ok(())
 }

@@ -97,7 +97,7 @@ pub enum Command {
     Config(ConfigCmd),
     /// Manage clients (applications).
     #[command(subcommand)]
-    Client(ClientCmd),
+    Client(Box<ClientCmd>),
     /// Manage users.
     #[command(subcommand)]
     User(UserCmd),
@@ -198,7 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Client(cmd) => with_admin(&config, |a| Box::pin(client_cmd(a, cmd))).await,
+        Command::Client(cmd) => with_admin(&config, |a| Box::pin(client_cmd(a, *cmd))).await,
         Command::User(cmd) => with_admin(&config, |a| Box::pin(user_cmd(a, cmd))).await,
         Command::Scope(cmd) => with_admin(&config, |a| Box::pin(scope_cmd(a, cmd))).await,
         Command::Keys(cmd) => keys_cmd(&config, cmd).await,
@@ -212,7 +212,7 @@ async fn with_admin(config: &Config, f: impl for<'a> FnOnce(&'a Admin<'a>) -> Ad
     let secret = app::load_secret(config)?;
     let secrets = Secrets::derive(&secret);
     let store = app::open_store(config).await?;
-    let admin = Admin { store: &store, config, hash_key: &secrets.hash_key, now: SystemClock.now() };
+    let admin = Admin { store: &store, config, hash_key: &secrets.hash_key, kek: &secrets.kek, now: SystemClock.now() };
     let r = f(&admin).await;
     store.close().await;
     r

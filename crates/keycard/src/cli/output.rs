@@ -1,10 +1,13 @@
 //! Human-readable and `--json` output of the admin commands. Secrets are printed only by
-//! `created_client` and `rotated_secret`, once, and never stored anywhere in plain text.
+//! `created_client`, `updated_client` (when the update generated one) and `rotated_secret`,
+//! once, and never stored anywhere in plain text; a `client_secret_jwt` client's sealed secret is
+//! never printed at all. A client's JWK Set is shown as its keys' ids, types and RFC 7638
+//! thumbprints.
 
 use crate::admin::PlainSecret;
 use crate::clock::{UnixTime, rfc3339};
 use crate::keys::is_published;
-use crate::model::{Client, ScopeDef, StoredKey, User};
+use crate::model::{AuthMethod, Client, ScopeDef, StoredKey, User};
 use serde_json::{Value, json};
 
 /// Where and how to print.
@@ -12,7 +15,34 @@ pub struct Out {
     json: bool,
 }
 
+/// One line per registered key: (kid, kty, RFC 7638 thumbprint), or the parse error.
+fn jwks_keys(jwks: &Value) -> Result<Vec<(Option<String>, String, String)>, String> {
+    let set = keycard_resource::jwk::KeySet::from_jwks(jwks).map_err(|e| e.to_string())?;
+    let raw = jwks.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(set
+        .keys()
+        .iter()
+        .zip(raw.iter())
+        .map(|(k, r)| {
+            let kty = r.get("kty").and_then(Value::as_str).unwrap_or("?").to_owned();
+            (k.kid().map(str::to_owned), kty, k.thumbprint())
+        })
+        .collect())
+}
+
+fn jwks_json(jwks: Option<&Value>) -> Value {
+    match jwks.map(jwks_keys) {
+        None => Value::Null,
+        Some(Err(e)) => json!({ "error": e }),
+        Some(Ok(keys)) => json!({
+            "key_count": keys.len(),
+            "keys": keys.iter().map(|(kid, kty, tp)| json!({"kid": kid, "kty": kty, "thumbprint": tp})).collect::<Vec<_>>(),
+        }),
+    }
+}
+
 fn client_json(c: &Client) -> Value {
+    let st = &c.settings;
     json!({
         "client_id": c.id,
         "name": c.name,
@@ -26,6 +56,14 @@ fn client_json(c: &Client) -> Value {
         "audience": c.settings.audience,
         "web_origins": c.settings.web_origins,
         "resource_audiences": c.settings.resource_audiences,
+        "application_type": c.application_type().as_str(),
+        "application_type_inferred": st.application_type.is_none(),
+        "jwks": jwks_json(st.jwks.as_ref()),
+        "jwks_uri": st.jwks_uri,
+        "token_endpoint_auth_signing_alg": st.token_endpoint_auth_signing_alg,
+        "dpop_bound_access_tokens": st.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": st.require_pushed_authorization_requests,
+        "device_code_ttl_secs": st.device_code_ttl_secs,
         "disabled": c.disabled,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
@@ -85,9 +123,30 @@ impl Out {
                     c.id
                 );
             }
+            None if c.auth_method == AuthMethod::PrivateKeyJwt => {
+                println!("  no secret: the client signs its assertions with its own key (private_key_jwt)")
+            }
             None => println!("  public client: no secret"),
         }
         self.client_details(c);
+    }
+
+    /// A client was changed; `secret` is a new secret the change needed (shown ONCE).
+    pub fn updated_client(&self, c: &Client, secret: Option<&PlainSecret>) {
+        if self.json {
+            let mut v = client_json(c);
+            if let Some(s) = secret {
+                v["client_secret"] = json!(s.0);
+            }
+            return print_json(&v);
+        }
+        if let Some(s) = secret {
+            println!("New secret for client {:?} (its new auth method needs one):", c.id);
+            println!("  client_secret: {}", s.0);
+            println!("  It is shown only now: store it safely.");
+            println!();
+        }
+        self.client(c);
     }
 
     fn client_details(&self, c: &Client) {
@@ -98,6 +157,38 @@ impl Out {
             println!("  redirect URIs: {}", c.redirect_uris.join(" "));
         }
         println!("  auth method:   {}", c.auth_method.as_str());
+        let st = &c.settings;
+        println!(
+            "  app type:      {}{}",
+            c.application_type().as_str(),
+            if st.application_type.is_none() { " (inferred)" } else { "" }
+        );
+        if let Some(jwks) = &st.jwks {
+            match jwks_keys(jwks) {
+                Ok(keys) => {
+                    println!("  jwks:          {} key(s)", keys.len());
+                    for (kid, kty, tp) in keys {
+                        println!("    kid {} ({kty}), thumbprint {tp}", kid.as_deref().unwrap_or("-"));
+                    }
+                }
+                Err(e) => println!("  jwks:          unusable ({e})"),
+            }
+        }
+        if let Some(u) = &st.jwks_uri {
+            println!("  jwks_uri:      {u}");
+        }
+        if let Some(a) = &st.token_endpoint_auth_signing_alg {
+            println!("  assertion alg: {a}");
+        }
+        if st.dpop_bound_access_tokens {
+            println!("  DPoP:          required (dpop_bound_access_tokens)");
+        }
+        if st.require_pushed_authorization_requests {
+            println!("  PAR:           required (require_pushed_authorization_requests)");
+        }
+        if let Some(t) = st.device_code_ttl_secs {
+            println!("  device codes:  {t}s");
+        }
         println!("  access tokens: {} for {}s", c.token_format.as_str(), c.access_token_ttl);
         if let Some(a) = &c.settings.audience {
             println!("  audience:      {a}");
@@ -130,14 +221,16 @@ impl Out {
             println!("no clients yet: `keycard client create --name NAME --grant client_credentials`");
             return;
         }
-        println!("{:<28} {:<24} {:<8} GRANTS", "CLIENT_ID", "NAME", "TYPE");
+        println!("{:<28} {:<24} {:<8} {:<7} {:<20} GRANTS", "CLIENT_ID", "NAME", "TYPE", "APP", "AUTH");
         for c in cs {
             let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
             println!(
-                "{:<28} {:<24} {:<8} {}{}",
+                "{:<28} {:<24} {:<8} {:<7} {:<20} {}{}",
                 c.id,
                 c.name,
                 if c.is_public() { "public" } else { "confid." },
+                c.application_type().as_str(),
+                c.auth_method.as_str(),
                 grants.join(","),
                 if c.disabled { "  (disabled)" } else { "" }
             );

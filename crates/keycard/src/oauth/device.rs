@@ -8,7 +8,8 @@
 //! confirmation form carries a [`decision_token`], a MAC naming the device row, the browser
 //! cookie and the session, and a decision without the right one counts as a wrong code against
 //! the same per-browser and per-IP throttles. `/device_authorization` is limited per (client,
-//! address) by `device.max_authorizations_per_client_ip` a minute (429 `slow_down`).
+//! address) by `device.max_authorizations_per_client_ip` a minute (429 `slow_down`). A device code
+//! lives `device.code_ttl_secs`, or the client's own `device_code_ttl_secs` when it has one.
 
 use super::OAuthError;
 use super::client_auth;
@@ -115,6 +116,9 @@ pub async fn device_authorization(
     }
     let now = state.clock.now();
     let d = &state.config.device;
+    // RFC 8628 §3.2 `expires_in`: the client's own lifetime (validated 60..3600 at registration)
+    // or the server's.
+    let ttl = client.settings.device_code_ttl_secs.unwrap_or(d.code_ttl_secs);
     let device_code = format!("{DEVICE_CODE_PREFIX}{}", jose::random_token(32));
     for _ in 0..5 {
         let user_code = generate_user_code();
@@ -130,7 +134,7 @@ pub async fn device_authorization(
             poll_interval: d.poll_interval_secs,
             last_polled_at: None,
             created_at: now,
-            expires_at: now + d.code_ttl_secs,
+            expires_at: now + ttl,
         };
         match state.store.insert_device(&row).await {
             Ok(()) => {
@@ -141,7 +145,7 @@ pub async fn device_authorization(
                     verification_uri: format!("{base}/device"),
                     verification_uri_complete: format!("{base}/device?user_code={shown}").into(),
                     user_code: shown.into(),
-                    expires_in: d.code_ttl_secs,
+                    expires_in: ttl,
                     interval: d.poll_interval_secs,
                 });
             }

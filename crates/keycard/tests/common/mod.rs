@@ -342,6 +342,12 @@ impl UserAgent {
 /// Helpers of the browser-flow tests (authorize endpoint, login, consent, logout, HTML pages).
 pub mod browser;
 
+/// Running the `keycard` binary with a config file (admin commands, `config check`).
+pub mod cli;
+
+/// Public JWKs from the RFC examples (client key registration).
+pub mod jwk;
+
 /// A whole authorization code flow as alice (PKCE S256, `client_secret_basic`) for `scope`;
 /// returns the token response.
 pub async fn code_flow_tokens(

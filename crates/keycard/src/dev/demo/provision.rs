@@ -11,7 +11,7 @@
 use super::{APP_CLIENT_ID, APP_SCOPES, CREDENTIALS_FILE, DEMO_USER, SERVICE_CLIENT_ID, SERVICE_SCOPES};
 use crate::admin::Admin;
 use crate::config::{Provision, ProvisionClient, ProvisionScope, ProvisionUser, Secret};
-use crate::model::{AuthMethod, GrantType};
+use crate::model::{ApplicationType, AuthMethod, GrantType};
 use crate::state::AppState;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -83,12 +83,8 @@ pub async fn provision(state: &AppState, api_base: &str, creds: &DemoCredentials
                 grant_types: vec![GrantType::ClientCredentials],
                 scopes: strings(&SERVICE_SCOPES),
                 redirect_uris: vec![],
-                access_token_ttl_secs: None,
-                token_format: None,
                 audience: Some(api_base.to_owned()),
-                web_origins: vec![],
-                disabled: false,
-                resource_audiences: vec![],
+                ..Default::default()
             },
             ProvisionClient {
                 id: APP_CLIENT_ID.into(),
@@ -99,12 +95,13 @@ pub async fn provision(state: &AppState, api_base: &str, creds: &DemoCredentials
                 grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
                 scopes: strings(&APP_SCOPES),
                 redirect_uris: vec![format!("{}/callback", api_base.trim_end_matches('/'))],
-                access_token_ttl_secs: None,
-                token_format: None,
                 audience: Some(api_base.to_owned()),
-                web_origins: vec![],
-                disabled: false,
-                resource_audiences: vec![],
+                // The demo's browser client runs server-side on the demo's own port and is
+                // re-provisioned whenever that port changes: a web client, whose loopback
+                // redirect URI matches exactly, port included (RFC 8252 §7.3 any-port matching
+                // is for native apps only).
+                application_type: Some(ApplicationType::Web),
+                ..Default::default()
             },
         ],
         users: vec![ProvisionUser {
@@ -116,8 +113,13 @@ pub async fn provision(state: &AppState, api_base: &str, creds: &DemoCredentials
             disabled: false,
         }],
     };
-    let admin =
-        Admin { store: &state.store, config: &state.config, hash_key: &state.secrets.hash_key, now: state.clock.now() };
+    let admin = Admin {
+        store: &state.store,
+        config: &state.config,
+        hash_key: &state.secrets.hash_key,
+        kek: &state.secrets.kek,
+        now: state.clock.now(),
+    };
     for line in admin.provision(&p).await.context("demo provisioning failed")? {
         tracing::debug!("demo: {line}");
     }

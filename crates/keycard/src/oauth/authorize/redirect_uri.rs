@@ -1,7 +1,10 @@
 //! Redirect URI comparison at the authorization endpoint (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3,
 //! OAuth 2.1 §4.1.1): simple string comparison, with the one exception of RFC 8252 §7.3 (any
-//! port on a registered loopback IP literal). Registration rules live in `crate::validate`.
+//! port on a registered loopback IP literal) for native clients only
+//! (`Client::application_type`, RFC 7591 §2). Registration rules live in `crate::validate`.
 //! Never add normalisation here (SECURITY A1/A2); a new exception needs its RFC and a test.
+
+use crate::model::ApplicationType;
 
 /// Loopback IP literals that get port flexibility (RFC 8252 §7.3); `localhost` does not (§8.3).
 const LOOPBACK_PREFIXES: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
@@ -32,14 +35,21 @@ fn parse_port(s: &str) -> Option<u16> {
 
 /// RFC 6749 §3.1.2.3, RFC 9700 §4.1.3, OAuth 2.1 §4.1.1, OpenID Connect Core §3.1.2.1 (SECURITY
 /// A1): simple string comparison, byte for byte, no normalisation of any kind. The one exception
-/// is RFC 8252 §7.3 (SECURITY A2): for a registered `http://127.0.0.1…` or `http://[::1]…` URI the
-/// requested URI may carry any port (1-65535 in plain decimal), or none, and must otherwise be
-/// byte-identical (scheme, host literal, path, query). `localhost` gets no port flexibility
-/// (RFC 8252 §8.3). A registered loopback URI that itself names a port is treated the same way.
-pub fn redirect_uri_matches(registered: &[String], requested: &str) -> bool {
+/// is RFC 8252 §7.3 (SECURITY A2), for `application` [`ApplicationType::Native`] only: for a
+/// registered `http://127.0.0.1…` or `http://[::1]…` URI the requested URI may carry any port
+/// (1-65535 in plain decimal), or none, and must otherwise be byte-identical (scheme, host
+/// literal, path, query). `localhost` gets no port flexibility (RFC 8252 §8.3). A registered
+/// loopback URI that itself names a port is treated the same way. A web client's loopback URI
+/// (a local development server such as `http://127.0.0.1:3000/cb`) matches exactly, port
+/// included. Callers pass `client.application_type()`, which infers native for public clients
+/// registered with loopback redirects before the field existed.
+pub fn redirect_uri_matches(registered: &[String], requested: &str, application: ApplicationType) -> bool {
     registered.iter().any(|r| {
         if r == requested {
             return true;
+        }
+        if application != ApplicationType::Native {
+            return false;
         }
         match (split_loopback(r), split_loopback(requested)) {
             (Some((rp, _, rrest)), Some((qp, _, qrest))) => rp == qp && rrest == qrest,
@@ -53,12 +63,20 @@ mod tests {
     use super::*;
     use crate::oauth::authorize::test_support::*;
 
+    fn native(reg: &[String], requested: &str) -> bool {
+        redirect_uri_matches(reg, requested, ApplicationType::Native)
+    }
+
+    fn web(reg: &[String], requested: &str) -> bool {
+        redirect_uri_matches(reg, requested, ApplicationType::Web)
+    }
+
     // ---- SECURITY A1: exact matching --------------------------------------------------------
 
     #[test]
     fn a1_exact_redirect_uri_matching() {
         let reg = vec!["https://client.example/cb".to_owned()];
-        assert!(redirect_uri_matches(&reg, "https://client.example/cb"));
+        assert!(native(&reg, "https://client.example/cb"));
         let variants = [
             "https://client.example/cb/",
             "https://client.example/CB",
@@ -82,7 +100,7 @@ mod tests {
             "",
         ];
         for v in variants {
-            assert!(!redirect_uri_matches(&reg, v), "{v:?} must not match");
+            assert!(!native(&reg, v), "{v:?} must not match");
             if v.contains('\0') {
                 // The parser already refuses a NUL (SECURITY I5); that error is an error page.
                 let body = url::form_urlencoded::Serializer::new(String::new()).append_pair("redirect_uri", v).finish();
@@ -97,14 +115,14 @@ mod tests {
     #[test]
     fn a1_registered_with_query() {
         let reg = vec!["https://client.example/cb?a=1".to_owned()];
-        assert!(redirect_uri_matches(&reg, "https://client.example/cb?a=1"));
+        assert!(native(&reg, "https://client.example/cb?a=1"));
         for v in [
             "https://client.example/cb?a=2",
             "https://client.example/cb?a=1&b=2",
             "https://client.example/cb",
             "https://client.example/cb?",
         ] {
-            assert!(!redirect_uri_matches(&reg, v), "{v:?}");
+            assert!(!native(&reg, v), "{v:?}");
         }
         let c = client("pub", true, &["https://client.example/cb?a=1"]);
         let req = run(&c, &[("redirect_uri", "https://client.example/cb?a=1")]).unwrap();
@@ -116,7 +134,7 @@ mod tests {
 
     fn a2_matrix(host: &str) {
         let reg = vec![format!("http://{host}/cb")];
-        let ok = |s: &str| redirect_uri_matches(&reg, s);
+        let ok = |s: &str| native(&reg, s);
         assert!(ok(&format!("http://{host}/cb")));
         assert!(ok(&format!("http://{host}:51004/cb")));
         assert!(ok(&format!("http://{host}:1/cb")));
@@ -172,27 +190,53 @@ mod tests {
     fn a2_loopback_matrix_ipv6() {
         a2_matrix("[::1]");
         let reg = vec!["http://[::1]/cb".to_owned()];
-        assert!(!redirect_uri_matches(&reg, "http://[0:0:0:0:0:0:0:1]:51004/cb"));
-        assert!(!redirect_uri_matches(&reg, "http://127.0.0.1:51004/cb"));
+        assert!(!native(&reg, "http://[0:0:0:0:0:0:0:1]:51004/cb"));
+        assert!(!native(&reg, "http://127.0.0.1:51004/cb"));
     }
 
     #[test]
     fn a2_registered_loopback_with_port_and_query() {
         let reg = vec!["http://127.0.0.1:8080/cb?a=1".to_owned()];
-        assert!(redirect_uri_matches(&reg, "http://127.0.0.1:8080/cb?a=1"));
-        assert!(redirect_uri_matches(&reg, "http://127.0.0.1:51004/cb?a=1"));
-        assert!(!redirect_uri_matches(&reg, "http://127.0.0.1:51004/cb?a=2"));
-        assert!(!redirect_uri_matches(&reg, "http://127.0.0.1:51004/cb"));
+        assert!(native(&reg, "http://127.0.0.1:8080/cb?a=1"));
+        assert!(native(&reg, "http://127.0.0.1:51004/cb?a=1"));
+        assert!(!native(&reg, "http://127.0.0.1:51004/cb?a=2"));
+        assert!(!native(&reg, "http://127.0.0.1:51004/cb"));
     }
 
     #[test]
     fn a2_no_port_flexibility_elsewhere() {
         let reg = vec!["https://client.example/cb".to_owned()];
-        assert!(!redirect_uri_matches(&reg, "https://client.example:8443/cb"));
+        assert!(!native(&reg, "https://client.example:8443/cb"));
         let reg = vec!["http://localhost/cb".to_owned()];
-        assert!(redirect_uri_matches(&reg, "http://localhost/cb"));
-        assert!(!redirect_uri_matches(&reg, "http://localhost:51004/cb"));
+        assert!(native(&reg, "http://localhost/cb"));
+        assert!(!native(&reg, "http://localhost:51004/cb"));
         let reg = vec!["https://127.0.0.1/cb".to_owned()];
-        assert!(!redirect_uri_matches(&reg, "https://127.0.0.1:51004/cb"));
+        assert!(!native(&reg, "https://127.0.0.1:51004/cb"));
+    }
+
+    /// SECURITY A2: a web client's loopback redirect URI (a local dev server) matches exactly,
+    /// port included; the same URIs registered by a native client keep any-port matching.
+    #[test]
+    fn a2_web_client_loopback_is_exact() {
+        let reg = vec!["http://127.0.0.1:3000/cb".to_owned(), "http://[::1]/cb".to_owned()];
+        assert!(web(&reg, "http://127.0.0.1:3000/cb"));
+        assert!(web(&reg, "http://[::1]/cb"));
+        for other in ["http://127.0.0.1:3001/cb", "http://127.0.0.1/cb", "http://[::1]:51004/cb"] {
+            assert!(!web(&reg, other), "{other}");
+            assert!(native(&reg, other), "{other}");
+        }
+        // End to end through validate: an error page for the web client, accepted for native.
+        let mut c = client("pub", false, &["http://127.0.0.1:3000/cb"]);
+        c.settings.application_type = Some(ApplicationType::Web);
+        assert!(run(&c, &[("redirect_uri", "http://127.0.0.1:3000/cb")]).is_ok());
+        assert_page(run(&c, &[("redirect_uri", "http://127.0.0.1:3001/cb")]));
+        c.settings.application_type = Some(ApplicationType::Native);
+        assert!(run(&c, &[("redirect_uri", "http://127.0.0.1:3001/cb")]).is_ok());
+        // Inferred: a confidential client without application_type is web ...
+        c.settings.application_type = None;
+        assert_page(run(&c, &[("redirect_uri", "http://127.0.0.1:3001/cb")]));
+        // ... a public one with a loopback redirect (registered before the field) is native.
+        let old = client("pub", true, &["http://127.0.0.1:3000/cb"]);
+        assert!(run(&old, &[("redirect_uri", "http://127.0.0.1:3001/cb")]).is_ok());
     }
 }

@@ -123,7 +123,9 @@ pub fn verify_target<'c>(
     }
     let requested_openid = params.get("scope").is_some_and(|s| s.split(' ').any(|t| t == "openid"));
     let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
-        Some(given) if redirect_uri_matches(&client.redirect_uris, given) => (given.to_owned(), true),
+        Some(given) if redirect_uri_matches(&client.redirect_uris, given, client.application_type()) => {
+            (given.to_owned(), true)
+        }
         Some(_) => {
             return Err(page(
                 "Invalid redirect address",
