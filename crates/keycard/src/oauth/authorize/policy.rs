@@ -67,6 +67,8 @@ fn check_id_token_hint(
         state: req.state,
         error: OAuthError::invalid_request(why),
     })
+}
+
 /// SECURITY A5 for an error found before [`check_request`] ran (a bad request object, a
 /// required pushed request: `oauth::par::resolve`): the same deferral as there.
 pub fn defer_error(
