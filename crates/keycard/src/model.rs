@@ -76,7 +76,7 @@ pub enum GrantType {
     #[serde(rename = "refresh_token")]
     RefreshToken,
     /// RFC 8628 §3.4.
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code", alias = "device_code")]
     DeviceCode,
     /// RFC 6749 §4.3 (legacy, off by default).
     #[serde(rename = "password")]

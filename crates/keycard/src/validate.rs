@@ -128,8 +128,9 @@ pub const MAX_JWKS_KEYS: usize = 32;
 pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Bounds of a client's `device_code_ttl_secs` (the same as `device.code_ttl_secs`).
 pub const DEVICE_CODE_TTL_SECS: std::ops::RangeInclusive<i64> = 60..=3600;
-/// The only `token_endpoint_auth_signing_alg` of `client_secret_jwt` clients (RFC 7518 §3.2).
-pub const CLIENT_SECRET_JWT_ALG: &str = "HS256";
+/// The `token_endpoint_auth_signing_alg` values of `client_secret_jwt` clients (RFC 7518 §3.2),
+/// the HMACs `oauth::client_assertion` verifies.
+pub const CLIENT_SECRET_JWT_ALGS: [&str; 3] = ["HS256", "HS384", "HS512"];
 
 /// RFC 7591 §2 `jwks` (RFC 7517 §5): a JWK Set of 1 to [`MAX_JWKS_KEYS`] public, asymmetric
 /// signing keys, parsed exactly as they will be used (`keycard_resource::jwk`): a private member
@@ -197,7 +198,7 @@ pub struct KeyRegistration<'a> {
 /// RFC 7591 §2, RFC 7523 §2.2, OIDC Core §9: `jwks` and `jwks_uri` never together; a
 /// `private_key_jwt` client has exactly one of them; `token_endpoint_auth_signing_alg` is only for
 /// the two assertion methods, never `none`: one of ES256, RS256, PS256, EdDSA for
-/// `private_key_jwt` (and then some inline key must allow it), HS256 for `client_secret_jwt`.
+/// `private_key_jwt` (and then some inline key must allow it), HS256/384/512 for `client_secret_jwt`.
 /// On failure: the field at fault and a message that names it.
 pub fn validate_key_registration(r: &KeyRegistration<'_>) -> Result<(), (&'static str, String)> {
     if r.jwks.is_some() && r.jwks_uri.is_some() {
@@ -236,10 +237,10 @@ pub fn validate_key_registration(r: &KeyRegistration<'_>) -> Result<(), (&'stati
             }
             Ok(())
         }
-        AuthMethod::ClientSecretJwt if alg == CLIENT_SECRET_JWT_ALG => Ok(()),
+        AuthMethod::ClientSecretJwt if CLIENT_SECRET_JWT_ALGS.contains(&alg) => Ok(()),
         AuthMethod::ClientSecretJwt => Err((
             FIELD,
-            format!("{FIELD} {alg:?} is not supported for client_secret_jwt (use {CLIENT_SECRET_JWT_ALG})"),
+            format!("{FIELD} {alg:?} is not supported for client_secret_jwt (use HS256, HS384 or HS512)"),
         )),
         other => Err((
             FIELD,

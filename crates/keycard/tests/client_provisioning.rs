@@ -46,7 +46,7 @@ grant_types = ["client_credentials"]
 [[provision.clients]]
 id = "tv"
 auth_method = "none"
-grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
+grant_types = ["device_code"]
 device_code_ttl_secs = 90
 
 [[provision.clients]]

@@ -36,7 +36,7 @@ pub struct KeyFlags {
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
     /// RFC 7591 §2 token_endpoint_auth_signing_alg: the only JWS alg accepted for the client's
-    /// assertions: ES256, RS256, PS256 or EdDSA for private_key_jwt, HS256 for
+    /// assertions: ES256, RS256, PS256 or EdDSA for private_key_jwt, HS256, HS384 or HS512 for
     /// client_secret_jwt. Unset: any alg the registered key fits. On update, "" removes it.
     #[arg(long, value_name = "ALG")]
     pub token_endpoint_auth_signing_alg: Option<String>,
@@ -80,7 +80,7 @@ pub enum ClientCmd {
         public: bool,
         /// How the client authenticates (RFC 7591 token_endpoint_auth_method):
         /// client_secret_basic (default: HTTP Basic), client_secret_post (secret in the form),
-        /// client_secret_jwt (an HS256 JWT made with the generated secret, RFC 7523),
+        /// client_secret_jwt (an HS256/384/512 JWT made with the generated secret, RFC 7523),
         /// private_key_jwt (a JWT signed with the client's own key: no secret, needs --jwks or
         /// --jwks-uri, RFC 7523 / OIDC Core section 9).
         #[arg(long)]

@@ -166,20 +166,12 @@ pub async fn register(s: &TestServer, id: &str, method: AuthMethod, keys: Keys) 
             ],
             scopes: ["openid", "api:read", "offline_access"].map(String::from).into(),
             redirect_uris: vec![CB.into()],
+            jwks: keys.jwks,
+            jwks_uri: keys.jwks_uri,
+            token_endpoint_auth_signing_alg: keys.alg,
             ..Default::default()
         })
         .await;
-    let mut c = s.state.store.get_client(id).await.unwrap().unwrap();
-    c.settings.jwks = keys.jwks;
-    c.settings.jwks_uri = keys.jwks_uri;
-    c.settings.token_endpoint_auth_signing_alg = keys.alg;
-    if method == AuthMethod::ClientSecretJwt {
-        c.settings.sealed_secret =
-            Some(keycard::client_keys::seal_client_secret(&s.state.secrets.kek, id, &secret).unwrap());
-    }
-    c.updated_at += 1;
-    assert!(s.state.store.update_client(&c).await.unwrap());
-    s.sync_caches().await;
     secret
 }
 
