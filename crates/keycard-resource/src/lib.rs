@@ -76,6 +76,7 @@
 #![deny(missing_docs)]
 
 mod bearer;
+pub mod dpop;
 pub mod error;
 mod introspection;
 pub mod jwk;

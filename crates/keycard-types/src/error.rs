@@ -55,6 +55,10 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OpenID Connect Core §3.1.2.6: the `request_uri` parameter (§6.2) is not supported.
     RequestUriNotSupported,
+    /// RFC 9449 §5 / §7.1: the DPoP proof is missing, invalid or does not match the request.
+    InvalidDpopProof,
+    /// RFC 9449 §8 / §9: the server requires a DPoP nonce (sent in the `DPoP-Nonce` header).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -84,10 +88,12 @@ impl ErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
-    const ALL: [ErrorCode; 23] = [
+    const ALL: [ErrorCode; 25] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -111,6 +117,8 @@ impl ErrorCode {
         Self::InvalidTarget,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
     ];
 }
 

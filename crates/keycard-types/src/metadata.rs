@@ -66,4 +66,7 @@ pub struct ServerMetadata {
     /// RFC 8628 device authorization endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
+    /// RFC 9449 §5.1: the JWS algorithms accepted for DPoP proofs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }

@@ -14,6 +14,7 @@
 //! so `crate::config::X` is the one path to use.
 
 mod database;
+mod dpop;
 mod grants;
 mod http;
 mod load;
@@ -27,6 +28,7 @@ mod tokens;
 mod ui;
 
 pub use database::{DatabaseConfig, redact_url};
+pub use dpop::DpopConfig;
 pub use grants::{DeviceConfig, LegacyConfig};
 pub use http::HttpConfig;
 pub use login::LoginConfig;
@@ -110,6 +112,8 @@ pub struct Config {
     pub device: DeviceConfig,
     /// Legacy grants, off by default.
     pub legacy: LegacyConfig,
+    /// DPoP proofs (RFC 9449).
+    pub dpop: DpopConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -139,6 +143,7 @@ impl Default for Config {
             cleanup: CleanupConfig::default(),
             device: DeviceConfig::default(),
             legacy: LegacyConfig { implicit_access_token_ttl_secs: 300, ..Default::default() },
+            dpop: DpopConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -176,6 +181,7 @@ impl Config {
         self.cleanup.validate(&self.login)?;
         self.device.validate()?;
         self.legacy.validate()?;
+        self.dpop.validate()?;
         self.cache.validate()?;
         self.log.validate()?;
         self.ui.validate()?;

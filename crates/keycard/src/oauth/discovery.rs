@@ -83,5 +83,10 @@ pub fn metadata(config: &Config) -> ServerMetadata {
         .collect(),
         end_session_endpoint: Some(format!("{base}/logout")),
         device_authorization_endpoint: Some(format!("{base}/device_authorization")),
+        // RFC 9449 §5.1: DPoP is always on (a client opts in by sending proofs).
+        dpop_signing_alg_values_supported: keycard_resource::dpop::SUPPORTED_ALGS
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
     }
 }

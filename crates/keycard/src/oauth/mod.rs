@@ -27,6 +27,7 @@ pub mod browser;
 pub mod client_auth;
 pub mod client_throttle;
 pub mod device;
+pub mod dpop;
 pub mod discovery;
 pub mod error;
 pub mod flow;

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_replay_cache.sql"),
         postgres: include_str!("../../migrations/postgres/0006_replay_cache.sql"),
     },
+    Migration {
+        version: 8,
+        name: "dpop",
+        sqlite: include_str!("../../migrations/sqlite/0008_dpop.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_dpop.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.
