@@ -165,12 +165,12 @@ async fn client_credentials_are_bound(db: Option<TestDb>) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn f_client_credentials_are_dpop_bound_on_sqlite() {
+async fn f4_f5_client_credentials_are_dpop_bound_on_sqlite() {
     client_credentials_are_bound(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn f_client_credentials_are_dpop_bound_on_postgres() {
+async fn f4_f5_client_credentials_are_dpop_bound_on_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     client_credentials_are_bound(Some(db)).await;
 }
@@ -178,7 +178,7 @@ async fn f_client_credentials_are_dpop_bound_on_postgres() {
 // ---- F1/F3/F4: every proof check at /token ---------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
-async fn f1_f3_f4_token_endpoint_refuses_each_bad_proof() {
+async fn f1_f2_f3_f4_token_endpoint_refuses_each_bad_proof() {
     let s = server(None, |_| {}).await;
     let (id, secret) = cc_client(&s, "svc:neg", TokenFormat::Jwt).await;
     let key = DpopKey::new();
