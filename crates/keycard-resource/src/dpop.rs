@@ -290,7 +290,10 @@ mod tests {
             (sign(&pair, &json!({"typ":"dpop+jwt","alg":"none","jwk":jwk}), &claims()), "alg"),
             (sign(&pair, &json!({"typ":"dpop+jwt","alg":"HS256","jwk":jwk}), &claims()), "alg"),
             (sign(&pair, &json!({"typ":"dpop+jwt","alg":"ES256"}), &claims()), "no jwk"),
-            (sign(&pair, &json!({"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"oct","k":"c2VjcmV0"}}), &claims()), "jwk"),
+            (
+                sign(&pair, &json!({"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"oct","k":"c2VjcmV0"}}), &claims()),
+                "jwk",
+            ),
             (sign(&pair, &json!({"typ":"dpop+jwt","alg":"ES256","jwk":{"d":"AAAA"}}), &claims()), "jwk"),
             (sign(&other, &h, &claims()), "signature"),
             (sign(&pair, &json!({"typ":"dpop+jwt","alg":"ES256","jwk":other_jwk}), &claims()), "signature"),

@@ -114,7 +114,12 @@ impl Validator {
     /// [`public_url`](crate::ValidatorBuilder::public_url) joined with the request's path).
     /// What the axum extractor calls; for other frameworks, pass the request's parts.
     #[allow(clippy::disallowed_methods)]
-    pub async fn validate_request(&self, headers: &HeaderMap, method: &Method, uri: &Uri) -> Result<Arc<Claims>, Error> {
+    pub async fn validate_request(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+    ) -> Result<Arc<Claims>, Error> {
         let (scheme, token) = credential_bytes(headers, uri)?;
         let token = well_formed(token)?;
         match scheme {

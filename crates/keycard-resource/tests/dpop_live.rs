@@ -171,7 +171,11 @@ async fn f5_opaque_tokens_are_bound_through_introspection() {
     let s = TestServer::start().await;
     let (id, secret) = client(&s, "svc:opaque", TokenFormat::Opaque).await;
     let (rs, rs_secret) = s
-        .create_client(ClientSpec { id: Some("rs:api".into()), resource_audiences: vec![API.into()], ..Default::default() })
+        .create_client(ClientSpec {
+            id: Some("rs:api".into()),
+            resource_audiences: vec![API.into()],
+            ..Default::default()
+        })
         .await;
     let key = Key::new();
     let t = token(&s, &id, &secret, Some(&key)).await;

@@ -260,12 +260,10 @@ async fn public_code_flow(db: Option<TestDb>) {
     );
     let back = authorize_in(&ua, &url, "alice", "alice-password-1").await;
     let code = query_of(&back)["code"].clone();
-    let body = format!("grant_type=authorization_code&client_id=spa&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
+    let body =
+        format!("grant_type=authorization_code&client_id=spa&code={code}&redirect_uri={}&code_verifier={v}", enc(cb));
     let token = |proof: Option<String>, body: String| {
-        let mut rb = http()
-            .post(&token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        let mut rb = http().post(&token_url).header("content-type", "application/x-www-form-urlencoded").body(body);
         if let Some(p) = proof {
             rb = rb.header("dpop", p);
         }
@@ -364,8 +362,12 @@ async fn f6_confidential_refresh_tokens_are_not_bound() {
     assert_eq!(r.json()["token_type"], "DPoP");
     assert_eq!(jwt_parts(r.json()["access_token"].as_str().unwrap()).1["cnf"]["jkt"], key.jkt());
     let rt2 = r.json()["refresh_token"].as_str().unwrap().to_owned();
-    let r = post_form(&s.url("/token"), Some(&basic(&web, &secret)), &format!("grant_type=refresh_token&refresh_token={rt2}"))
-        .await;
+    let r = post_form(
+        &s.url("/token"),
+        Some(&basic(&web, &secret)),
+        &format!("grant_type=refresh_token&refresh_token={rt2}"),
+    )
+    .await;
     assert_eq!(r.status, 200, "no proof needed: {}", r.body);
     assert_eq!(r.json()["token_type"], "Bearer");
     s.stop().await;

@@ -117,12 +117,26 @@ pub async fn token_proof(state: &AppState, client: &Client, headers: &[&[u8]]) -
     }
 }
 
+/// RFC 9449 §10: the `dpop_jkt` authorization request parameter, a JWK SHA-256 thumbprint
+/// (43 base64url characters).
+pub fn parse_dpop_jkt(value: Option<&str>) -> Result<Option<String>, OAuthError> {
+    match value {
+        None => Ok(None),
+        Some(j) if j.len() == 43 && j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Ok(Some(j.to_owned()))
+        }
+        Some(_) => Err(OAuthError::invalid_request("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 section 10)")),
+    }
+}
+
 /// RFC 9449 §10.1: a code issued for a `dpop_jkt` is redeemed only with a proof by that key.
 pub fn check_code_binding(code_jkt: Option<&str>, proof_jkt: Option<&str>) -> Result<(), OAuthError> {
     match (code_jkt, proof_jkt) {
         (None, _) => Ok(()),
         (Some(want), Some(got)) if jose_eq(want, got) => Ok(()),
-        (Some(_), _) => Err(OAuthError::invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)")),
+        (Some(_), _) => {
+            Err(OAuthError::invalid_grant("the authorization code is bound to another DPoP key (dpop_jkt)"))
+        }
     }
 }
 
@@ -179,5 +193,11 @@ mod tests {
         assert_eq!(check_refresh_binding(Some("k"), Some("j")).unwrap_err().code, ErrorCode::InvalidGrant);
         assert_eq!(token_type(Some("k")), "DPoP");
         assert_eq!(token_type(None), "Bearer");
+        let jkt = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        assert_eq!(parse_dpop_jkt(Some(jkt)).unwrap().as_deref(), Some(jkt));
+        assert_eq!(parse_dpop_jkt(None).unwrap(), None);
+        for bad in ["", "short", &format!("{jkt}A"), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X="] {
+            assert_eq!(parse_dpop_jkt(Some(bad)).unwrap_err().code, ErrorCode::InvalidRequest, "{bad}");
+        }
     }
 }

@@ -102,12 +102,12 @@ pub async fn userinfo(
         (Scheme::Bearer, Some(_)) => return Err(UserinfoError::DpopBound),
         (Scheme::Dpop, None) => return Err(UserinfoError::InvalidToken),
         (Scheme::Dpop, Some(jkt)) => {
-            super::dpop::resource_proof(state, req.dpop, req.method, "/userinfo", token, jkt)
-                .await
-                .map_err(|e| match e.code {
+            super::dpop::resource_proof(state, req.dpop, req.method, "/userinfo", token, jkt).await.map_err(
+                |e| match e.code {
                     ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => UserinfoError::Dpop(e),
                     _ => UserinfoError::Server(e),
-                })?;
+                },
+            )?;
         }
     }
     // The internal user id comes from the token's grant, never from its `sub` (which is

@@ -288,11 +288,8 @@ pub fn validate_with(
     let nonce = bounded("nonce")?;
     let login_hint = bounded("login_hint")?;
     let ui_locales = bounded("ui_locales")?;
-    // RFC 9449 §10: a thumbprint is 43 base64url characters (SHA-256).
-    let dpop_jkt = params.get("dpop_jkt").map(str::to_owned);
-    if dpop_jkt.as_ref().is_some_and(|j| j.len() != 43 || !j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
-        return Err(fail(response_mode, OAuthError::invalid_request("dpop_jkt must be a JWK SHA-256 thumbprint")));
-    }
+    // RFC 9449 §10.
+    let dpop_jkt = crate::oauth::dpop::parse_dpop_jkt(params.get("dpop_jkt")).map_err(|e| fail(response_mode, e))?;
 
     Ok(AuthorizationRequest {
         response_type,
