@@ -15,7 +15,7 @@
 //!
 //! Extending: a new check is one more step in [`verify_proof`] with a [`DpopError`] of its own
 //! description (never echoing the proof); a new algorithm comes with
-//! [`JwsAlg`](crate::jwk::JwsAlg).
+//! [`JwsAlg`].
 
 use crate::jwk::{Jws, JwsAlg, PublicKey};
 use aws_lc_rs::digest;

@@ -58,6 +58,20 @@
 //!
 //! Opaque: introspection says `active`, with this audience and issuer, not expired.
 //!
+//! # DPoP-bound tokens (RFC 9449)
+//!
+//! A token with `cnf.jkt` is bound to the client's key: it must come as
+//! `Authorization: DPoP <token>` with a `DPoP` proof header, and [`Validator::validate`] (the
+//! `Bearer` scheme) refuses it with [`InvalidToken::DpopBound`]. Check it with
+//! [`Validator::validate_dpop`] (token, proof headers, method, URL) or
+//! [`Validator::validate_request`] (headers, method and URI of a request, either scheme: what
+//! the axum extractor calls). The proof's `htu` is compared with
+//! [`ValidatorBuilder::public_url`] joined with the request path. Each accepted proof's `jti` is
+//! remembered in memory per validator (see the `resource_dpop` module notes in
+//! docs/resource-servers.md: several instances each keep their own). An unbound token presented
+//! as `DPoP` is refused ([`InvalidToken::NotDpopBound`]). The proof checks themselves are
+//! [`dpop::verify_proof`], the same code the Keycard server runs.
+//!
 //! # Errors and HTTP
 //!
 //! See [`Error`]: 401 `invalid_token`, 403 `insufficient_scope`, 400 `invalid_request`, and
@@ -65,7 +79,9 @@
 //!
 //! # Layout
 //! - [`error`]: [`Error`] and [`InvalidToken`], their status codes and challenges.
-//! - `bearer`: finding the token in a request ([`bearer_token`]).
+//! - `bearer`: finding the token in a request ([`bearer_token`], [`access_token`]).
+//! - [`dpop`]: the RFC 9449 §4.3 proof verifier shared with the server (pure, no I/O).
+//! - `resource_dpop`: DPoP-bound tokens at a resource server, its in-memory `jti` cache.
 //! - `jwt`: JWT parsing and claim checks.
 //! - `jwks`: the JWKS cache.
 //! - [`jwk`]: foreign public keys (client JWK Sets, DPoP proof keys), RFC 7638 thumbprints and
