@@ -197,6 +197,17 @@ pub fn verify_proof(proof: &[u8], check: &ProofCheck<'_>) -> Result<VerifiedProo
     if iat > check.now.saturating_add(check.future_leeway_secs) {
         return Err(bad("the DPoP proof is issued in the future (iat)"));
     }
+    // Not required by RFC 9449, but a proof that limits itself is held to it.
+    match claims.get("exp") {
+        None => {}
+        Some(v) if v.as_i64().is_some_and(|exp| exp > check.now.saturating_sub(check.future_leeway_secs)) => {}
+        Some(_) => return Err(bad("the DPoP proof has expired (exp)")),
+    }
+    match claims.get("nbf") {
+        None => {}
+        Some(v) if v.as_i64().is_some_and(|nbf| nbf <= check.now.saturating_add(check.future_leeway_secs)) => {}
+        Some(_) => return Err(bad("the DPoP proof is not valid yet (nbf)")),
+    }
     if let Some(token) = check.access_token {
         let ath = text("ath").ok_or(bad("the DPoP proof has no ath for the access token"))?;
         if !same(ath, &access_token_hash(token)) {
@@ -309,6 +320,11 @@ mod tests {
             (sign(&pair, &h, &with("iat", json!(1000 - 61))), "too old"),
             (sign(&pair, &h, &with("iat", json!(1000 + 6))), "future"),
             (sign(&pair, &h, &with("iat", json!("1000"))), "iat"),
+            (sign(&pair, &h, &with("htu", json!(123))), "htu"),
+            (sign(&pair, &h, &with("htm", json!(["POST"]))), "htm"),
+            (sign(&pair, &h, &with("exp", json!(900))), "exp"),
+            (sign(&pair, &h, &with("exp", json!("later"))), "exp"),
+            (sign(&pair, &h, &with("nbf", json!(2000))), "nbf"),
             (sign(&pair, &h, &with("jti", json!("x".repeat(MAX_JTI_LEN + 1)))), "jti"),
             ("not.a.jwt".into(), "JWT"),
             ("".into(), "JWT"),
@@ -317,6 +333,10 @@ mod tests {
             let got = err(verify_proof(proof.as_bytes(), &check()));
             assert!(got.contains(want), "want {want:?}, got {got:?}");
         }
+        // A query or fragment in htu, or a future exp and a past nbf, are fine.
+        verify_proof(sign(&pair, &h, &with("htu", json!(format!("{URL}?a=1#f")))).as_bytes(), &check()).unwrap();
+        verify_proof(sign(&pair, &h, &with("exp", json!(1060))).as_bytes(), &check()).unwrap();
+        verify_proof(sign(&pair, &h, &with("nbf", json!(990))).as_bytes(), &check()).unwrap();
         // The window's edges are inside it.
         verify_proof(sign(&pair, &h, &with("iat", json!(940))).as_bytes(), &check()).unwrap();
         verify_proof(sign(&pair, &h, &with("iat", json!(1005))).as_bytes(), &check()).unwrap();

@@ -218,6 +218,13 @@ async fn f1_f2_f3_f4_token_endpoint_refuses_each_bad_proof() {
         ("iat too old", key.sign(&key.header(), &with("iat", json!(now() - 3600)))),
         ("iat in the future", key.sign(&key.header(), &with("iat", json!(now() + 3600)))),
         ("jti missing", key.sign(&key.header(), &json!({"htm":"POST","htu":url,"iat":now()}))),
+        ("htm missing", key.sign(&key.header(), &json!({"jti":"j1","htu":url,"iat":now()}))),
+        ("htu missing", key.sign(&key.header(), &json!({"jti":"j2","htm":"POST","iat":now()}))),
+        ("iat missing", key.sign(&key.header(), &json!({"jti":"j3","htm":"POST","htu":url}))),
+        ("htm PUT", key.sign(&key.header(), &with("htm", json!("PUT")))),
+        ("htu not a string", key.sign(&key.header(), &with("htu", json!(42)))),
+        ("exp in the past", key.sign(&key.header(), &with("exp", json!(now() - 120)))),
+        ("alg missing", key.sign(&json!({"typ":"dpop+jwt","jwk":key.jwk}), &good())),
         ("not a JWT", "garbage".into()),
     ];
     for (what, proof) in &cases {
@@ -235,6 +242,12 @@ async fn f1_f2_f3_f4_token_endpoint_refuses_each_bad_proof() {
     let upper = url.replace("http://", "HTTP://");
     assert_eq!(cc_dpop(&s, &id, &secret, &[&key.sign(&key.header(), &with("htu", json!(upper)))]).await.status, 200);
     // Within the window (F3: ±10 s accepted with the defaults).
+    for iat in [now() - 10, now() + 9] {
+        let r = cc_dpop(&s, &id, &secret, &[&key.sign(&key.header(), &with("iat", json!(iat)))]).await;
+        assert_eq!(r.status, 200, "iat {iat}: {}", r.body);
+    }
+    let frag = key.sign(&key.header(), &with("htu", json!(format!("{url}#frag"))));
+    assert_eq!(cc_dpop(&s, &id, &secret, &[&frag]).await.status, 200, "fragment in htu is ignored");
     let r = cc_dpop(&s, &id, &secret, &[&key.sign(&key.header(), &with("iat", json!(now() - 30)))]).await;
     assert_eq!(r.status, 200, "a proof made 30 s ago (pre-generated): {}", r.body);
     s.stop().await;
@@ -319,6 +332,24 @@ async fn public_code_flow(db: Option<TestDb>) {
     refused(get("DPoP", &at, vec![key.proof_for("GET", &ui, "another-token", None)]).await, "ath of another token");
     refused(get("DPoP", &at, vec![other.proof_for("GET", &ui, &at, None)]).await, "proof from another key");
     refused(get("DPoP", &at, vec![key.proof_for("POST", &ui, &at, None)]).await, "htm wrong");
+    let mut c = DpopKey::claims("GET", &ui);
+    c["ath"] = json!(keycard_resource::dpop::access_token_hash(&at));
+    refused(get("DPoP", &at, vec![key.sign(&json!({"typ":"JWT","alg":"ES256","jwk":key.jwk}), &c)]).await, "typ");
+    refused(
+        get("DPoP", &at, vec![key.sign(&json!({"typ":"dpop+jwt","alg":"HS256","jwk":key.jwk}), &c)]).await,
+        "HS256",
+    );
+    refused(get("DPoP", &at, vec!["not-a-jwt".into()]).await, "not a JWT");
+    // F5: the scheme is case-insensitive.
+    assert_eq!(get("dpop", &at, vec![key.proof_for("GET", &ui, &at, None)]).await.status, 200, "lower-case scheme");
+    let r = send(
+        http()
+            .post(&ui)
+            .header("authorization", format!("DPoP {at}"))
+            .header("dpop", key.proof_for("POST", &ui, &at, None)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "POST /userinfo with a POST proof: {}", r.body);
     refused(get("DPoP", &at, vec![key.proof_for("GET", &token_url, &at, None)]).await, "htu wrong");
     let p = key.proof_for("GET", &ui, &at, None);
     assert_eq!(get("DPoP", &at, vec![p.clone()]).await.status, 200);

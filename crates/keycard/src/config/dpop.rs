@@ -14,7 +14,8 @@ pub struct DpopConfig {
     /// How old a proof's `iat` may be (seconds). It also bounds how long each proof's `jti` is
     /// remembered for replay detection (§11.1). Clients that make proofs ahead of use need room.
     pub proof_max_age_secs: i64,
-    /// How far in the future a proof's `iat` may be (seconds): clock skew allowance.
+    /// How far in the future a proof's `iat` may be (seconds): clock skew allowance (10 s, as the
+    /// FAPI conformance suite expects, SECURITY F3).
     pub clock_leeway_secs: i64,
     /// RFC 9449 §8: require a server-provided nonce in every proof (`use_dpop_nonce` and a
     /// `DPoP-Nonce` header otherwise). Off by default. Nonces are stateless (a keyed hash of
@@ -26,7 +27,7 @@ pub struct DpopConfig {
 
 impl Default for DpopConfig {
     fn default() -> Self {
-        Self { proof_max_age_secs: 60, clock_leeway_secs: 5, require_nonce: false, nonce_slot_secs: 300 }
+        Self { proof_max_age_secs: 60, clock_leeway_secs: 10, require_nonce: false, nonce_slot_secs: 300 }
     }
 }
 
