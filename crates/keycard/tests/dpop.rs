@@ -458,6 +458,56 @@ async fn f4_userinfo_asks_for_a_nonce() {
     s.stop().await;
 }
 
+// ---- CORS for browser apps ---------------------------------------------------------------------
+
+/// Browser apps send `DPoP` and read `DPoP-Nonce` and `WWW-Authenticate` (RFC 9449 §8, §7.1).
+#[tokio::test(flavor = "multi_thread")]
+async fn dpop_headers_pass_cors_for_registered_origins() {
+    let s = server(None, |c| c.dpop.require_nonce = true).await;
+    const APP: &str = "https://app.example";
+    s.create_client(ClientSpec {
+        id: Some("spa".into()),
+        public: true,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: vec!["openid".into()],
+        redirect_uris: vec![format!("{APP}/cb")],
+        web_origins: vec![APP.into()],
+        ..Default::default()
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !s.state.clients.origin_registered(APP) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for path in ["/token", "/userinfo"] {
+        let r = send(
+            http()
+                .request(reqwest::Method::OPTIONS, s.url(path))
+                .header("origin", APP)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "dpop, content-type"),
+        )
+        .await;
+        assert!(r.status < 300, "{path}: {}", r.status);
+        let allowed = r.header("access-control-allow-headers").unwrap_or("").to_ascii_lowercase();
+        assert!(allowed.contains("dpop"), "{path}: {allowed}");
+    }
+    let r = send(
+        http()
+            .post(s.url("/token"))
+            .header("origin", APP)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("dpop", DpopKey::new().proof("POST", &s.url("/token")))
+            .body("grant_type=refresh_token&client_id=spa&refresh_token=kc_rt_x"),
+    )
+    .await;
+    r.assert_error(400, "use_dpop_nonce");
+    let exposed = r.header("access-control-expose-headers").unwrap_or("").to_ascii_lowercase();
+    assert!(exposed.contains("dpop-nonce") && exposed.contains("www-authenticate"), "{exposed}");
+    assert!(r.header("dpop-nonce").is_some());
+    s.stop().await;
+}
+
 // ---- two nodes ---------------------------------------------------------------------------------
 
 async fn node(url: &str, secret: &str) -> TestServer {

@@ -46,3 +46,22 @@ impl DpopConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_and_each_bound_names_its_key() {
+        DpopConfig::default().validate().unwrap();
+        let bad = [
+            ("dpop.proof_max_age_secs", DpopConfig { proof_max_age_secs: 5, ..Default::default() }),
+            ("dpop.proof_max_age_secs", DpopConfig { proof_max_age_secs: 601, ..Default::default() }),
+            ("dpop.clock_leeway_secs", DpopConfig { clock_leeway_secs: -1, ..Default::default() }),
+            ("dpop.nonce_slot_secs", DpopConfig { nonce_slot_secs: 10, ..Default::default() }),
+        ];
+        for (key, c) in bad {
+            assert!(c.validate().unwrap_err().0.contains(key), "{key}");
+        }
+    }
+}
