@@ -458,6 +458,62 @@ async fn f4_userinfo_asks_for_a_nonce() {
     s.stop().await;
 }
 
+/// RFC 8628 device code + RFC 9449 §5: a TV (public client) binds its tokens and its refresh
+/// token to its key with the poll that redeems the approval.
+async fn device_flow_is_bound(db: Option<TestDb>) {
+    let s = server(db, |_| {}).await;
+    code_flow_fixtures(&s).await;
+    s.create_client(ClientSpec {
+        id: Some("tv".into()),
+        name: Some("Living Room TV".into()),
+        public: true,
+        grant_types: vec![GrantType::DeviceCode, GrantType::RefreshToken],
+        scopes: vec!["openid".into(), "offline_access".into(), "api:read".into()],
+        ..Default::default()
+    })
+    .await;
+    let d = post_form(&s.url("/device_authorization"), None, "client_id=tv&scope=openid+offline_access+api%3Aread")
+        .await
+        .json();
+    let ua = UserAgent::new(&s.base);
+    let (_, done) = device_user_acts(&ua, d["user_code"].as_str().unwrap(), "Living Room TV", "approve").await;
+    assert!(done.status < 400, "{}", done.body);
+    let key = DpopKey::new();
+    let url = s.url("/token");
+    let post = |body: String, proof: Option<String>| {
+        let mut rb = http().post(&url).header("content-type", "application/x-www-form-urlencoded").body(body);
+        if let Some(p) = proof {
+            rb = rb.header("dpop", p);
+        }
+        send(rb)
+    };
+    let grant = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+    let r = post(
+        format!("grant_type={grant}&client_id=tv&device_code={}", d["device_code"].as_str().unwrap()),
+        Some(key.proof("POST", &url)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    assert_eq!(jwt_parts(r.json()["access_token"].as_str().unwrap()).1["cnf"]["jkt"], key.jkt());
+    let rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = format!("grant_type=refresh_token&client_id=tv&refresh_token={rt}");
+    post(refresh.clone(), Some(DpopKey::new().proof("POST", &url))).await.assert_error(400, "invalid_grant");
+    assert_eq!(post(refresh, Some(key.proof("POST", &url))).await.status, 200);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f6_device_flow_is_dpop_bound_on_sqlite() {
+    device_flow_is_bound(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f6_device_flow_is_dpop_bound_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    device_flow_is_bound(Some(db)).await;
+}
+
 // ---- CORS for browser apps ---------------------------------------------------------------------
 
 /// Browser apps send `DPoP` and read `DPoP-Nonce` and `WWW-Authenticate` (RFC 9449 §8, §7.1).
