@@ -20,7 +20,8 @@ pub enum UserinfoError {
     /// with a `DPoP` challenge).
     DpopBound,
     /// RFC 9449 §7.1: the proof is missing or refused (`invalid_dpop_proof`, or
-    /// `use_dpop_nonce` when a server nonce is required), or the token was not DPoP-bound.
+    /// `use_dpop_nonce` when a server nonce is required). An unbound token in the DPoP scheme
+    /// is [`UserinfoError::InvalidToken`] (with a `DPoP` challenge).
     Dpop(OAuthError),
     /// Malformed request (400 `invalid_request`).
     InvalidRequest(&'static str),
@@ -89,7 +90,8 @@ pub fn credentials(headers: &[&[u8]]) -> Result<(String, Scheme), UserinfoError>
     }
 }
 
-/// The claims for the token's user.
+/// OIDC Core §5.3.1 + RFC 9449 §7.1: the claims for the token's user; a token in the DPoP
+/// scheme needs its proof (`req`) first.
 pub async fn userinfo(
     state: &AppState,
     token: &str,
