@@ -514,6 +514,44 @@ async fn f6_device_flow_is_dpop_bound_on_postgres() {
     device_flow_is_bound(Some(db)).await;
 }
 
+/// The legacy password grant, when enabled, binds its tokens too (RFC 9449 §5 covers every
+/// grant); its confidential client's refresh token is not bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn f5_password_grant_is_dpop_bound_when_enabled() {
+    let s = server(None, |c| c.legacy.password_grant = true).await;
+    code_flow_fixtures(&s).await;
+    let (id, secret) = s
+        .create_client(ClientSpec {
+            id: Some("legacy".into()),
+            grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+            scopes: vec!["openid".into(), "api:read".into()],
+            ..Default::default()
+        })
+        .await;
+    let key = DpopKey::new();
+    let r = send(
+        http()
+            .post(s.url("/token"))
+            .header("authorization", basic(&id, &secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("dpop", key.proof("POST", &s.url("/token")))
+            .body("grant_type=password&username=alice&password=alice-password-1&scope=api%3Aread"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    assert_eq!(jwt_parts(r.json()["access_token"].as_str().unwrap()).1["cnf"]["jkt"], key.jkt());
+    let rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let r = post_form(
+        &s.url("/token"),
+        Some(&basic(&id, &secret)),
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+    )
+    .await;
+    assert_eq!((r.status, r.json()["token_type"].as_str()), (200, Some("Bearer")), "{}", r.body);
+    s.stop().await;
+}
+
 // ---- CORS for browser apps ---------------------------------------------------------------------
 
 /// Browser apps send `DPoP` and read `DPoP-Nonce` and `WWW-Authenticate` (RFC 9449 §8, §7.1).
