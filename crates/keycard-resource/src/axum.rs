@@ -1,6 +1,12 @@
 //! axum 0.8 integration (feature `axum`): the [`BearerClaims`] extractor, the
 //! [`require_scopes`] layer, and [`IntoResponse`] for [`Error`].
 //!
+//! Both schemes are accepted: `Authorization: Bearer` (RFC 6750) and `Authorization: DPoP` with
+//! a `DPoP` proof header for DPoP-bound tokens (RFC 9449 §7.1; the proof's `htu` is the
+//! validator's [`public_url`](crate::ValidatorBuilder::public_url) with the request path). A
+//! DPoP-bound token sent as `Bearer`, a bad proof, or an unbound token sent as `DPoP` is a 401
+//! with a `DPoP` challenge.
+//!
 //! Responses follow RFC 6750 §3: 401 with `WWW-Authenticate: Bearer` alone when no token was
 //! sent; 401 `invalid_token`, 403 `insufficient_scope` (with the needed `scope`) and
 //! 400 `invalid_request` with `error` and `error_description` both in the challenge and in a
@@ -32,7 +38,7 @@
 //! # }
 //! ```
 
-use crate::bearer::{bearer_bytes, well_formed};
+use crate::bearer::{Scheme, credential_bytes};
 use crate::{Claims, Error, Scope, Validator};
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -53,14 +59,14 @@ struct Verified {
     claims: Arc<Claims>,
 }
 
-/// Finds, validates and records the request's bearer token.
+/// Finds, validates and records the request's access token: `Bearer`, or `DPoP` with its proof
+/// (RFC 9449 §7.1, [`Validator::validate_request`]).
 async fn authenticate(parts: &mut Parts, validator: &Arc<Validator>) -> Result<Arc<Claims>, Error> {
     if let Some(done) = authenticate_now(parts, validator) {
         return done;
     }
-    let token = well_formed(bearer_bytes(&parts.headers, &parts.uri)?)?;
     // Boxed so that the extractor's future, part of every handler's, stays small.
-    let claims = Box::pin(validator.validate_shared(token)).await?;
+    let claims = Box::pin(validator.validate_request(&parts.headers, &parts.method, &parts.uri)).await?;
     parts.extensions.insert(Verified { validator: validator.clone(), claims: claims.clone() });
     Ok(claims)
 }
@@ -74,12 +80,18 @@ fn authenticate_now(parts: &mut Parts, validator: &Arc<Validator>) -> Option<Res
     {
         return Some(Ok(v.claims.clone()));
     }
-    let token = match bearer_bytes(&parts.headers, &parts.uri) {
-        Ok(token) => token,
+    let token = match credential_bytes(&parts.headers, &parts.uri) {
+        Ok((Scheme::Bearer, token)) => token,
+        // Each DPoP request has a fresh proof to check (and remember).
+        Ok((Scheme::Dpop, _)) => return None,
         Err(e) => return Some(Err(e)),
     };
     // A token verified before needs no character check: it passed a stricter one then.
     let claims = validator.cached(token)?;
+    if crate::dpop::bound_jkt(&claims.raw).is_some() {
+        // RFC 9449 §7.2: a DPoP-bound token is no bearer token.
+        return Some(Err(crate::InvalidToken::DpopBound.into()));
+    }
     parts.extensions.insert(Verified { validator: validator.clone(), claims: claims.clone() });
     Some(Ok(claims))
 }

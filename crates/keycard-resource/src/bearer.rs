@@ -58,6 +58,40 @@ pub fn bearer_token<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, Er
 /// axum integration first looks these bytes up among the tokens already verified (which were
 /// well formed, or their signature could not have been checked) and checks the rest on a miss.
 pub(crate) fn bearer_bytes<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a [u8], Error> {
+    match credential_bytes(headers, uri)? {
+        (Scheme::Bearer, token) => Ok(token),
+        // A DPoP-scheme request carries no bearer token.
+        (Scheme::Dpop, _) => Err(Error::MissingToken),
+    }
+}
+
+/// The authorization scheme an access token was presented in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750 §2.1).
+    Bearer,
+    /// `Authorization: DPoP` with a `DPoP` proof header (RFC 9449 §7.1).
+    Dpop,
+}
+
+/// The access token of a request and its scheme, `Bearer` or `DPoP` (RFC 9449 §7.1), with the
+/// same rules as [`bearer_token`]; any other scheme is [`Error::MissingToken`].
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Uri};
+/// use keycard_resource::Scheme;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", HeaderValue::from_static("DPoP abc.def.ghi"));
+/// let uri: Uri = "/invoices".parse().unwrap();
+/// assert_eq!(keycard_resource::access_token(&headers, &uri).unwrap(), (Scheme::Dpop, "abc.def.ghi"));
+/// ```
+pub fn access_token<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<(Scheme, &'a str), Error> {
+    let (scheme, token) = credential_bytes(headers, uri)?;
+    Ok((scheme, well_formed(token)?))
+}
+
+/// [`bearer_bytes`] for both schemes.
+pub(crate) fn credential_bytes<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<(Scheme, &'a [u8]), Error> {
     if let Some(query) = uri.query()
         && form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
     {
@@ -75,16 +109,20 @@ pub(crate) fn bearer_bytes<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a 
         Some(i) => (&value[..i], &value[i + 1..]),
         None => (value, &b""[..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        // Another scheme (Basic, DPoP, …): no bearer token was sent; a header that is not even
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
+        // Another scheme (Basic, …): no access token was sent; a header that is not even
         // visible ASCII is still malformed.
         return if value.iter().all(|&c| c == b'\t' || (0x20..0x7f).contains(&c)) {
             Err(Error::MissingToken)
         } else {
             Err(Error::InvalidRequest(MALFORMED_HEADER))
         };
-    }
-    Ok(trim_spaces(rest))
+    };
+    Ok((scheme, trim_spaces(rest)))
 }
 
 /// The RFC 6750 §2.1 `b64token` check of a token from [`bearer_bytes`].

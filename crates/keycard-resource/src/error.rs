@@ -54,6 +54,12 @@ pub enum InvalidToken {
     OpaqueNotAccepted,
     /// Introspection describes something other than a bearer access token.
     NotAnAccessToken,
+    /// RFC 9449 §7.2: a DPoP-bound token (`cnf.jkt`) presented as a bearer token. The
+    /// challenge is `DPoP`.
+    DpopBound,
+    /// RFC 9449 §7.1: a token that is not DPoP-bound presented in the `DPoP` scheme: there is
+    /// no key to check the proof against. The challenge is `DPoP`.
+    NotDpopBound,
 }
 
 impl InvalidToken {
@@ -77,6 +83,8 @@ impl InvalidToken {
             Self::Inactive => "the access token is not active",
             Self::OpaqueNotAccepted => "opaque access tokens are not accepted here",
             Self::NotAnAccessToken => "the token is not an access token",
+            Self::DpopBound => "the access token is DPoP-bound: use the DPoP authorization scheme with a proof",
+            Self::NotDpopBound => "the access token is not DPoP-bound: use the Bearer authorization scheme",
         }
     }
 }
@@ -122,6 +130,11 @@ pub enum Error {
     /// 401 `invalid_token`.
     #[error("invalid token: {0}")]
     InvalidToken(InvalidToken),
+    /// RFC 9449 §7.1: the DPoP proof is missing, malformed, replayed, or does not match the
+    /// request, the token (`ath`) or the token's key (`cnf.jkt`). 401 `invalid_dpop_proof`
+    /// with a `DPoP` challenge. The text is fixed and never contains the proof.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
     /// The token is valid but lacks a scope the resource requires. 403 `insufficient_scope`.
     #[error("insufficient scope: {required} required")]
     InsufficientScope {
@@ -153,7 +166,7 @@ impl Error {
     /// The HTTP status this error answers with (RFC 6750 §3.1).
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingToken | Self::InvalidToken(_) | Self::InvalidDpopProof(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -168,6 +181,7 @@ impl Error {
             Self::MissingToken => None,
             Self::InvalidRequest(_) => Some(ErrorCode::InvalidRequest),
             Self::InvalidToken(_) => Some(ErrorCode::InvalidToken),
+            Self::InvalidDpopProof(_) => Some(ErrorCode::InvalidDpopProof),
             Self::InsufficientScope { .. } => Some(ErrorCode::InsufficientScope),
             Self::Unavailable { .. } => Some(ErrorCode::TemporarilyUnavailable),
             Self::Configuration(_) => Some(ErrorCode::ServerError),
@@ -180,6 +194,7 @@ impl Error {
             Self::MissingToken => None,
             Self::InvalidRequest(what) => Some(what),
             Self::InvalidToken(reason) => Some(reason.description()),
+            Self::InvalidDpopProof(what) => Some(what),
             Self::InsufficientScope { .. } => Some("the access token does not grant the scope this resource requires"),
             Self::Unavailable { .. } => Some("the authorization server is unavailable"),
             Self::Configuration(_) => Some("the resource server is misconfigured"),
@@ -188,7 +203,9 @@ impl Error {
 
     /// The `WWW-Authenticate` challenge for this error (RFC 6750 §3), or `None` for errors that
     /// are not about the credentials (500, 503). `realm`, when given, is added first; it must
-    /// not contain `"` or `\`.
+    /// not contain `"` or `\`. The DPoP errors ([`Error::InvalidDpopProof`],
+    /// [`InvalidToken::DpopBound`], [`InvalidToken::NotDpopBound`]) get a `DPoP` challenge with
+    /// the accepted proof algorithms (RFC 9449 §7.1); every other error a `Bearer` one.
     ///
     /// ```
     /// use keycard_resource::{Error, InvalidToken};
@@ -204,9 +221,14 @@ impl Error {
         if let Some(realm) = realm {
             params.push(format!("realm=\"{realm}\""));
         }
+        let dpop = self.is_dpop();
+        if dpop {
+            let algs: Vec<&str> = crate::dpop::SUPPORTED_ALGS.iter().map(|a| a.as_str()).collect();
+            params.push(format!("algs=\"{}\"", algs.join(" ")));
+        }
         match self {
             Self::MissingToken => {}
-            Self::InvalidRequest(_) | Self::InvalidToken(_) => {
+            Self::InvalidRequest(_) | Self::InvalidToken(_) | Self::InvalidDpopProof(_) => {
                 // Both have an error code and a description here.
                 let code = self.error_code().map(ErrorCode::as_str).unwrap_or_default();
                 params.push(format!("error=\"{code}\""));
@@ -223,7 +245,16 @@ impl Error {
             }
             Self::Unavailable { .. } | Self::Configuration(_) => return None,
         }
-        if params.is_empty() { Some("Bearer".to_owned()) } else { Some(format!("Bearer {}", params.join(", "))) }
+        let scheme = if dpop { "DPoP" } else { "Bearer" };
+        if params.is_empty() { Some(scheme.to_owned()) } else { Some(format!("{scheme} {}", params.join(", "))) }
+    }
+
+    /// Is this a DPoP error (answered with a `DPoP` challenge)?
+    pub fn is_dpop(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidDpopProof(_) | Self::InvalidToken(InvalidToken::DpopBound | InvalidToken::NotDpopBound)
+        )
     }
 }
 
@@ -262,6 +293,8 @@ mod tests {
             InvalidToken::Inactive,
             InvalidToken::OpaqueNotAccepted,
             InvalidToken::NotAnAccessToken,
+            InvalidToken::DpopBound,
+            InvalidToken::NotDpopBound,
         ];
         for r in reasons {
             assert!(is_rfc6750_text(r.description()), "{r:?}");

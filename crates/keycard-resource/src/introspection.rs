@@ -248,7 +248,8 @@ fn check_answer(
     if !a.active {
         return Err(InvalidToken::Inactive);
     }
-    if a.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
+    // `DPoP` (RFC 9449 §6.2): a bound access token; its `cnf.jkt` is checked by the caller.
+    if a.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("dpop")) {
         return Err(InvalidToken::NotAnAccessToken);
     }
     if a.iss.as_deref().is_some_and(|iss| iss != issuer) {

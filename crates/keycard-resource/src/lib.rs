@@ -58,6 +58,20 @@
 //!
 //! Opaque: introspection says `active`, with this audience and issuer, not expired.
 //!
+//! # DPoP-bound tokens (RFC 9449)
+//!
+//! A token with `cnf.jkt` is bound to the client's key: it must come as
+//! `Authorization: DPoP <token>` with a `DPoP` proof header, and [`Validator::validate`] (the
+//! `Bearer` scheme) refuses it with [`InvalidToken::DpopBound`]. Check it with
+//! [`Validator::validate_dpop`] (token, proof headers, method, URL) or
+//! [`Validator::validate_request`] (headers, method and URI of a request, either scheme: what
+//! the axum extractor calls). The proof's `htu` is compared with
+//! [`ValidatorBuilder::public_url`] joined with the request path. Each accepted proof's `jti` is
+//! remembered in memory per validator (see the `resource_dpop` module notes in
+//! docs/resource-servers.md: several instances each keep their own). An unbound token presented
+//! as `DPoP` is refused ([`InvalidToken::NotDpopBound`]). The proof checks themselves are
+//! [`dpop::verify_proof`], the same code the Keycard server runs.
+//!
 //! # Errors and HTTP
 //!
 //! See [`Error`]: 401 `invalid_token`, 403 `insufficient_scope`, 400 `invalid_request`, and
@@ -65,7 +79,9 @@
 //!
 //! # Layout
 //! - [`error`]: [`Error`] and [`InvalidToken`], their status codes and challenges.
-//! - `bearer`: finding the token in a request ([`bearer_token`]).
+//! - `bearer`: finding the token in a request ([`bearer_token`], [`access_token`]).
+//! - [`dpop`]: the RFC 9449 §4.3 proof verifier shared with the server (pure, no I/O).
+//! - `resource_dpop`: DPoP-bound tokens at a resource server, its in-memory `jti` cache.
 //! - `jwt`: JWT parsing and claim checks.
 //! - `jwks`: the JWKS cache.
 //! - [`jwk`]: foreign public keys (client JWK Sets, DPoP proof keys), RFC 7638 thumbprints and
@@ -76,17 +92,19 @@
 #![deny(missing_docs)]
 
 mod bearer;
+pub mod dpop;
 pub mod error;
 mod introspection;
 pub mod jwk;
 mod jwks;
 mod jwt;
+mod resource_dpop;
 mod upstream;
 
 #[cfg(feature = "axum")]
 pub mod axum;
 
-pub use bearer::bearer_token;
+pub use bearer::{Scheme, access_token, bearer_token};
 pub use error::{Error, InvalidToken};
 pub use introspection::REJECTED_MAX_AGE;
 pub use keycard_types::Scope;
@@ -171,6 +189,7 @@ pub struct Validator {
     jwks: JwksCache,
     introspector: Option<Introspector>,
     verified: VerifiedCache,
+    dpop: resource_dpop::DpopSettings,
 }
 
 /// JWTs that already passed every check: presenting the same token again (the usual case: a
@@ -317,7 +336,17 @@ impl Validator {
         self.validate_shared_at(token, now).await.map(std::sync::Arc::unwrap_or_clone)
     }
 
+    /// The bearer-scheme validation: a DPoP-bound token is refused (RFC 9449 §7.2).
     async fn validate_shared_at(&self, token: &str, now: SystemTime) -> Result<std::sync::Arc<Claims>, Error> {
+        let claims = self.validate_token_at(token, now).await?;
+        if dpop::bound_jkt(&claims.raw).is_some() {
+            return Err(InvalidToken::DpopBound.into());
+        }
+        Ok(claims)
+    }
+
+    /// The token's own checks, whatever the scheme.
+    async fn validate_token_at(&self, token: &str, now: SystemTime) -> Result<std::sync::Arc<Claims>, Error> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.is_ascii() {
             return Err(InvalidToken::Malformed.into());
         }
@@ -398,6 +427,9 @@ pub struct ValidatorBuilder {
     verified_cache_capacity: usize,
     http: Option<reqwest::Client>,
     allow_http: bool,
+    public_url: Option<String>,
+    dpop_proof_max_age: Duration,
+    dpop_replay_capacity: usize,
 }
 
 impl std::fmt::Debug for ValidatorBuilder {
@@ -427,6 +459,10 @@ impl ValidatorBuilder {
     pub const DEFAULT_VERIFIED_CACHE_CAPACITY: usize = 10_000;
     /// Timeout of the default HTTP client.
     pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`ValidatorBuilder::dpop_proof_max_age`].
+    pub const DEFAULT_DPOP_PROOF_MAX_AGE: Duration = Duration::from_secs(60);
+    /// Default for [`ValidatorBuilder::dpop_replay_capacity`].
+    pub const DEFAULT_DPOP_REPLAY_CAPACITY: usize = 100_000;
 
     fn new(issuer: String) -> Self {
         Self {
@@ -444,7 +480,33 @@ impl ValidatorBuilder {
             verified_cache_capacity: Self::DEFAULT_VERIFIED_CACHE_CAPACITY,
             http: None,
             allow_http: false,
+            public_url: None,
+            dpop_proof_max_age: Self::DEFAULT_DPOP_PROOF_MAX_AGE,
+            dpop_replay_capacity: Self::DEFAULT_DPOP_REPLAY_CAPACITY,
         }
+    }
+
+    /// RFC 9449 §4.3: this resource server's public base URL (scheme, host, port and any path
+    /// prefix, as clients address it, e.g. `https://api.example.com`): a DPoP proof's `htu`
+    /// must be it joined with the request's path. Default: the audience, when it is an
+    /// `http(s)` URL. Never taken from the request's `Host` header.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// How old a DPoP proof's `iat` may be (default 60 s, at most 10 min); the leeway applies
+    /// to an `iat` ahead of the clock. Also how long each proof's `jti` is remembered.
+    pub fn dpop_proof_max_age(mut self, max_age: Duration) -> Self {
+        self.dpop_proof_max_age = max_age;
+        self
+    }
+
+    /// How many recently accepted DPoP proofs are remembered for replay detection (default
+    /// 100 000, about 40 bytes each). When it is full of live entries new proofs are refused.
+    pub fn dpop_replay_capacity(mut self, capacity: usize) -> Self {
+        self.dpop_replay_capacity = capacity;
+        self
     }
 
     /// The audience this resource server expects in `aud` (required), e.g. its base URL.
@@ -555,6 +617,18 @@ impl ValidatorBuilder {
             None => upstream::metadata_url(&issuer_url),
         };
         let jwks_uri = self.jwks_uri.as_deref().map(|s| url("jwks_uri", s)).transpose()?;
+        if self.dpop_proof_max_age > Duration::from_secs(600) {
+            return Err(config("dpop_proof_max_age exceeds 10 minutes".into()));
+        }
+        let public_url = match self.public_url {
+            Some(u) => {
+                if dpop::normalized_htu(&u).is_none() {
+                    return Err(config(format!("public_url {u:?} is not an absolute http(s) URL")));
+                }
+                Some(u)
+            }
+            None => dpop::normalized_htu(&audience).is_some().then(|| audience.clone()),
+        };
         let introspection_endpoint =
             self.introspection_endpoint.as_deref().map(|s| url("introspection_endpoint", s)).transpose()?;
         let http = match self.http {
@@ -596,6 +670,11 @@ impl ValidatorBuilder {
                 hasher: std::hash::RandomState::new(),
                 capacity: self.verified_cache_capacity,
                 max_age: i64::try_from(self.jwks_max_age.as_secs()).unwrap_or(i64::MAX).min(300),
+            },
+            dpop: resource_dpop::DpopSettings {
+                public_url,
+                max_age_secs: i64::try_from(self.dpop_proof_max_age.as_secs()).unwrap_or(600),
+                replay: resource_dpop::ReplayCache::new(self.dpop_replay_capacity),
             },
         })
     }

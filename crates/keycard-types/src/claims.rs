@@ -36,4 +36,14 @@ pub struct AccessTokenClaims {
     /// introspection can report it inactive once the grant is revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// RFC 9449 §6.1 (RFC 7800 §3.1): the key a DPoP-bound token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 confirmation claim, with the RFC 9449 §6.1 member `jkt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the DPoP public key.
+    pub jkt: String,
 }

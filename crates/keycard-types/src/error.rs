@@ -61,6 +61,10 @@ pub enum ErrorCode {
     /// RFC 9101 §6.2, OpenID Connect Core §3.1.2.6: the request object is invalid (signature,
     /// claims, alg).
     InvalidRequestObject,
+    /// RFC 9449 §5 / §7.1: the DPoP proof is missing, invalid or does not match the request.
+    InvalidDpopProof,
+    /// RFC 9449 §8 / §9: the server requires a DPoP nonce (sent in the `DPoP-Nonce` header).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -92,10 +96,12 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
-    const ALL: [ErrorCode; 25] = [
+    const ALL: [ErrorCode; 27] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -121,6 +127,8 @@ impl ErrorCode {
         Self::RequestUriNotSupported,
         Self::InvalidRequestUri,
         Self::InvalidRequestObject,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
     ];
 }
 

@@ -18,7 +18,7 @@ pub mod response;
 pub mod scope;
 pub mod secret;
 
-pub use claims::AccessTokenClaims;
+pub use claims::{AccessTokenClaims, Confirmation};
 pub use error::{ErrorBody, ErrorCode};
 pub use metadata::ServerMetadata;
 pub use response::{IntrospectionResponse, TokenResponse};

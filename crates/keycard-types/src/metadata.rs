@@ -91,4 +91,7 @@ pub struct ServerMetadata {
     /// RFC 9101 §10.5: the algs accepted for signed request objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_object_signing_alg_values_supported: Vec<String>,
+    /// RFC 9449 §5.1: the JWS algorithms accepted for DPoP proofs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct TokenResponse {
     /// The access token.
     pub access_token: SecretString,
-    /// Always `Bearer` for now (RFC 6750).
+    /// `Bearer` (RFC 6750), or `DPoP` for a DPoP-bound access token (RFC 9449 §5).
     pub token_type: String,
     /// Lifetime of the access token in seconds.
     pub expires_in: u64,
@@ -39,7 +39,7 @@ pub struct IntrospectionResponse {
     /// Human-readable identifier of the resource owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// `Bearer`, or `refresh_token` for refresh tokens.
+    /// `Bearer`, `DPoP` for a DPoP-bound token (RFC 9449 §6.2), or `refresh_token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
     /// Expiry, seconds since the epoch.
@@ -63,6 +63,9 @@ pub struct IntrospectionResponse {
     /// Token identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::claims::Confirmation>,
 }
 
 impl IntrospectionResponse {

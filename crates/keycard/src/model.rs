@@ -445,6 +445,8 @@ pub struct StoredAccessToken {
     pub expires_at: UnixTime,
     /// Revocation time.
     pub revoked_at: Option<UnixTime>,
+    /// RFC 9449 §6.2: the DPoP key thumbprint the token is bound to (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 /// A pending authorization request (docs/architecture.md, "Pending authorizations"): validated once, stored server-side under a
@@ -536,6 +538,9 @@ pub struct AuthCode {
     pub created_at: UnixTime,
     /// Expiry (60 s by default).
     pub expires_at: UnixTime,
+    /// RFC 9449 §10: the `dpop_jkt` of the authorization request; redeeming needs a proof by
+    /// that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a user authorized a client to do, created when a code is redeemed. It anchors every
@@ -579,6 +584,8 @@ pub struct Grant {
     pub revoked_at: Option<UnixTime>,
     /// Why it was revoked.
     pub revoked_reason: Option<String>,
+    /// RFC 9449 §5: the DPoP key a public client's refresh tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// State of a device authorization request (RFC 8628 §3.5).

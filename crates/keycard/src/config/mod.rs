@@ -15,6 +15,7 @@
 
 mod client_auth;
 mod database;
+mod dpop;
 mod grants;
 mod http;
 mod load;
@@ -30,6 +31,7 @@ mod ui;
 
 pub use client_auth::ClientAuthConfig;
 pub use database::{DatabaseConfig, redact_url};
+pub use dpop::DpopConfig;
 pub use grants::{DeviceConfig, LegacyConfig};
 pub use http::{HttpConfig, MAX_HEADER_BYTES, MIN_HEADER_BYTES};
 pub use login::LoginConfig;
@@ -118,6 +120,8 @@ pub struct Config {
     pub client_auth: ClientAuthConfig,
     /// Pushed authorization requests (RFC 9126) and request objects (RFC 9101).
     pub par: ParConfig,
+    /// DPoP proofs (RFC 9449).
+    pub dpop: DpopConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -149,6 +153,7 @@ impl Default for Config {
             legacy: LegacyConfig { implicit_access_token_ttl_secs: 300, ..Default::default() },
             client_auth: ClientAuthConfig::default(),
             par: ParConfig::default(),
+            dpop: DpopConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -188,6 +193,7 @@ impl Config {
         self.legacy.validate()?;
         self.client_auth.validate()?;
         self.par.validate()?;
+        self.dpop.validate()?;
         self.cache.validate()?;
         self.log.validate()?;
         self.ui.validate()?;

@@ -66,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         }))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("dpop")])
+        // RFC 9449 §8: browser apps must read the server nonce and the DPoP challenge.
+        .expose_headers([HeaderName::from_static("dpop-nonce"), header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600));
     let public = Router::new()
         .route("/.well-known/oauth-authorization-server", get(oauth::metadata))

@@ -6,7 +6,7 @@ use crate::oauth::{OAuthError, grant, introspect as intro, par as pushed, revoke
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 fn json_no_store<T: serde::Serialize>(body: T) -> Response {
@@ -16,12 +16,35 @@ fn json_no_store<T: serde::Serialize>(body: T) -> Response {
 }
 
 /// RFC 6749 §3.2 / §5.1 (OAuth 2.1 §3.2.3): `POST /token`. A `resource` parameter is
-/// `invalid_target` (RFC 8707 §2) until resource indicators are supported.
-pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    form.params.refuse_resource()?;
-    let meta = grant::RequestMeta { origin: form.origin.as_deref(), ip: &form.ip };
-    let res = grant::token(&state, form.authorization.as_deref(), &meta, &form.params).await?;
-    Ok(json_no_store(res))
+/// `invalid_target` (RFC 8707 §2) until resource indicators are supported. `DPoP` headers go
+/// to the grant (RFC 9449 §5); with server nonces on, every answer carries a fresh
+/// `DPoP-Nonce` (§8).
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
+    let dpop: Vec<&[u8]> = headers.get_all(&DPOP).iter().map(HeaderValue::as_bytes).collect();
+    let result = async {
+        form.params.refuse_resource()?;
+        let meta = grant::RequestMeta { origin: form.origin.as_deref(), ip: &form.ip, dpop: &dpop };
+        grant::token(&state, form.authorization.as_deref(), &meta, &form.params).await
+    }
+    .await;
+    let mut res = match result {
+        Ok(body) => json_no_store(body),
+        Err(e) => e.into_response(),
+    };
+    add_dpop_nonce(&state, &mut res);
+    res
+}
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+pub static DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// RFC 9449 §8.1: a fresh `DPoP-Nonce` on the response, when server nonces are on.
+pub fn add_dpop_nonce(state: &AppState, res: &mut Response) {
+    if let Some(n) = crate::oauth::dpop::fresh_nonce(state)
+        && let Ok(v) = HeaderValue::from_str(&n)
+    {
+        res.headers_mut().insert(HeaderName::from_static("dpop-nonce"), v);
+    }
 }
 
 /// RFC 9126 §2: `POST /par`; 201 with `request_uri` and `expires_in` (§2.2), no-store.

@@ -97,5 +97,10 @@ pub fn metadata(config: &Config) -> ServerMetadata {
             .iter()
             .map(|a| a.as_str().to_owned())
             .collect(),
+        // RFC 9449 §5.1: DPoP is always on (a client opts in by sending proofs).
+        dpop_signing_alg_values_supported: keycard_resource::dpop::SUPPORTED_ALGS
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
     }
 }

@@ -317,6 +317,7 @@ async fn issue_implicit(
                 scope: &req.scope,
                 auth_time: Some(s.auth_time),
                 grant_id: Some(&grant.id),
+                jkt: None,
             },
         )
         .await?;
@@ -373,6 +374,7 @@ async fn issue_code(
             scope: req.scope.to_string(),
             nonce: req.nonce.clone(),
             code_challenge: req.code_challenge.clone(),
+            dpop_jkt: req.dpop_jkt.clone(),
             auth_time: s.auth_time,
             created_at: now,
             expires_at: now + state.config.authorization.code_ttl_secs,

@@ -44,6 +44,8 @@ pub struct ActiveToken {
     pub aud: String,
     /// Grant id, for tokens issued on behalf of a user.
     pub gid: Option<String>,
+    /// RFC 9449 §6: the DPoP key thumbprint the token is bound to.
+    pub jkt: Option<String>,
 }
 
 /// Checks an access token (JWT or opaque) and every state that can end it early.
@@ -66,6 +68,7 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
             jti: t.jti,
             aud: t.audience,
             gid: t.grant_id,
+            jkt: t.dpop_jkt,
         }
     } else {
         let Some(c) = tokens::verify_jwt_access_token(state, token) else { return Ok(None) };
@@ -82,6 +85,7 @@ pub async fn active_access_token(state: &AppState, token: &str) -> Result<Option
             jti: c.jti,
             aud: c.aud,
             gid: c.gid,
+            jkt: c.cnf.map(|c| c.jkt),
         }
     };
     // A token older than its client belongs to a deleted client of the same id (issue 14).
@@ -140,13 +144,15 @@ fn describe_active(state: &AppState, t: ActiveToken) -> IntrospectionResponse {
         active: true,
         scope: t.scope,
         client_id: Some(t.client_id),
-        token_type: Some("Bearer".into()),
+        // RFC 9449 §6.2: a bound token is described as DPoP with its key.
+        token_type: Some(super::dpop::token_type(t.jkt.as_deref()).into()),
         exp: Some(t.exp),
         iat: Some(t.iat),
         sub: Some(t.sub),
         aud: Some(t.aud),
         iss: Some(state.config.issuer.clone()),
         jti: Some(t.jti),
+        cnf: t.jkt.map(|jkt| keycard_types::Confirmation { jkt }),
         ..Default::default()
     }
 }

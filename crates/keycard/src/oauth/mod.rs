@@ -17,6 +17,7 @@
 //! - [`browser`]: one browser's cookies, the server-minted browser-binding cookie (G1/G4).
 //! - [`grant`]: the token endpoint: one file per grant behind one `match`.
 //! - [`tokens`]: minting access tokens (RFC 9068 JWT or opaque).
+//! - [`dpop`]: DPoP policy (RFC 9449): bound tokens, replay, code and refresh binding, nonces.
 //! - [`subject`]: the `sub` a client sees (public or pairwise, OIDC Core §8).
 //! - [`introspect`], [`revoke`]: RFC 7662 and RFC 7009.
 //! - [`discovery`]: RFC 8414 metadata derived from the configuration.
@@ -33,6 +34,7 @@ pub mod client_auth;
 pub mod client_throttle;
 pub mod device;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod flow;
 pub mod grant;

@@ -39,6 +39,8 @@ pub struct AccessTokenSpec<'a> {
     pub auth_time: Option<UnixTime>,
     /// Grant this token descends from (code / refresh family), for revocation.
     pub grant_id: Option<&'a str>,
+    /// RFC 9449 §6: the DPoP key thumbprint the token is bound to (`cnf.jkt`).
+    pub jkt: Option<&'a str>,
 }
 
 /// Mints an access token in the client's format.
@@ -62,6 +64,7 @@ pub async fn mint_access_token(state: &AppState, spec: AccessTokenSpec<'_>) -> R
                 scope,
                 auth_time: spec.auth_time,
                 gid: spec.grant_id.map(str::to_owned),
+                cnf: spec.jkt.map(|jkt| keycard_types::Confirmation { jkt: jkt.to_owned() }),
             };
             let keys = state.keys.snapshot();
             let alg = state.config.keys.access_token_alg;
@@ -86,6 +89,7 @@ pub async fn mint_access_token(state: &AppState, spec: AccessTokenSpec<'_>) -> R
                     issued_at: now,
                     expires_at: now + ttl,
                     revoked_at: None,
+                    dpop_jkt: spec.jkt.map(str::to_owned),
                 })
                 .await?;
             Ok(MintedAccessToken { token: token.into(), expires_in: ttl, jti })

@@ -17,6 +17,7 @@ fn token_from_row(r: &AnyRow) -> StoreResult<StoredAccessToken> {
         issued_at: r.try_get("issued_at")?,
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
     })
 }
 
@@ -27,7 +28,7 @@ impl Store {
     pub async fn insert_access_token(&self, t: &StoredAccessToken) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO access_tokens (token_hash, jti, client_id, subject, scope, audience, grant_id, \
-             issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             issued_at, expires_at, revoked_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&t.token_hash)
         .bind(&t.jti)
@@ -39,6 +40,7 @@ impl Store {
         .bind(t.issued_at)
         .bind(t.expires_at)
         .bind(t.revoked_at)
+        .bind(&t.dpop_jkt)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -48,7 +50,7 @@ impl Store {
     pub async fn get_access_token(&self, hash: &str) -> StoreResult<Option<StoredAccessToken>> {
         sqlx::query(
             "SELECT token_hash, jti, client_id, subject, scope, audience, grant_id, issued_at, expires_at, \
-             revoked_at FROM access_tokens WHERE token_hash = $1",
+             revoked_at, dpop_jkt FROM access_tokens WHERE token_hash = $1",
         )
         .bind(hash)
         .fetch_optional(&self.read)

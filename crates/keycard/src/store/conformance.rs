@@ -317,6 +317,7 @@ mod tests {
             issued_at: 10,
             expires_at: 20,
             revoked_at: None,
+            dpop_jkt: Some("jkt-at".into()),
         };
         s.insert_access_token(&t).await.unwrap();
         assert_eq!(s.get_access_token("h1").await.unwrap(), Some(t.clone()));
@@ -381,6 +382,7 @@ mod tests {
             expires_at: 5000,
             revoked_at: None,
             revoked_reason: None,
+            dpop_jkt: Some("jkt-grant".into()),
         }
     }
 
@@ -460,6 +462,7 @@ mod tests {
             auth_time: 1,
             created_at: 1,
             expires_at: 61,
+            dpop_jkt: Some("jkt-code".into()),
         };
         s.insert_code(&code).await.unwrap();
         assert_eq!(s.get_code("ch").await.unwrap(), Some(code));
@@ -638,6 +641,7 @@ mod tests {
                 auth_time: 1,
                 created_at: 1,
                 expires_at: 61,
+                dpop_jkt: None,
             })
             .await
             .unwrap();
@@ -667,6 +671,7 @@ mod tests {
                 issued_at: 1,
                 expires_at: 600,
                 revoked_at: None,
+                dpop_jkt: None,
             })
             .await
             .unwrap();

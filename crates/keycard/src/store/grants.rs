@@ -8,13 +8,13 @@ use sqlx::{Row, any::AnyRow};
 
 macro_rules! code_columns {
     () => {
-        "code_hash, grant_id, client_id, user_id, session_sid, redirect_uri, redirect_uri_given, scope, nonce, code_challenge, auth_time, created_at, expires_at"
+        "code_hash, grant_id, client_id, user_id, session_sid, redirect_uri, redirect_uri_given, scope, nonce, code_challenge, auth_time, created_at, expires_at, dpop_jkt"
     };
 }
 
 macro_rules! grant_columns {
     () => {
-        "id, client_id, user_id, session_sid, scope, auth_time, refresh_hash, prev_refresh_hash, generation, refresh_idle_expires_at, refresh_expires_at, rotated_at, replay_response, replay_count, created_at, expires_at, revoked_at, revoked_reason"
+        "id, client_id, user_id, session_sid, scope, auth_time, refresh_hash, prev_refresh_hash, generation, refresh_idle_expires_at, refresh_expires_at, rotated_at, replay_response, replay_count, created_at, expires_at, revoked_at, revoked_reason, dpop_jkt"
     };
 }
 
@@ -33,6 +33,7 @@ fn code_from_row(r: &AnyRow) -> StoreResult<AuthCode> {
         auth_time: r.try_get("auth_time")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
     })
 }
 
@@ -56,6 +57,7 @@ fn grant_from_row(r: &AnyRow) -> StoreResult<Grant> {
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
         revoked_reason: r.try_get("revoked_reason")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
     })
 }
 
@@ -67,7 +69,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO authorization_codes (",
             code_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&c.code_hash)
         .bind(&c.grant_id)
@@ -82,6 +84,7 @@ impl Store {
         .bind(c.auth_time)
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(&c.dpop_jkt)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -105,7 +108,7 @@ impl Store {
         Ok(sqlx::query(concat!(
             "INSERT INTO grants (",
             grant_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (id) DO NOTHING"
         ))
         .bind(&g.id)
@@ -126,6 +129,7 @@ impl Store {
         .bind(g.expires_at)
         .bind(g.revoked_at)
         .bind(&g.revoked_reason)
+        .bind(&g.dpop_jkt)
         .execute(&self.pool)
         .await?
         .rows_affected()

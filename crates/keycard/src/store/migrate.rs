@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_pushed_requests.sql"),
         postgres: include_str!("../../migrations/postgres/0007_pushed_requests.sql"),
     },
+    Migration {
+        version: 8,
+        name: "dpop",
+        sqlite: include_str!("../../migrations/sqlite/0008_dpop.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_dpop.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.

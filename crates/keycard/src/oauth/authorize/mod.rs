@@ -147,6 +147,9 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// RFC 7636 §4.3: the S256 challenge (the only method accepted).
     pub code_challenge: Option<String>,
+    /// RFC 9449 §10: the DPoP key thumbprint the code is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// OpenID Connect Core §3.1.2.1 `prompt`: a set, no duplicates; `none` is always alone.
     pub prompt: Vec<Prompt>,
     /// OpenID Connect Core §3.1.2.1 `max_age` in seconds.

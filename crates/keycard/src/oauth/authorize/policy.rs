@@ -135,6 +135,7 @@ fn defer_until_signed_in(
                 state,
                 nonce: None,
                 code_challenge: None,
+                dpop_jkt: None,
                 prompt: Vec::new(),
                 max_age: None,
                 login_hint: None,

@@ -360,6 +360,8 @@ pub fn validate_with(
     let nonce = bounded("nonce")?;
     let login_hint = bounded("login_hint")?;
     let ui_locales = bounded("ui_locales")?;
+    // RFC 9449 §10.
+    let dpop_jkt = crate::oauth::dpop::parse_dpop_jkt(params.get("dpop_jkt")).map_err(|e| fail(response_mode, e))?;
 
     Ok(AuthorizationRequest {
         response_type,
@@ -371,6 +373,7 @@ pub fn validate_with(
         state,
         nonce,
         code_challenge,
+        dpop_jkt,
         prompt,
         max_age,
         login_hint,

@@ -67,8 +67,14 @@ async fn still_standing(state: &AppState, client: &Client, code: &AuthCode, scop
     }))
 }
 
-/// Redeems the code for tokens.
-pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Result<TokenResponse, OAuthError> {
+/// Redeems the code for tokens; `jkt` is the thumbprint of the request's DPoP proof, if any
+/// (RFC 9449 §5: the tokens are bound to it; §10: it must be the code's `dpop_jkt`).
+pub async fn issue(
+    state: &AppState,
+    client: &Client,
+    req: CodeRequest,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     let now = state.clock.now();
     if !req.code.starts_with(CODE_PREFIX) || req.code.len() > 128 {
         return Err(bad("the authorization code is invalid"));
@@ -99,6 +105,7 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         (None, None) if client.is_public() => return Err(bad("public clients must use PKCE")),
         (None, None) => {}
     }
+    crate::oauth::dpop::check_code_binding(code.dpop_jkt.as_deref(), jkt)?;
     let user = state.store.get_user(&code.user_id).await?;
     if user.is_none_or(|u| u.disabled) {
         return Err(bad("the user is no longer active"));
@@ -108,7 +115,7 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         revoke_reused(state, client, &code).await?;
         return Err(bad("the sign-in or consent this code was issued under has ended"));
     }
-    let (grant, refresh) = user_tokens::new_grant(
+    let (mut grant, refresh) = user_tokens::new_grant(
         state,
         NewGrant {
             id: code.grant_id.clone(),
@@ -120,12 +127,13 @@ pub async fn issue(state: &AppState, client: &Client, req: CodeRequest) -> Resul
         },
         user_tokens::wants_refresh(client, &scope),
     );
+    grant.dpop_jkt = crate::oauth::dpop::refresh_binding(client, jkt);
     if !state.store.create_grant(&grant).await? {
         // The code was redeemed before: revoke everything issued from it.
         revoke_reused(state, client, &code).await?;
         return Err(bad("the authorization code has already been used"));
     }
-    user_tokens::respond(state, client, &grant, &scope, refresh, code.nonce.as_deref()).await
+    user_tokens::respond(state, client, &grant, &scope, refresh, code.nonce.as_deref(), jkt).await
 }
 
 #[cfg(test)]

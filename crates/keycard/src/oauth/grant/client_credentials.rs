@@ -29,16 +29,22 @@ pub fn granted_scope(client: &Client, requested: Option<Scope>) -> Result<Scope,
 }
 
 /// RFC 6749 §4.4.2–4.4.3: issues an access token for the client itself.
-pub async fn issue(state: &AppState, client: &Client, requested: Option<Scope>) -> Result<TokenResponse, OAuthError> {
+/// With a DPoP proof (`jkt`, RFC 9449 §5) the token is bound to its key.
+pub async fn issue(
+    state: &AppState,
+    client: &Client,
+    requested: Option<Scope>,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     let scope = granted_scope(client, requested)?;
     let minted = tokens::mint_access_token(
         state,
-        AccessTokenSpec { client, subject: &client.id, scope: &scope, auth_time: None, grant_id: None },
+        AccessTokenSpec { client, subject: &client.id, scope: &scope, auth_time: None, grant_id: None, jkt },
     )
     .await?;
     Ok(TokenResponse {
         access_token: minted.token.into_inner().into(),
-        token_type: "Bearer".into(),
+        token_type: crate::oauth::dpop::token_type(jkt).into(),
         expires_in: minted.expires_in.max(0) as u64,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,

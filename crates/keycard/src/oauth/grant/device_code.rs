@@ -11,8 +11,13 @@ use crate::oauth::device::DEVICE_CODE_PREFIX;
 use crate::state::AppState;
 use keycard_types::{ErrorCode, Scope, TokenResponse};
 
-/// RFC 8628 §3.4: handles one poll.
-pub async fn issue(state: &AppState, client: &Client, device_code: &str) -> Result<TokenResponse, OAuthError> {
+/// RFC 8628 §3.4: handles one poll; with a DPoP proof (`jkt`) the tokens are bound to its key.
+pub async fn issue(
+    state: &AppState,
+    client: &Client,
+    device_code: &str,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     let now = state.clock.now();
     if !device_code.starts_with(DEVICE_CODE_PREFIX) || device_code.len() > 128 {
         return Err(OAuthError::invalid_grant("the device code is invalid"));
@@ -52,7 +57,7 @@ pub async fn issue(state: &AppState, client: &Client, device_code: &str) -> Resu
         return Err(OAuthError::invalid_grant("the user is no longer active"));
     }
     let scope = Scope::parse(&d.scope).unwrap_or_default();
-    let (grant, refresh) = user_tokens::new_grant(
+    let (mut grant, refresh) = user_tokens::new_grant(
         state,
         NewGrant {
             id: jose::random_token(16),
@@ -64,6 +69,7 @@ pub async fn issue(state: &AppState, client: &Client, device_code: &str) -> Resu
         },
         user_tokens::wants_refresh(client, &scope),
     );
+    grant.dpop_jkt = crate::oauth::dpop::refresh_binding(client, jkt);
     state.store.create_grant(&grant).await?;
-    user_tokens::respond(state, client, &grant, &scope, refresh, None).await
+    user_tokens::respond(state, client, &grant, &scope, refresh, None, jkt).await
 }

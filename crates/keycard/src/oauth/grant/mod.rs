@@ -107,6 +107,8 @@ pub struct RequestMeta<'a> {
     pub origin: Option<&'a str>,
     /// The client's IP address.
     pub ip: &'a str,
+    /// Every `DPoP` header value (RFC 9449 §4.1; more than one is refused).
+    pub dpop: &'a [&'a [u8]],
 }
 
 /// RFC 6749 §3.2 + §5: handles one token request.
@@ -127,6 +129,9 @@ pub async fn token(
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client is not allowed to use this grant type"));
     }
+    // RFC 9449 §5: checked once the client is known (its registration may require a proof).
+    let jkt = super::dpop::token_proof(state, &client, meta.dpop).await?;
+    let jkt = jkt.as_deref();
     match request {
         GrantRequest::ClientCredentials { scope } => {
             if matches!(presented, Presented::IdOnly { .. }) {
@@ -135,15 +140,15 @@ pub async fn token(
                     "client_credentials is for confidential clients only",
                 ));
             }
-            client_credentials::issue(state, &client, scope).await
+            client_credentials::issue(state, &client, scope, jkt).await
         }
-        GrantRequest::AuthorizationCode(req) => authorization_code::issue(state, &client, req).await,
-        GrantRequest::DeviceCode { device_code } => device_code::issue(state, &client, device_code.as_str()).await,
+        GrantRequest::AuthorizationCode(req) => authorization_code::issue(state, &client, req, jkt).await,
+        GrantRequest::DeviceCode { device_code } => device_code::issue(state, &client, device_code.as_str(), jkt).await,
         GrantRequest::Password { username, password, scope } => {
-            password::issue(state, &client, &username, password.as_str(), scope, meta.ip).await
+            password::issue(state, &client, &username, password.as_str(), scope, meta.ip, jkt).await
         }
         GrantRequest::RefreshToken { refresh_token, scope } => {
-            refresh_token::issue(state, &client, refresh_token.as_str(), scope).await
+            refresh_token::issue(state, &client, refresh_token.as_str(), scope, jkt).await
         }
     }
 }

@@ -19,6 +19,7 @@ pub async fn issue(
     password: &str,
     requested: Option<Scope>,
     ip: &str,
+    jkt: Option<&str>,
 ) -> Result<keycard_types::TokenResponse, OAuthError> {
     let allowed = Scope::from_tokens(client.scopes.iter().cloned());
     let scope = requested.unwrap_or_else(|| allowed.clone());
@@ -34,7 +35,7 @@ pub async fn issue(
         Err(LoginError::Store(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(OAuthError::server_error(std::io::Error::other(e))),
     };
-    let (grant, refresh) = user_tokens::new_grant(
+    let (mut grant, refresh) = user_tokens::new_grant(
         state,
         NewGrant {
             id: jose::random_token(16),
@@ -46,6 +47,7 @@ pub async fn issue(
         },
         client.allows_grant(GrantType::RefreshToken),
     );
+    grant.dpop_jkt = crate::oauth::dpop::refresh_binding(client, jkt);
     state.store.create_grant(&grant).await?;
-    user_tokens::respond(state, client, &grant, &scope, refresh, None).await
+    user_tokens::respond(state, client, &grant, &scope, refresh, None, jkt).await
 }

@@ -49,12 +49,15 @@ fn unseal(state: &AppState, grant_id: &str, sealed: &str) -> Option<TokenRespons
     serde_json::from_slice(&json).ok()
 }
 
-/// Refreshes: `token` from the client, `requested` scope (narrowing only).
+/// Refreshes: `token` from the client, `requested` scope (narrowing only), `jkt` the thumbprint
+/// of the request's DPoP proof (RFC 9449 §5: the new access token is bound to it, and a public
+/// client's bound refresh token needs it to be the family's key).
 pub async fn issue(
     state: &AppState,
     client: &Client,
     token: &str,
     requested: Option<Scope>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = state.clock.now();
     let Some((gid, generation)) = parse_refresh_token(token) else {
@@ -69,6 +72,7 @@ pub async fn issue(
     if grant.revoked_at.is_some() || grant.refresh_hash.is_none() {
         return Err(bad("the refresh token has been revoked"));
     }
+    crate::oauth::dpop::check_refresh_binding(grant.dpop_jkt.as_deref(), jkt)?;
     let hash = jose::keyed_hash(&state.secrets.hash_key, token.as_bytes());
     let is_current = generation == grant.generation && grant.refresh_hash.as_deref() == Some(hash.as_str());
     let is_previous = generation.checked_add(1) == Some(grant.generation)
@@ -108,14 +112,14 @@ pub async fn issue(
         if !state.store.touch_refresh(&grant.id, &hash, idle_end).await? {
             return Err(bad("the refresh token has been revoked"));
         }
-        return user_tokens::respond(state, client, &grant, &scope, None, None).await;
+        return user_tokens::respond(state, client, &grant, &scope, None, None, jkt).await;
     }
     let Some(next_generation) = grant.generation.checked_add(1).filter(|g| *g <= MAX_GENERATION) else {
         return Err(bad("the refresh token family has reached its last generation"));
     };
     let next = new_refresh_token(&grant.id, next_generation);
     let next_hash = jose::keyed_hash(&state.secrets.hash_key, next.as_bytes());
-    let res = user_tokens::respond(state, client, &grant, &scope, Some(next), None).await?;
+    let res = user_tokens::respond(state, client, &grant, &scope, Some(next), None, jkt).await?;
     let sealed = if window > 0 { Some(seal(state, &grant.id, &res)?) } else { None };
     if state
         .store

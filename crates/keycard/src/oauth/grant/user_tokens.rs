@@ -88,12 +88,13 @@ pub fn new_grant(state: &AppState, g: NewGrant<'_>, with_refresh: bool) -> (Gran
         expires_at: if refresh.is_some() { family_end } else { now + g.client.access_token_ttl },
         revoked_at: None,
         revoked_reason: None,
+        dpop_jkt: None,
         id: g.id,
     };
     (grant, refresh)
 }
 
-/// Builds the token response for a grant.
+/// Builds the token response for a grant; with `jkt` the access token is DPoP-bound (RFC 9449 §5).
 pub async fn respond(
     state: &AppState,
     client: &Client,
@@ -101,6 +102,7 @@ pub async fn respond(
     scope: &Scope,
     refresh_token: Option<String>,
     nonce: Option<&str>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let at = tokens::mint_access_token(
         state,
@@ -110,6 +112,7 @@ pub async fn respond(
             scope,
             auth_time: Some(grant.auth_time),
             grant_id: Some(&grant.id),
+            jkt,
         },
     )
     .await?;
@@ -130,7 +133,7 @@ pub async fn respond(
     };
     Ok(TokenResponse {
         access_token: at.token.into_inner().into(),
-        token_type: "Bearer".into(),
+        token_type: crate::oauth::dpop::token_type(jkt).into(),
         expires_in: at.expires_in.max(0) as u64,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: refresh_token.map(Into::into),
