@@ -387,9 +387,10 @@ strong_gen() {
   log "  $(cat "$1.log")"
 }
 
-# strong_count SERVER BACKEND ALG CONC SECONDS: lines for a run (from the shared-secret rate)
+# strong_count SERVER BACKEND ALG CONC SECONDS [WARMUP_WRK]: lines for a run (from the shared-secret
+# rate, and from the strong warm-up's rate when there is one)
 strong_count() {
-  python3 "$TOOL" strong-lines "$RESULTS" "$1" "$2" "$3" "$4" "$5" "$STRONG_FACTOR" "$STRONG_MAX_LINES"
+  python3 "$TOOL" strong-lines "$RESULTS" "$1" "$2" "$3" "$4" "$5" "$STRONG_FACTOR" "$STRONG_MAX_LINES" ${6:+"$6"}
 }
 
 # strong_sanity NAME PORT ALG: one strong token request: 200, token_type DPoP, cnf.jkt of the DPoP key
@@ -417,20 +418,21 @@ strong_sanity() {
 # its own freshly signed lines (sized from the shared-secret rate of the same server kind)
 load_strong() {
   local server="$1" backend="$2" alg="$3" port="$4" conc tag peak rc n
-  local url="http://127.0.0.1:$port/token" max_conc
+  local url="http://127.0.0.1:$port/token" max_conc warm="$WORK/warmup-strong-$server-$backend.out"
   max_conc="$(tr ' ' '\n' <<<"$CONCS" | sort -n | tail -1)"
+  rm -f "$warm"
   if [ "$WARMUP" -gt 0 ]; then
     n="$(strong_count "$server" "$backend" "$alg" "$max_conc" "$WARMUP")"
     if strong_gen "$STRONG_DIR/warmup.tsv" "$port" "$n"; then
       STRONG_FILE="$STRONG_DIR/warmup.tsv" STRONG_THREADS="$WRK_THREADS" run_bg timeout $((WARMUP + 60)) \
         "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$max_conc" -d"${WARMUP}s" -s "$STRONG_LUA" "$url" \
-        > "$WORK/warmup-strong.out" 2>&1 || true
+        > "$warm" 2>&1 || rm -f "$warm"
       rm -f "$STRONG_DIR/warmup.tsv"
     fi
   fi
   for conc in $CONCS; do
     tag="$server-$backend-strong-$alg-c$conc"
-    n="$(strong_count "$server" "$backend" "$alg" "$conc" "$DURATION")"
+    n="$(strong_count "$server" "$backend" "$alg" "$conc" "$DURATION" "$warm")"
     strong_gen "$STRONG_DIR/$tag.tsv" "$port" "$n" || continue
     log "  wrk -t$WRK_THREADS -c$conc -d${DURATION}s --latency -> $server $backend strong/$alg ($n pre-signed requests)"
     echo 5 > "/proc/$SRV_PID/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS

@@ -21,9 +21,10 @@
   benchtool.py render-flow WORKDIR BACKENDS... prints the flow benchmark results (flow_bench output)
   benchtool.py strong-jwks JWK_FILE OUT.json   (--strong) writes {"keys": [jwk]} to OUT.json and
       prints the same JWK Set as a TOML inline table (for strong-client.toml.tmpl)
-  benchtool.py strong-lines RESULTS.tsv SERVER BACKEND ALG CONC SECONDS FACTOR MAX
+  benchtool.py strong-lines RESULTS.tsv SERVER BACKEND ALG CONC SECONDS FACTOR MAX [WARMUP_WRK]
       how many pre-signed lines a strong run needs: the shared-secret (jwt) rate of the same
-      server, backend, alg and concurrency in this run x SECONDS x FACTOR (+ 2 x CONC), at most MAX
+      server, backend, alg and concurrency in this run x SECONDS x FACTOR (+ 2 x CONC), at most MAX;
+      with the strong warm-up's wrk output (no errors), at most 3 x its rate x SECONDS (+ 2 x CONC)
   benchtool.py strong-check ALG DPOP_JWK_FILE FILE
       checks a strong /token response: token_type DPoP, a JWT access token signed ALG whose
       cnf.jkt is the RFC 7638 thumbprint of the DPoP key
@@ -265,12 +266,21 @@ def read_rows(results):
         return [dict(zip(hdr, ln.rstrip("\n").split("\t"))) for ln in f if ln.strip()]
 
 
-def strong_lines(results, server, backend, alg, conc, seconds, factor, max_lines):
+def strong_lines(results, server, backend, alg, conc, seconds, factor, max_lines, warmup_wrk=None):
     rows = [r for r in read_rows(results) if (r["server"], r["backend"], r["format"], r["alg"]) ==
             (server, backend, "jwt", alg) and float(r["rps"]) == float(r["rps"])]
     same = [float(r["rps"]) for r in rows if r["conc"] == conc]
     rps = same[-1] if same else max((float(r["rps"]) for r in rows), default=STRONG_DEFAULT_RPS.get(server, 30_000))
     n = math.ceil(rps * float(seconds) * float(factor)) + 2 * int(conc)
+    # The strong rate is far below the shared-secret one: the warm-up's rate (a cold start, so
+    # likely an underestimate) x 3 saves signing lines that would never be sent.
+    if warmup_wrk and os.path.exists(warmup_wrk):
+        with open(warmup_wrk) as f:
+            text = f.read()
+        w = parse_wrk(text)
+        if w["requests"] > 0 and not w["non2xx"] and not w["sockerr"] and "ran out: no" in text \
+                and w["rps"] == w["rps"]:
+            n = min(n, math.ceil(w["rps"] * float(seconds) * 3) + 2 * int(conc))
     print(min(max(n, 100), int(max_lines)))
 
 
@@ -523,25 +533,38 @@ def meta_first_alg(rows):
     return "ES256"
 
 
+def cpu_per_token_us(r):
+    try:
+        n = int(r["requests"])
+        return float(r["srv_cores"]) * float(r["duration"]) * 1e6 / n if n else None
+    except (KeyError, ValueError):
+        return None
+
+
 def render_strong_ratios(rows, peer):
     """Prints strong/shared (same server kind, backend, alg, concurrency) and keycard strong / peer
     strong; returns {(backend, alg, conc): (strong, shared)} and {(backend, alg, conc): (kc, peer)}
     for Keycard."""
-    shared = {(r["server"], r["backend"], r["alg"], r["conc"]): float(r["rps"]) for r in rows if r["format"] == "jwt"}
+    shared = {(r["server"], r["backend"], r["alg"], r["conc"]): r for r in rows if r["format"] == "jwt"}
     strong = [r for r in rows if r["format"] == "strong"]
     share, vs_peer = {}, {}
     if not strong:
         return share, vs_peer
     print()
     print(f"ratio strong/shared, tokens/s in this run (private_key_jwt + DPoP vs client_secret_basic, same server "
-          f"kind, backend, alg and concurrency; target >= {TARGET_STRONG_SHARE:.0%}):")
+          f"kind, backend, alg and concurrency; target >= {TARGET_STRONG_SHARE:.0%}), and the server's CPU time per "
+          "token (srv_cpu x seconds / requests):")
     for r in strong:
-        base = shared.get((r["server"], r["backend"], r["alg"], r["conc"]))
+        b = shared.get((r["server"], r["backend"], r["alg"], r["conc"]))
         name = "keycard" if r["server"] == "keycard" else "node-oidc-provider"
         rps = float(r["rps"])
-        if base:
+        if b:
+            base = float(b["rps"])
+            cs, cb = cpu_per_token_us(r), cpu_per_token_us(b)
+            cpu = "" if cs is None or cb is None else \
+                f"   CPU/token {cs:,.0f} us vs {cb:,.0f} us ({cs - cb:+,.0f} us)"
             print(f"  {name:18s} {r['backend']:8s} jwt/{r['alg']:6s} c{r['conc']:<3s} {rps / base:5.0%}"
-                  f"   ({rps:,.0f} / {base:,.0f})")
+                  f"   ({rps:,.0f} / {base:,.0f}){cpu}")
             if r["server"] == "keycard":
                 share[(r["backend"], r["alg"], r["conc"])] = (rps, base)
         else:

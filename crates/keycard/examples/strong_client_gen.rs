@@ -26,6 +26,7 @@ use aws_lc_rs::{
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use clap::{Parser, Subcommand};
+use keycard::clock::{Clock, SystemClock};
 use serde_json::{Value, json};
 use std::{
     fs,
@@ -35,7 +36,7 @@ use std::{
         Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 /// Lines signed between two readings of the clock (and written at once).
@@ -209,7 +210,7 @@ fn sign(key: &EcdsaKeyPair, header_b64: &str, claims: &Value, rng: &SystemRandom
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(SystemClock.now()).unwrap_or(0)
 }
 
 fn write_lines(spec: &Spec, count: usize, threads: usize, out: &PathBuf) -> anyhow::Result<()> {
