@@ -2,22 +2,28 @@
 # Keycard load benchmark: client_credentials tokens/s, p50/p99 latency and peak RSS with wrk over
 # keep-alive HTTP, on SQLite and PostgreSQL, plus idle RSS and start-up time to the first answered
 # request; optionally the same load against node-oidc-provider in the same run, with ratios; with
-# --flow, also the full authorization code flow (crates/keycard/examples/flow_bench/).
-# See bench/README.md. Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--flow] [--help]
+# --flow, also the full authorization code flow (crates/keycard/examples/flow_bench/); with
+# --strong, also private_key_jwt + DPoP client_credentials (crates/keycard/examples/
+# strong_client_gen.rs pre-signs the requests, lib/strong.lua sends them), as a ratio to the
+# shared-secret run. See bench/README.md.
+# Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--strong] [--flow] [--help]
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--flow | --flow-only] [--no-build]
+Usage: bench/run.sh [--peer] [--quick] [--pin] [--opaque] [--strong] [--flow | --flow-only] [--no-build]
 
   --peer       also load node-oidc-provider (same client, same wrk script) and print ratios (PEER=1)
   --quick      smoke test: DURATION=3, concurrency 64 only, ES256 only
   --pin        server on core 1, wrk on core 0 (PIN=1)
   --opaque     also measure opaque access tokens (FORMATS="jwt opaque")
+  --strong     also private_key_jwt + DPoP client_credentials (client bench-strong) after the
+               shared-secret runs, per backend and (with --peer) on node-oidc-provider; prints
+               strong/shared and keycard/peer ratios (STRONG=1)
   --flow       also the full authorization code flow (authorize, login, consent, token, refresh)
                with flow_bench at FLOW_CONC virtual users, and its SQL statements per step (FLOW=1)
   --flow-only  only the authorization code flow benchmark (FLOW=1 FLOW_ONLY=1)
-  --no-build   skip `cargo build --release -p keycard` (and of flow_bench) (NO_BUILD=1)
+  --no-build   skip `cargo build --release -p keycard` (and of flow_bench, strong_client_gen) (NO_BUILD=1)
 
 Environment (defaults in brackets):
   DURATION [10]  seconds per measured run     WARMUP [1]   warm-up seconds per server+format
@@ -33,6 +39,8 @@ Environment (defaults in brackets):
   FLOW_USERS [FLOW_CONC] accounts  FLOW_COUNT [1] count SQL statements per step
   FLOW_HASHES [8] argon2id hashes timed in-process
   FLOW_BENCH_BIN [target/release/examples/flow_bench]
+  STRONG [0]  STRONG_FACTOR [1.5] pre-signed lines = shared-secret rate x seconds x this
+  STRONG_MAX_LINES [3000000]  STRONG_GEN_BIN [target/release/examples/strong_client_gen]
 EOF
 }
 
@@ -44,6 +52,7 @@ for arg in "$@"; do
     --opaque) FORMATS="jwt opaque" ;;
     --no-build) NO_BUILD=1 ;;
     --flow) FLOW=1 ;;
+    --strong) STRONG=1 ;;
     --flow-only) FLOW=1; FLOW_ONLY=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; usage >&2; exit 2 ;;
@@ -79,6 +88,11 @@ FLOW_USERS="${FLOW_USERS:-$FLOW_CONC}"
 FLOW_COUNT="${FLOW_COUNT:-1}"
 FLOW_HASHES="${FLOW_HASHES:-8}"
 FLOW_BENCH_BIN="${FLOW_BENCH_BIN:-$ROOT/target/release/examples/flow_bench}"
+STRONG="${STRONG:-0}"
+STRONG_FACTOR="${STRONG_FACTOR:-1.5}"
+STRONG_MAX_LINES="${STRONG_MAX_LINES:-3000000}"
+STRONG_GEN_BIN="${STRONG_GEN_BIN:-$ROOT/target/release/examples/strong_client_gen}"
+STRONG_LUA="$HERE/lib/strong.lua"
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}" \
   PGDATABASE="${PGDATABASE:-test}"
 CLIENT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
@@ -95,6 +109,9 @@ case "$FLOW_CONC$FLOW_DURATION$FLOW_USERS$FLOW_HASHES" in
 esac
 [ "$FLOW_CONC" -ge 1 ] && [ "$FLOW_DURATION" -ge 1 ] && [ "$FLOW_USERS" -ge 1 ] \
   || { echo "FLOW_CONC, FLOW_DURATION and FLOW_USERS must be >= 1" >&2; exit 2; }
+if [ "$FLOW_ONLY" = 1 ] && [ "$STRONG" = 1 ]; then
+  echo "--flow-only and --strong do not go together (--strong extends the client_credentials runs)" >&2; exit 2
+fi
 if [ "$FLOW_ONLY" = 1 ] && [ "$PEER" = 1 ]; then
   echo "--flow-only and --peer do not go together (the peer has no flow benchmark here)" >&2; exit 2
 fi
@@ -218,6 +235,19 @@ if [ "$FLOW" = 1 ]; then
     || { echo "no flow_bench at $FLOW_BENCH_BIN (build it or set FLOW_BENCH_BIN)" >&2; exit 1; }
 fi
 
+if [ "$STRONG" = 1 ]; then
+  if [ "$NO_BUILD" != 1 ]; then
+    log "cargo build --release -p keycard --example strong_client_gen"
+    run_bg cargo build --release -p keycard --example strong_client_gen --manifest-path "$ROOT/Cargo.toml" >&2 \
+      || { echo "strong_client_gen build failed" >&2; exit 1; }
+  fi
+  [ -x "$STRONG_GEN_BIN" ] \
+    || { echo "no strong_client_gen at $STRONG_GEN_BIN (build it or set STRONG_GEN_BIN)" >&2; exit 1; }
+  if [ "$PEER" = 1 ] && [ ! -x "$HERE/peer-strong/run.sh" ]; then
+    echo "--strong --peer: no $HERE/peer-strong/run.sh" >&2; exit 1
+  fi
+fi
+
 META="$WORK/meta"
 RESULTS="$WORK/results.tsv"
 meta() { printf '%s=%s\n' "$1" "$2" >> "$META"; }
@@ -230,10 +260,11 @@ meta duration "$DURATION"
 meta warmup "$WARMUP"
 meta pinned "$PINNED"
 meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta strong "$STRONG"
 meta keep "$KEEP"
 meta logs "$WORK"
 meta command "$(printf '%s ' "bench/run.sh" "$@")"
-meta settings "DURATION=$DURATION WARMUP=$WARMUP CONCS=\"$CONCS\" BACKENDS=\"$BACKENDS\" FORMATS=\"$FORMATS\" ALGS=\"$ALGS\" PEER=$PEER PIN=$PIN WRK_THREADS=$WRK_THREADS STARTS=$STARTS"
+meta settings "DURATION=$DURATION WARMUP=$WARMUP CONCS=\"$CONCS\" BACKENDS=\"$BACKENDS\" FORMATS=\"$FORMATS\" ALGS=\"$ALGS\" PEER=$PEER PIN=$PIN WRK_THREADS=$WRK_THREADS STARTS=$STARTS STRONG=$STRONG"
 meta flow "$FLOW"
 meta flow_only "$FLOW_ONLY"
 meta backends "$BACKENDS"
@@ -319,6 +350,134 @@ load() {
       "$server" "$backend" "$fmt" "${alg:--}" "$conc" "$DURATION" >&2 \
       || fail "$tag: non-2xx responses or socket errors (see $WORK/$tag.wrk)"
   done
+}
+
+# ------------------------------------------------------------------ strong clients (--strong)
+# private_key_jwt (RFC 7523 §2.2) + DPoP (RFC 9449) client_credentials: wrk cannot sign, so
+# strong_client_gen pre-signs one "<client_assertion>\t<DPoP proof>" line per request right
+# before each wrk run (fresh iat; Keycard refuses proofs older than its DPoP iat window) and
+# lib/strong.lua sends each line once. One client key (kid bench-1) and one DPoP key per run.
+STRONG_DIR="$WORK/strong"
+STRONG_JWKS_TOML=""
+strong_keys() { # generates the run's client key and DPoP key (sets STRONG_JWKS_TOML)
+  mkdir -p "$STRONG_DIR"
+  "$STRONG_GEN_BIN" keygen --out "$STRONG_DIR/client.pk8" --kid bench-1 > "$STRONG_DIR/client.jwk.json" \
+    && "$STRONG_GEN_BIN" keygen --out "$STRONG_DIR/dpop.pk8" > "$STRONG_DIR/dpop.jwk.json" \
+    && python3 "$TOOL" strong-jwks "$STRONG_DIR/client.jwk.json" "$STRONG_DIR/client-jwks.json" \
+      > "$STRONG_DIR/client-jwks.toml" \
+    || { fail "strong: key generation failed"; return 1; }
+  STRONG_JWKS_TOML="$(cat "$STRONG_DIR/client-jwks.toml")"
+  log "strong: client key bench-1 and DPoP key generated ($STRONG_DIR)"
+}
+
+strong_config() { # FILE: appends the client bench-strong with the run's public key
+  sed -e "s|@STRONG_JWKS@|$STRONG_JWKS_TOML|g" "$HERE/strong-client.toml.tmpl" >> "$1"
+}
+
+# strong_gen OUT PORT COUNT: COUNT fresh lines for http://127.0.0.1:PORT/token
+strong_gen() {
+  local rc=0
+  run_bg "$STRONG_GEN_BIN" lines --client-id bench-strong --token-url "http://127.0.0.1:$2/token" \
+    --client-key "$STRONG_DIR/client.pk8" --kid bench-1 --dpop-key "$STRONG_DIR/dpop.pk8" \
+    --count "$3" --out "$1" 2> "$1.log" || rc=$?
+  if [ "$rc" != 0 ]; then
+    fail "strong_client_gen exited with status $rc: $(tail -n 2 "$1.log" | tr '\n' ' ')"
+    return 1
+  fi
+  log "  $(cat "$1.log")"
+}
+
+# strong_count SERVER BACKEND ALG CONC SECONDS [WARMUP_WRK]: lines for a run (from the shared-secret
+# rate, and from the strong warm-up's rate when there is one)
+strong_count() {
+  python3 "$TOOL" strong-lines "$RESULTS" "$1" "$2" "$3" "$4" "$5" "$STRONG_FACTOR" "$STRONG_MAX_LINES" ${6:+"$6"}
+}
+
+# strong_sanity NAME PORT ALG: one strong token request: 200, token_type DPoP, cnf.jkt of the DPoP key
+strong_sanity() {
+  local name="$1" port="$2" alg="$3" code line
+  strong_gen "$STRONG_DIR/$name-sanity.tsv" "$port" 1 || return 1
+  line="$(head -n 1 "$STRONG_DIR/$name-sanity.tsv")"
+  code="$(curl -s -o "$WORK/$name.token.json" -w '%{http_code}' --max-time 5 \
+    -H "DPoP: ${line#*$'\t'}" \
+    --data-raw "grant_type=client_credentials&scope=api%3Aread&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=${line%%$'\t'*}" \
+    "http://127.0.0.1:$port/token" || echo 000)"
+  if [ "$code" != 200 ]; then
+    fail "$name: strong POST /token answered $code: $(head -c 300 "$WORK/$name.token.json" 2>/dev/null)"
+    return 1
+  fi
+  local msg
+  if ! msg="$(python3 "$TOOL" strong-check "$alg" "$STRONG_DIR/dpop.jwk.json" "$WORK/$name.token.json")"; then
+    fail "$name: $msg"
+    return 1
+  fi
+  log "  $name: strong /token 200, $msg"
+}
+
+# load_strong SERVER BACKEND ALG PORT: warm-up, then one wrk run per concurrency, each with
+# its own freshly signed lines (sized from the shared-secret rate of the same server kind)
+load_strong() {
+  local server="$1" backend="$2" alg="$3" port="$4" conc tag peak rc n
+  local url="http://127.0.0.1:$port/token" max_conc warm="$WORK/warmup-strong-$server-$backend.out"
+  max_conc="$(tr ' ' '\n' <<<"$CONCS" | sort -n | tail -1)"
+  rm -f "$warm"
+  if [ "$WARMUP" -gt 0 ]; then
+    n="$(strong_count "$server" "$backend" "$alg" "$max_conc" "$WARMUP")"
+    if strong_gen "$STRONG_DIR/warmup.tsv" "$port" "$n"; then
+      STRONG_FILE="$STRONG_DIR/warmup.tsv" STRONG_THREADS="$WRK_THREADS" run_bg timeout $((WARMUP + 60)) \
+        "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$max_conc" -d"${WARMUP}s" -s "$STRONG_LUA" "$url" \
+        > "$warm" 2>&1 || rm -f "$warm"
+      rm -f "$STRONG_DIR/warmup.tsv"
+    fi
+  fi
+  for conc in $CONCS; do
+    tag="$server-$backend-strong-$alg-c$conc"
+    n="$(strong_count "$server" "$backend" "$alg" "$conc" "$DURATION" "$warm")"
+    strong_gen "$STRONG_DIR/$tag.tsv" "$port" "$n" || continue
+    log "  wrk -t$WRK_THREADS -c$conc -d${DURATION}s --latency -> $server $backend strong/$alg ($n pre-signed requests)"
+    echo 5 > "/proc/$SRV_PID/clear_refs" 2>/dev/null || true   # reset VmHWM to the current RSS
+    python3 "$TOOL" snap "$SRV_PID" > "$WORK/$tag.before"
+    rc=0
+    STRONG_FILE="$STRONG_DIR/$tag.tsv" STRONG_THREADS="$WRK_THREADS" run_bg timeout $((DURATION + 60)) \
+      "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$conc" -d"${DURATION}s" --latency -s "$STRONG_LUA" "$url" \
+      > "$WORK/$tag.wrk" 2>&1 || rc=$?
+    python3 "$TOOL" snap "$SRV_PID" > "$WORK/$tag.after"
+    peak="$(rss_kb "$SRV_PID" VmHWM)"
+    [ "$KEEP" = 1 ] || rm -f "$STRONG_DIR/$tag.tsv"
+    if [ "$rc" != 0 ]; then
+      fail "$tag: wrk exited with status $rc: $(tail -n 3 "$WORK/$tag.wrk" | tr '\n' ' ')"
+      continue
+    fi
+    if grep -q 'ran out: yes' "$WORK/$tag.wrk"; then
+      # wrk divides by the whole duration: the rate would be too low, so the run is not recorded
+      fail "$tag: the $n pre-signed lines ran out before ${DURATION}s (raise STRONG_FACTOR; $(grep 'strong.lua:' "$WORK/$tag.wrk"))"
+      continue
+    fi
+    if ! grep -q 'strong.lua:' "$WORK/$tag.wrk"; then
+      fail "$tag: no report from strong.lua (see $WORK/$tag.wrk)"
+      continue
+    fi
+    python3 "$TOOL" record "$RESULTS" "$WORK/$tag.wrk" "$WORK/$tag.before" "$WORK/$tag.after" "${peak:-0}" \
+      "$server" "$backend" strong "$alg" "$conc" "$DURATION" >&2 \
+      || fail "$tag: non-2xx responses or socket errors (see $WORK/$tag.wrk)"
+  done
+}
+
+# Keycard with the client bench-strong: its own server (first algorithm of ALGS) after the
+# shared-secret runs of the backend, on the same database.
+run_keycard_strong() { # BACKEND PORT DATA_DIR DB_URL
+  local backend="$1" port="$2" data="$3" db_url="$4" alg="${ALGS%% *}"
+  local cfg="$WORK/$backend-strong.toml" name="keycard-$backend-strong"
+  [ -n "$STRONG_JWKS_TOML" ] || return 0
+  keycard_config "$cfg" "$port" "$data" "$db_url" "$alg"
+  strong_config "$cfg"
+  log "keycard $backend (strong: private_key_jwt + DPoP, $alg access tokens) on 127.0.0.1:$port"
+  start_server "$name" "$START_TIMEOUT" "http://127.0.0.1:$port/healthz" \
+    "${SRV_PIN[@]}" "${KC_ENV[@]}" "$KEYCARD_BIN" --config "$cfg" serve || return 0
+  if strong_sanity "$name" "$port" "$alg"; then
+    load_strong keycard "$backend" "$alg" "$port"
+  fi
+  stop_current
 }
 
 keycard_config() { # FILE PORT DATA_DIR DB_URL ALG
@@ -417,6 +576,8 @@ run_keycard_tokens() { # BACKEND PORT DATA_DIR DB_URL
     fi
     stop_current
   done
+  [ "$STRONG" = 1 ] && run_keycard_strong "$backend" "$port" "$data" "$db_url"
+  return 0
 }
 
 # The authorization code flow (flow_bench): the SQL statements per step on a server logging
@@ -487,9 +648,30 @@ run_peer() {
     fi
     stop_current
   done
+  [ "$STRONG" = 1 ] && run_peer_strong
+  return 0
+}
+
+# node-oidc-provider with the same strong client (bench/peer-strong/), after its shared-secret runs.
+run_peer_strong() {
+  local port name=peer-strong
+  [ -n "$STRONG_JWKS_TOML" ] || return 0
+  port="${PEER_PORT:-$(python3 "$TOOL" freeport)}"
+  log "node-oidc-provider (strong: private_key_jwt + DPoP, jwt) on 127.0.0.1:$port"
+  start_server "$name" "$PEER_START_TIMEOUT" "http://127.0.0.1:$port/.well-known/openid-configuration" \
+    "${SRV_PIN[@]}" "$HERE/peer-strong/run.sh" "$port" "$STRONG_DIR/client-jwks.json" || return 0
+  log "  start-up to first 200: $SRV_MS ms"
+  sleep 1
+  meta peer_strong_start_ms "$SRV_MS"
+  meta peer_strong_idle_kb "$(rss_kb "$SRV_PID" VmRSS)"
+  if strong_sanity "$name" "$port" EdDSA; then
+    load_strong peer node EdDSA "$port"
+  fi
+  stop_current
 }
 
 # ----------------------------------------------------------------------------------------- run
+[ "$STRONG" = 1 ] && { strong_keys || true; }
 for backend in $BACKENDS; do
   case "$backend" in
     sqlite|postgres) run_keycard "$backend" ;;

@@ -19,9 +19,20 @@
       login throttling raised for one-IP load; with "count", also background tasks slowed down
       (a quiet log for the statement count)
   benchtool.py render-flow WORKDIR BACKENDS... prints the flow benchmark results (flow_bench output)
+  benchtool.py strong-jwks JWK_FILE OUT.json   (--strong) writes {"keys": [jwk]} to OUT.json and
+      prints the same JWK Set as a TOML inline table (for strong-client.toml.tmpl)
+  benchtool.py strong-lines RESULTS.tsv SERVER BACKEND ALG CONC SECONDS FACTOR MAX [WARMUP_WRK]
+      how many pre-signed lines a strong run needs: the shared-secret (jwt) rate of the same
+      server, backend, alg and concurrency in this run x SECONDS x FACTOR (+ 2 x CONC), at most MAX;
+      with the strong warm-up's wrk output (no errors), at most 3 x its rate x SECONDS (+ 2 x CONC)
+  benchtool.py strong-check ALG DPOP_JWK_FILE FILE
+      checks a strong /token response: token_type DPoP, a JWT access token signed ALG whose
+      cnf.jkt is the RFC 7638 thumbprint of the DPoP key
 """
 import base64
+import hashlib
 import json
+import math
 import os
 import re
 import signal
@@ -36,6 +47,10 @@ TARGET_ABS_TPS = 25_000     # stand-in when the peer is not run
 TARGET_P99_US = 5_000       # at concurrency 64
 TARGET_IDLE_KB = 30 * 1024
 TARGET_START_MS = 200
+# Targets for strong clients (private_key_jwt + DPoP client_credentials, issue 9).
+TARGET_STRONG_SHARE = 0.5   # of the shared-secret (client_secret_basic) rate, same run
+TARGET_STRONG_RATIO = 5.0   # x node-oidc-provider with the same features, same run
+STRONG_DEFAULT_RPS = {"keycard": 30_000, "peer": 5_000}   # when no shared-secret rate was measured
 
 COLS = ["server", "backend", "format", "alg", "conc", "rps", "p50_us", "p99_us", "peak_kb",
         "requests", "non2xx", "sockerr", "srv_cores", "host_cores", "duration"]
@@ -227,6 +242,86 @@ def record(argv):
     return 2 if bad else 0
 
 
+# -------------------------------------------------------------------------------------- strong
+def strong_jwks(jwk_file, out_json):
+    with open(jwk_file) as f:
+        jwk = json.load(f)
+    with open(out_json, "w") as f:
+        json.dump({"keys": [jwk]}, f)
+
+    def toml(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {toml(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[ " + ", ".join(toml(x) for x in v) + " ]"
+        return json.dumps(v)   # strings (a JSON string is a TOML basic string)
+    print(toml({"keys": [jwk]}))
+
+
+def read_rows(results):
+    if not os.path.exists(results):
+        return []
+    with open(results) as f:
+        hdr = f.readline().rstrip("\n").split("\t")
+        return [dict(zip(hdr, ln.rstrip("\n").split("\t"))) for ln in f if ln.strip()]
+
+
+def strong_lines(results, server, backend, alg, conc, seconds, factor, max_lines, warmup_wrk=None):
+    rows = [r for r in read_rows(results) if (r["server"], r["backend"], r["format"], r["alg"]) ==
+            (server, backend, "jwt", alg) and float(r["rps"]) == float(r["rps"])]
+    same = [float(r["rps"]) for r in rows if r["conc"] == conc]
+    rps = same[-1] if same else max((float(r["rps"]) for r in rows), default=STRONG_DEFAULT_RPS.get(server, 30_000))
+    n = math.ceil(rps * float(seconds) * float(factor)) + 2 * int(conc)
+    # The strong rate is far below the shared-secret one: the warm-up's rate (a cold start, so
+    # likely an underestimate) x 3 saves signing lines that would never be sent.
+    if warmup_wrk and os.path.exists(warmup_wrk):
+        with open(warmup_wrk) as f:
+            text = f.read()
+        w = parse_wrk(text)
+        if w["requests"] > 0 and not w["non2xx"] and not w["sockerr"] and "ran out: no" in text \
+                and w["rps"] == w["rps"]:
+            n = min(n, math.ceil(w["rps"] * float(seconds) * 3) + 2 * int(conc))
+    print(min(max(n, 100), int(max_lines)))
+
+
+def jwk_thumbprint(jwk):
+    """RFC 7638 §3: SHA-256 of the required members, sorted, no white space."""
+    required = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
+    members = {k: jwk[k] for k in required[jwk["kty"]]}
+    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def strong_check(alg, dpop_jwk_file, path):
+    try:
+        with open(path) as f:
+            body = json.load(f)
+        tok = body["access_token"]
+        with open(dpop_jwk_file) as f:
+            jkt = jwk_thumbprint(json.load(f))
+    except Exception as e:  # noqa: BLE001
+        print(f"no access_token in the strong /token answer ({e})")
+        return 1
+    if str(body.get("token_type", "")).lower() != "dpop":
+        print(f"expected token_type DPoP, got {body.get('token_type')!r}")
+        return 1
+    parts = tok.split(".")
+    if len(parts) != 3:
+        print(f"expected a JWT access token, got {tok[:40]}...")
+        return 1
+    hdr, claims = json.loads(b64url(parts[0])), json.loads(b64url(parts[1]))
+    if hdr.get("alg") != alg:
+        print(f"expected alg {alg}, token header says {hdr.get('alg')}")
+        return 1
+    got = (claims.get("cnf") or {}).get("jkt")
+    if got != jkt:
+        print(f"cnf.jkt {got!r} is not the DPoP key's thumbprint {jkt}")
+        return 1
+    print(f"ok token_type={body['token_type']} JWT alg={hdr.get('alg')} cnf.jkt = DPoP key thumbprint, "
+          f"length={len(tok)}")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- render
 def fmt_lat(us):
     us = float(us)
@@ -258,11 +353,7 @@ def render(results, meta_path):
             if "=" in line:
                 k, v = line.rstrip("\n").split("=", 1)
                 meta[k] = v
-    rows = []
-    if os.path.exists(results):
-        with open(results) as f:
-            hdr = f.readline().rstrip("\n").split("\t")
-            rows = [dict(zip(hdr, ln.rstrip("\n").split("\t"))) for ln in f if ln.strip()]
+    rows = read_rows(results)
 
     flow = meta.get("flow") == "1"
     flow_only = flow and meta.get("flow_only") == "1"
@@ -273,6 +364,9 @@ def render(results, meta_path):
     if not flow_only:
         print(f"wrk {meta.get('wrk_threads', '?')} thread(s), keep-alive, {meta.get('duration', '?')}s per run "
               f"after a {meta.get('warmup', '?')}s warm-up; client_credentials, HTTP Basic, scope api:read")
+        if meta.get("strong") == "1":
+            print("strong: client bench-strong, private_key_jwt (ES256 assertion, fresh jti) + DPoP (ES256 proof, "
+                  "fresh jti), DPoP-bound JWT access tokens; one pre-signed request per line, each used once")
     print(f"command: {meta.get('command', '?').strip()}")
     print(f"settings: {meta.get('settings', '?')}")
     if flow:
@@ -289,7 +383,7 @@ def render(results, meta_path):
     table = []
     for r in rows:
         name = "keycard" if r["server"] == "keycard" else "node-oidc-provider"
-        fmt = r["format"] if r["format"] == "opaque" else f"jwt/{r['alg']}"
+        fmt = fmt_name(r)
         errs = int(r["non2xx"]) + int(r["sockerr"])
         err_txt = "0" if errs == 0 and int(r["requests"]) > 0 else \
             f"FAIL non2xx={r['non2xx']} sock={r['sockerr']}"
@@ -300,7 +394,8 @@ def render(results, meta_path):
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
     print("(srv_cpu: CPU cores the server used during the run; host_cpu: all busy cores on the machine,\n"
-          " i.e. server + wrk + anything else running; peak_rss: VmHWM over the run, reset before it)")
+          " i.e. server + wrk + anything else running; peak_rss: VmHWM over the run, reset before it"
+          + (";\n strong/ALG: private_key_jwt + DPoP, JWT access tokens signed ALG)" if meta.get("strong") == "1" else ")"))
 
     # start-up and idle RSS
     print()
@@ -314,7 +409,7 @@ def render(results, meta_path):
                   f"+ key generation {meta.get(f'{backend}_first_start_ms', '?')} ms")
     if meta.get("sqlite_files"):
         print(f"keycard sqlite files after load: {meta['sqlite_files'].strip().rstrip(';')}")
-    for fmt in ("jwt", "opaque"):
+    for fmt in ("jwt", "opaque", "strong"):
         if f"peer_{fmt}_idle_kb" in meta:
             print(f"node-oidc-provider ({fmt}): idle RSS {fmt_mb(meta[f'peer_{fmt}_idle_kb'])}; "
                   f"start-up to first answer {meta.get(f'peer_{fmt}_start_ms', '?')} ms")
@@ -328,13 +423,14 @@ def render(results, meta_path):
                  " thread\n  plus GC/libuv helpers, while unpinned Keycard may use both cores: PIN=1 gives the "
                  "per-core ratio)"))
         for r in rows:
-            if r["server"] != "keycard":
+            if r["server"] != "keycard" or r["format"] == "strong":
                 continue
             p = peer.get((r["format"], r["conc"]))
             if p:
-                fmt = r["format"] if r["format"] == "opaque" else f"jwt/{r['alg']}"
+                fmt = fmt_name(r)
                 print(f"  {r['backend']:8s} {fmt:10s} c{r['conc']:<3s} {float(r['rps']) / p:5.1f}x"
                       f"   ({float(r['rps']):,.0f} / {p:,.0f})")
+    strong_share, strong_peer = render_strong_ratios(rows, peer)
 
     # targets
     def find(backend, fmt, alg, conc):
@@ -389,14 +485,100 @@ def render(results, meta_path):
         checked += 1
     else:
         print("  ? start-up: sqlite not run")
+    expected = 4
+    if meta.get("strong") == "1":
+        expected += 2
+        key = ("sqlite", meta_first_alg(rows), "64")
+        share = strong_share.get(key)
+        if share:
+            ratio = share[0] / share[1]
+            ok = ratio >= TARGET_STRONG_SHARE
+            print(f"  {mark(ok)} strong (private_key_jwt + DPoP) >= {TARGET_STRONG_SHARE:.0%} of the shared-secret "
+                  f"rate (sqlite {key[1]} c64, same run): {ratio:.0%} ({share[0]:,.0f} vs {share[1]:,.0f} tokens/s)")
+            ok_all &= ok
+            checked += 1
+        else:
+            print("  ? strong share: no sqlite strong and shared-secret c64 runs")
+        ps = strong_peer.get(key)
+        if ps:
+            ratio = ps[0] / ps[1]
+            ok = ratio >= TARGET_STRONG_RATIO
+            print(f"  {mark(ok)} strong >= {TARGET_STRONG_RATIO:.0f}x node-oidc-provider strong (sqlite c64, same "
+                  f"run): {ratio:.1f}x ({ps[0]:,.0f} vs {ps[1]:,.0f} tokens/s)")
+            ok_all &= ok
+            checked += 1
+        else:
+            print("  ? strong vs peer: no sqlite and peer strong c64 runs (--peer)")
     verdict = ("no target could be checked" if checked == 0 else
-               "all targets met" if ok_all and checked == 4 else
+               "all targets met" if ok_all and checked == expected else
                f"all {checked} checked targets met" if ok_all else "some targets missed")
     print(f"  => {verdict} "
           "(reported only; the benchmark does not fail on a missed target)")
     if flow:
         render_flow(meta.get("logs", "."), meta.get("backends", "sqlite postgres").split())
     render_failures(meta)
+
+
+def fmt_name(r):
+    if r["format"] == "opaque":
+        return "opaque"
+    return f"{r['format']}/{r['alg']}"
+
+
+def meta_first_alg(rows):
+    """The alg of the strong Keycard runs (the first of ALGS): ES256 unless ALGS says otherwise."""
+    for r in rows:
+        if r["server"] == "keycard" and r["format"] == "strong":
+            return r["alg"]
+    return "ES256"
+
+
+def cpu_per_token_us(r):
+    try:
+        n = int(r["requests"])
+        return float(r["srv_cores"]) * float(r["duration"]) * 1e6 / n if n else None
+    except (KeyError, ValueError):
+        return None
+
+
+def render_strong_ratios(rows, peer):
+    """Prints strong/shared (same server kind, backend, alg, concurrency) and keycard strong / peer
+    strong; returns {(backend, alg, conc): (strong, shared)} and {(backend, alg, conc): (kc, peer)}
+    for Keycard."""
+    shared = {(r["server"], r["backend"], r["alg"], r["conc"]): r for r in rows if r["format"] == "jwt"}
+    strong = [r for r in rows if r["format"] == "strong"]
+    share, vs_peer = {}, {}
+    if not strong:
+        return share, vs_peer
+    print()
+    print(f"ratio strong/shared, tokens/s in this run (private_key_jwt + DPoP vs client_secret_basic, same server "
+          f"kind, backend, alg and concurrency; target >= {TARGET_STRONG_SHARE:.0%}), and the server's CPU time per "
+          "token (srv_cpu x seconds / requests):")
+    for r in strong:
+        b = shared.get((r["server"], r["backend"], r["alg"], r["conc"]))
+        name = "keycard" if r["server"] == "keycard" else "node-oidc-provider"
+        rps = float(r["rps"])
+        if b:
+            base = float(b["rps"])
+            cs, cb = cpu_per_token_us(r), cpu_per_token_us(b)
+            cpu = "" if cs is None or cb is None else \
+                f"   CPU/token {cs:,.0f} us vs {cb:,.0f} us ({cs - cb:+,.0f} us)"
+            print(f"  {name:18s} {r['backend']:8s} jwt/{r['alg']:6s} c{r['conc']:<3s} {rps / base:5.0%}"
+                  f"   ({rps:,.0f} / {base:,.0f}){cpu}")
+            if r["server"] == "keycard":
+                share[(r["backend"], r["alg"], r["conc"])] = (rps, base)
+        else:
+            print(f"  {name:18s} {r['backend']:8s} jwt/{r['alg']:6s} c{r['conc']:<3s}     ?   (no shared-secret run)")
+    pairs = [(r, peer.get(("strong", r["conc"]))) for r in strong if r["server"] == "keycard"]
+    pairs = [(r, p) for r, p in pairs if p]
+    if pairs:
+        print(f"ratio keycard strong / peer strong, tokens/s in this run (node-oidc-provider with the same client "
+              f"and features; target >= {TARGET_STRONG_RATIO:.0f}x):")
+        for r, p in pairs:
+            rps = float(r["rps"])
+            print(f"  {r['backend']:8s} {fmt_name(r):12s} c{r['conc']:<3s} {rps / p:5.1f}x   ({rps:,.0f} / {p:,.0f})")
+            vs_peer[(r["backend"], r["alg"], r["conc"])] = (rps, p)
+    return share, vs_peer
 
 
 def render_failures(meta):
@@ -516,6 +698,12 @@ def main():
         flow_config(*argv)
     elif cmd == "render-flow":
         render_flow(argv[0], argv[1:])
+    elif cmd == "strong-jwks":
+        strong_jwks(*argv)
+    elif cmd == "strong-lines":
+        strong_lines(*argv)
+    elif cmd == "strong-check":
+        sys.exit(strong_check(*argv))
     else:
         sys.exit(__doc__)
 
