@@ -92,6 +92,9 @@ pub struct PublicKey {
     /// Raw key for aws-lc-rs: an uncompressed EC point, PKCS#1 DER-free RSA components, or the
     /// Ed25519 key.
     raw: Raw,
+    /// The key parsed once for its registered (or family's default) alg: verifying with it costs
+    /// no parsing (the other RSA alg is parsed on demand).
+    parsed: ParsedPublicKey,
 }
 
 #[derive(Clone)]
@@ -103,6 +106,35 @@ enum Raw {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublicKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+fn default_alg(family: Family) -> JwsAlg {
+    match family {
+        Family::Ec => JwsAlg::ES256,
+        Family::Rsa => JwsAlg::RS256,
+        Family::Okp => JwsAlg::EdDSA,
+    }
+}
+
+fn family_allows(family: Family, alg: JwsAlg) -> bool {
+    matches!(
+        (family, alg),
+        (Family::Ec, JwsAlg::ES256) | (Family::Rsa, JwsAlg::RS256 | JwsAlg::PS256) | (Family::Okp, JwsAlg::EdDSA)
+    )
+}
+
+fn parse(raw: &Raw, alg: JwsAlg) -> Result<ParsedPublicKey, JwkError> {
+    let rejected = |_| JwkError("the public key was rejected");
+    match raw {
+        Raw::Point(p) => ParsedPublicKey::new(alg.verification(), p.clone()).map_err(rejected),
+        Raw::Rsa { n, e } => {
+            let params = match alg {
+                JwsAlg::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+                _ => &sig::RSA_PKCS1_2048_8192_SHA256,
+            };
+            RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.to_parsed_public_key(params).map_err(rejected)
+        }
     }
 }
 
@@ -180,30 +212,22 @@ impl PublicKey {
             "oct" => return Err(JwkError("symmetric (oct) keys are not accepted")),
             _ => return Err(JwkError("unsupported kty")),
         };
-        let key = PublicKey { kid, alg, family, canonical, raw };
         if let Some(a) = alg
-            && !key.family_allows(a)
+            && !family_allows(family, a)
         {
             return Err(JwkError("the JWK's alg does not fit its kty/crv"));
         }
-        // Parse once so that a key aws-lc-rs refuses is refused at registration, not at use.
-        key.parsed(alg.unwrap_or(key.default_alg()))?;
-        Ok(key)
+        // Parsed once, here: a key aws-lc-rs refuses is refused at registration, not at use.
+        let parsed = parse(&raw, alg.unwrap_or(default_alg(family)))?;
+        Ok(PublicKey { kid, alg, family, canonical, raw, parsed })
     }
 
     fn default_alg(&self) -> JwsAlg {
-        match self.family {
-            Family::Ec => JwsAlg::ES256,
-            Family::Rsa => JwsAlg::RS256,
-            Family::Okp => JwsAlg::EdDSA,
-        }
+        default_alg(self.family)
     }
 
     fn family_allows(&self, alg: JwsAlg) -> bool {
-        matches!(
-            (self.family, alg),
-            (Family::Ec, JwsAlg::ES256) | (Family::Rsa, JwsAlg::RS256 | JwsAlg::PS256) | (Family::Okp, JwsAlg::EdDSA)
-        )
+        family_allows(self.family, alg)
     }
 
     /// May this key verify `alg`? Its family must fit, and its registered `alg` (if any) match.
@@ -221,28 +245,17 @@ impl PublicKey {
         B64.encode(digest::digest(&digest::SHA256, self.canonical.as_bytes()))
     }
 
-    fn parsed(&self, alg: JwsAlg) -> Result<ParsedPublicKey, JwkError> {
-        let rejected = |_| JwkError("the public key was rejected");
-        match &self.raw {
-            Raw::Point(p) => ParsedPublicKey::new(alg.verification(), p.clone()).map_err(rejected),
-            Raw::Rsa { n, e } => {
-                let params = match alg {
-                    JwsAlg::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-                    _ => &sig::RSA_PKCS1_2048_8192_SHA256,
-                };
-                RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
-                    .to_parsed_public_key(params)
-                    .map_err(rejected)
-            }
-        }
-    }
-
     /// Verifies a signature made with `alg` (which this key must [allow](Self::allows)).
     pub fn verify(&self, alg: JwsAlg, signing_input: &[u8], signature: &[u8]) -> Result<(), JwkError> {
         if !self.allows(alg) {
             return Err(JwkError("the JWS alg is not allowed for this key"));
         }
-        self.parsed(alg)?.verify_sig(signing_input, signature).map_err(|_| JwkError("bad JWS signature"))
+        let bad = |_| JwkError("bad JWS signature");
+        if alg == self.alg.unwrap_or(self.default_alg()) {
+            self.parsed.verify_sig(signing_input, signature).map_err(bad)
+        } else {
+            parse(&self.raw, alg)?.verify_sig(signing_input, signature).map_err(bad)
+        }
     }
 }
 

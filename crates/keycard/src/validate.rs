@@ -238,10 +238,9 @@ pub fn validate_key_registration(r: &KeyRegistration<'_>) -> Result<(), (&'stati
             Ok(())
         }
         AuthMethod::ClientSecretJwt if CLIENT_SECRET_JWT_ALGS.contains(&alg) => Ok(()),
-        AuthMethod::ClientSecretJwt => Err((
-            FIELD,
-            format!("{FIELD} {alg:?} is not supported for client_secret_jwt (use HS256, HS384 or HS512)"),
-        )),
+        AuthMethod::ClientSecretJwt => {
+            Err((FIELD, format!("{FIELD} {alg:?} is not supported for client_secret_jwt (use HS256, HS384 or HS512)")))
+        }
         other => Err((
             FIELD,
             format!(

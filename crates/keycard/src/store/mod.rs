@@ -125,6 +125,8 @@ pub struct Store {
     /// parallel. On PostgreSQL the same pool.
     read: AnyPool,
     backend: Backend,
+    /// Gathers concurrent replay-cache writes into one statement (`replay.rs`).
+    replay: std::sync::Arc<replay::Batcher>,
 }
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), a busy timeout for
@@ -185,7 +187,7 @@ impl Store {
         };
         let pool = options(writers).connect(&url).await?;
         let read = if readers > 0 { options(readers).connect(&url).await? } else { pool.clone() };
-        Ok(Store { pool, read, backend })
+        Ok(Store { pool, read, backend, replay: Default::default() })
     }
 
     /// The backend in use.

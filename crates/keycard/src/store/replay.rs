@@ -1,15 +1,162 @@
 //! The replay cache: values that may be accepted once across every node (RFC 7523 §3 assertion
-//! `jti`, RFC 9449 §11.1 DPoP proof `jti`). One conditional statement decides, so two nodes that
-//! see the same value at the same instant cannot both accept it. Callers store a keyed hash of
-//! the value, never the value, under a namespace of their own (one per kind of value and client).
+//! `jti`, RFC 9449 §11.1 DPoP proof `jti`, RFC 9101 request-object `jti`). One conditional
+//! statement decides, so two nodes that see the same value at the same instant cannot both accept
+//! it. Callers store a keyed hash of the value, never the value, under a namespace of their own
+//! (one per kind of value and client).
+//!
+//! Group commit: every strong-client token request records one or two values, and on SQLite all
+//! writes queue for one connection. Concurrent [`Store::consume_once`] calls of a node are
+//! therefore gathered by one task into one multi-row `INSERT … ON CONFLICT … RETURNING` (at most
+//! [`MAX_BATCH`] values, formed while the previous statement runs, so a lone request waits for
+//! nobody), and each caller is answered only after the statement that holds its value has
+//! committed. A value sent twice within one batch is accepted at most once (the later copies are
+//! answered "replay" without reaching the database). When the batch statement fails, its values
+//! are retried one by one so that each caller gets its own answer.
 
 use super::{Store, StoreResult};
 use crate::clock::UnixTime;
+use sqlx::{AnyPool, Row};
+use std::collections::HashSet;
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most values written by one statement.
+pub const MAX_BATCH: usize = 128;
+
+struct Job {
+    ns: String,
+    value_hash: String,
+    expires_at: UnixTime,
+    now: UnixTime,
+    reply: oneshot::Sender<StoreResult<bool>>,
+}
+
+/// The per-store batching task's inbox (started on first use, restarted when its runtime ended).
+#[derive(Default)]
+pub(super) struct Batcher {
+    tx: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+}
+
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Batcher")
+    }
+}
+
+impl Batcher {
+    fn send(&self, pool: &AnyPool, job: Job) -> Result<(), Job> {
+        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let job = match tx.as_ref() {
+            Some(t) => match t.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return Err(job) };
+        let (new_tx, rx) = mpsc::unbounded_channel();
+        rt.spawn(run(pool.clone(), rx));
+        let r = new_tx.send(job).map_err(|mpsc::error::SendError(j)| j);
+        *tx = Some(new_tx);
+        r
+    }
+}
+
+async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        write_batch(&pool, batch).await;
+    }
+}
+
+async fn write_batch(pool: &AnyPool, batch: Vec<Job>) {
+    // Duplicates within the batch: the first copy goes to the database, the others are replays.
+    let mut seen = HashSet::with_capacity(batch.len());
+    let mut unique = Vec::with_capacity(batch.len());
+    for job in batch {
+        if seen.insert((job.ns.clone(), job.value_hash.clone())) {
+            unique.push(job);
+        } else {
+            let _ = job.reply.send(Ok(false));
+        }
+    }
+    if unique.len() == 1 {
+        let j = unique.pop().expect("one job");
+        let r = consume_one(pool, &j.ns, &j.value_hash, j.expires_at, j.now).await;
+        let _ = j.reply.send(r);
+        return;
+    }
+    let now = unique.iter().map(|j| j.now).min().unwrap_or_default();
+    let mut sql = String::from("INSERT INTO replay_cache (ns, value_hash, expires_at) VALUES ");
+    for i in 0..unique.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT (ns, value_hash) DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE replay_cache.expires_at <= ${} RETURNING ns, value_hash",
+        3 * unique.len() + 1
+    ));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for j in &unique {
+        q = q.bind(j.ns.as_str()).bind(j.value_hash.as_str()).bind(j.expires_at);
+    }
+    match q.bind(now).fetch_all(pool).await {
+        Ok(rows) => {
+            let mut won = HashSet::with_capacity(rows.len());
+            for r in rows {
+                if let (Ok(ns), Ok(h)) = (r.try_get::<String, _>("ns"), r.try_get::<String, _>("value_hash")) {
+                    won.insert((ns, h));
+                }
+            }
+            for j in unique {
+                let first = won.contains(&(j.ns, j.value_hash));
+                let _ = j.reply.send(Ok(first));
+            }
+        }
+        Err(_) => {
+            for j in unique {
+                let r = consume_one(pool, &j.ns, &j.value_hash, j.expires_at, j.now).await;
+                let _ = j.reply.send(r);
+            }
+        }
+    }
+}
+
+async fn consume_one(
+    pool: &AnyPool,
+    ns: &str,
+    value_hash: &str,
+    expires_at: UnixTime,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let r = sqlx::query(
+        "INSERT INTO replay_cache (ns, value_hash, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (ns, value_hash) DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE replay_cache.expires_at <= $4",
+    )
+    .bind(ns)
+    .bind(value_hash)
+    .bind(expires_at)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
 
 impl Store {
     /// Records `value_hash` in namespace `ns` until `expires_at`; `true` when this call is the
-    /// first to see it (or the earlier record has expired), `false` for a replay. Expired rows are
-    /// taken over by the same statement and purged by `purge_user_flows`.
+    /// first to see it (or the earlier record has expired), `false` for a replay. Answered once
+    /// the value is committed (batched with concurrent calls, see the module doc). Expired rows
+    /// are taken over by the same statement and purged by `purge_user_flows`.
     pub async fn consume_once(
         &self,
         ns: &str,
@@ -17,18 +164,16 @@ impl Store {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "INSERT INTO replay_cache (ns, value_hash, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (ns, value_hash) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE replay_cache.expires_at <= $4",
-        )
-        .bind(ns)
-        .bind(value_hash)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let (reply, answer) = oneshot::channel();
+        let job = Job { ns: ns.to_owned(), value_hash: value_hash.to_owned(), expires_at, now, reply };
+        if let Err(job) = self.replay.send(&self.pool, job) {
+            return consume_one(&self.pool, &job.ns, &job.value_hash, job.expires_at, job.now).await;
+        }
+        match answer.await {
+            Ok(r) => r,
+            // The task's runtime ended with the job queued: decide it here.
+            Err(_) => consume_one(&self.pool, ns, value_hash, expires_at, now).await,
+        }
     }
 }
 
@@ -47,10 +192,22 @@ mod tests {
             // Concurrent first sightings: exactly one wins.
             let wins = futures_join(&s).await;
             assert_eq!(wins, 1);
+            // Many distinct values at once (one batch statement): each accepted once.
+            assert_eq!(distinct(&s).await, 200);
+            assert_eq!(distinct(&s).await, 0, "all replays the second time");
             assert!(s.purge_user_flows(10_000, 0, 100).await.unwrap() >= 1);
             assert!(s.consume_once("assertion:app", "h1", 20_000, 10_000).await.unwrap(), "purged");
         })
         .await;
+    }
+
+    async fn distinct(s: &crate::store::Store) -> usize {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let s = s.clone();
+            set.spawn(async move { s.consume_once("batch", &format!("v{i}"), 100, 10).await.unwrap() });
+        }
+        set.join_all().await.into_iter().filter(|w| *w).count()
     }
 
     async fn futures_join(s: &crate::store::Store) -> usize {
