@@ -141,6 +141,35 @@ async fn end_to_end(db: Option<TestDb>) {
         .await;
     assert!(r.is_err(), "the revoked refresh token no longer works");
 
+    // PAR (RFC 9126 §2): the push authenticated with an assertion (aud = the PAR endpoint), the
+    // request_uri used at /authorize, the code redeemed with another assertion.
+    let (verifier, challenge) = pkce();
+    let a = es.sign("ES256", &claims(&s, "pk-es", &s.url("/par")));
+    let body = format!(
+        "response_type=code&client_id=pk-es&redirect_uri={}&scope=openid%20api%3Aread&state=par&code_challenge={challenge}&code_challenge_method=S256&client_assertion_type={JWT_BEARER_ENC}&client_assertion={a}",
+        form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>()
+    );
+    let r = post_form(&s.url("/par"), None, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let request_uri = r.json()["request_uri"].as_str().unwrap().to_owned();
+    // The same assertion again is a replay, at /par as everywhere.
+    post_form(&s.url("/par"), None, &body).await.assert_error(401, "invalid_client");
+    let url = format!(
+        "/authorize?client_id=pk-es&request_uri={}",
+        form_urlencoded::byte_serialize(request_uri.as_bytes()).collect::<String>()
+    );
+    let back = authorize_in(&ua, &url, "alice", "alice-password-1").await;
+    assert_eq!(query_of(&back)["state"], "par");
+    let code = query_of(&back)["code"].clone();
+    client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .add_extra_param("client_assertion_type", JWT_BEARER)
+        .add_extra_param("client_assertion", es.sign("ES256", &claims(&s, "pk-es", &token_url)))
+        .request_async(&oauth2_http)
+        .await
+        .expect("pushed request's code redeemed with private_key_jwt");
+
     // Device authorization (aud = the device authorization endpoint), then the device_code grant.
     let details: oauth2::StandardDeviceAuthorizationResponse = oauth("csj")
         .exchange_device_code()
