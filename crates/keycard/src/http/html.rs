@@ -45,7 +45,10 @@ pub fn cookie_names(state: &AppState) -> CookieNames {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of cookie `name` from the request's `Cookie` headers (RFC 6265 §5.4), only when it
+/// looks like a value this server mints (1-128 of `[A-Za-z0-9_-]`); public for the fuzz tests
+/// (tests/fuzz_parsers.rs).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
