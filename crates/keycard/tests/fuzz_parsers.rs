@@ -622,3 +622,77 @@ proptest! {
         }
     }
 }
+
+// ---- 8. the other small parsers of request input ------------------------------------------
+
+fn grant_params() -> impl Strategy<Value = Params> {
+    let names = vec![
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "scope",
+        "device_code",
+        "username",
+        "password",
+        "resource",
+    ];
+    let value = prop_oneof![
+        proptest::sample::select(vec![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "password",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "rt_abc.1.xyz",
+        ])
+        .prop_map(str::to_owned),
+        "[^\\x00]{0,20}",
+        "[ -~]{0,50}",
+    ];
+    proptest::collection::btree_map(proptest::sample::select(names), value, 0..6)
+        .prop_map(|m| Params::from_pairs(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()).unwrap())
+}
+
+proptest! {
+    #![proptest_config(config(2000))]
+
+    #[test]
+    fn grant_request_parse_never_panics(params in grant_params(), password in any::<bool>()) {
+        if let Err(e) = keycard::oauth::grant::GrantRequest::parse(&params, password) {
+            prop_assert!(e.code != ErrorCode::ServerError, "{}", e.description);
+        }
+    }
+
+    #[test]
+    fn small_token_parsers_never_panic(s in prop_oneof![".{0,80}", "rt_[a-z0-9._-]{0,40}", "[A-Za-z0-9 _-]{0,50}"]) {
+        let _ = keycard::oauth::grant::user_tokens::parse_refresh_token(&s);
+        if let Err(e) = keycard::oauth::dpop::parse_dpop_jkt(Some(&s)) {
+            prop_assert!(e.code != ErrorCode::ServerError);
+        }
+        if let Some(code) = keycard::oauth::device::normalize_user_code(&s) {
+            prop_assert_eq!(keycard::oauth::device::normalize_user_code(&code), Some(code.clone()));
+        }
+        let _ = keycard::oauth::client_assertion::Assertion::parse(&s);
+        let _ = keycard_resource::dpop::normalized_htu(&s);
+    }
+
+    #[test]
+    fn resource_bearer_token_never_panics(values in proptest::collection::vec(tricky_bytes(100), 0..3),
+                                          scheme in proptest::sample::select(vec!["Bearer ", "bearer ", "DPoP ", "Basic ", ""]),
+                                          token in "[ -~]{0,40}", query in "(access_token=[a-z]{0,4}&?)?[a-z=&%]{0,10}") {
+        let mut headers = http::HeaderMap::new();
+        for v in values {
+            if let Ok(v) = http::HeaderValue::from_bytes(&v) {
+                headers.append(http::header::AUTHORIZATION, v);
+            }
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&format!("{scheme}{token}")) {
+            headers.append(http::header::AUTHORIZATION, v);
+        }
+        if let Ok(uri) = format!("/api?{query}").parse::<http::Uri>() {
+            let _ = keycard_resource::bearer_token(&headers, &uri);
+        }
+    }
+}
