@@ -556,16 +556,11 @@ proptest! {
 
 // ---- 7. config files -----------------------------------------------------------------------
 
-fn config_dir() -> &'static tempfile::TempDir {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap())
-}
-
 fn load_config(toml: &str) -> Result<keycard::config::Config, keycard::config::ConfigError> {
-    // One file per thread: the test harness runs tests in parallel.
-    let p = config_dir().path().join(format!("{:?}.toml", std::thread::current().id()).replace(['(', ')'], ""));
-    std::fs::write(&p, toml).unwrap();
-    keycard::config::Config::load(Some(&p))
+    // A file of its own per case (tests run in parallel), removed when dropped.
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), toml).unwrap();
+    keycard::config::Config::load(Some(file.path()))
 }
 
 /// keycard.example.toml with its assignments uncommented (as in the config unit tests): a full,
