@@ -231,26 +231,10 @@ pub fn bound_jkt(claims: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use crate::jwk::tests::{es256, sign};
     use serde_json::json;
 
     const URL: &str = "https://as.example/token";
-
-    fn es256() -> (EcdsaKeyPair, Value) {
-        let rng = SystemRandom::new();
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
-        let pt = pair.public_key().as_ref().to_vec();
-        let jwk = json!({"kty":"EC","crv":"P-256","x":B64.encode(&pt[1..33]),"y":B64.encode(&pt[33..65])});
-        (pair, jwk)
-    }
-
-    fn sign(pair: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
-        let sig = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-        format!("{input}.{}", B64.encode(sig.as_ref()))
-    }
 
     fn check<'a>() -> ProofCheck<'a> {
         ProofCheck {

@@ -395,13 +395,14 @@ impl Jws {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     use serde_json::json;
 
-    fn es256() -> (EcdsaKeyPair, Value) {
+    /// A fresh P-256 key pair and its public JWK (also used by the `dpop` tests).
+    pub(crate) fn es256() -> (EcdsaKeyPair, Value) {
         let rng = SystemRandom::new();
         let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
@@ -410,7 +411,8 @@ mod tests {
         (pair, jwk)
     }
 
-    fn sign(pair: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {
+    /// A compact ES256 JWS of `header` and `claims`.
+    pub(crate) fn sign(pair: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {
         let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
         let sig = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
         format!("{input}.{}", B64.encode(sig.as_ref()))
