@@ -21,8 +21,12 @@ pub struct LoginConfig {
     pub window_secs: i64,
     /// First lock duration (seconds); it doubles with every further attempt while locked, up to an hour.
     pub lockout_secs: i64,
-    /// Password hashes computed at once; further sign-ins queue (so a login storm cannot starve the token endpoint).
+    /// Password hashes computed at once, each on a thread of its own with its own argon2 memory
+    /// (so this bounds the memory sign-ins use); further sign-ins queue.
     pub max_concurrent_hashes: usize,
+    /// Sign-ins that may wait for a hash; past that, a sign-in is refused at once with 503 and
+    /// `Retry-After` (docs/reliability.md §5), so a flood of sign-ins cannot pile up.
+    pub max_queued_hashes: usize,
     /// argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// argon2id iterations (OWASP: 2).
@@ -40,6 +44,7 @@ impl Default for LoginConfig {
             window_secs: 900,
             lockout_secs: 60,
             max_concurrent_hashes: 2,
+            max_queued_hashes: 32,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -59,8 +64,11 @@ impl LoginConfig {
         if self.window_secs < 1 || self.lockout_secs < 1 {
             return invalid("login.window_secs", "windows and lockouts must be at least 1 second");
         }
-        if self.max_concurrent_hashes == 0 {
-            return invalid("login.max_concurrent_hashes", "must be at least 1");
+        if !(1..=256).contains(&self.max_concurrent_hashes) {
+            return invalid("login.max_concurrent_hashes", "must be between 1 and 256");
+        }
+        if self.max_queued_hashes > 100_000 {
+            return invalid("login.max_queued_hashes", "must be at most 100000");
         }
         if argon2::Params::new(self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism, None).is_err() {
             return invalid("login.argon2_memory_kib", "these argon2 parameters are not valid");

@@ -536,6 +536,12 @@ pub async fn login_submit(
             view.retry_after = Some(retry_after);
             return Ok((Outcome::Login(view), None));
         }
+        Err(LoginError::Overloaded { retry_after }) => {
+            view.error = Some("Many people are signing in right now. Please try again in a few seconds.".into());
+            view.status = 503;
+            view.retry_after = Some(retry_after);
+            return Ok((Outcome::Login(view), None));
+        }
         Err(LoginError::Store(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(OAuthError::server_error(std::io::Error::other(e))),
     };

@@ -11,9 +11,11 @@
 //!   for every attempt, known or not, before any counting or hashing.
 //! - Unknown users, wrong passwords and disabled users get the same answer and cost the same
 //!   time: an unknown user is checked against a dummy hash.
-//! - argon2id runs on the blocking pool behind a semaphore, so a login storm queues logins
-//!   instead of starving the token endpoint; hashes with outdated parameters are upgraded at
-//!   the next successful sign-in.
+//! - argon2id runs on the password hashing threads (`crate::password`) behind a bounded queue: a
+//!   sign-in first takes a place in it, and when there is none it is refused at once
+//!   ([`LoginError::Overloaded`], 503 with `Retry-After`) before it costs a database write or
+//!   counts as an attempt. Hashes with outdated parameters are upgraded at the next successful
+//!   sign-in when the queue has room.
 //!
 //! The same function serves every password-consuming path (login page, device verification,
 //! the legacy password grant), so they share one counter.
@@ -31,6 +33,11 @@ pub enum LoginError {
     /// Too many attempts: try again after this many seconds.
     Locked {
         /// Seconds until the lock ends.
+        retry_after: i64,
+    },
+    /// Too many sign-ins at once: the hashing queue is full; try again after this many seconds.
+    Overloaded {
+        /// Seconds before a retry.
         retry_after: i64,
     },
     /// The database failed.
@@ -72,6 +79,8 @@ async fn check_key(state: &AppState, key: &str, limit: i64, now: UnixTime) -> Re
 /// Signs a user in by username or e-mail and password, from client address `ip`.
 pub async fn password_login(state: &AppState, login: &str, password: &str, ip: &str) -> Result<User, LoginError> {
     let now = state.clock.now();
+    // A place in the hashing queue first: a sign-in that cannot be served costs nothing else.
+    let ticket = state.hashing.reserve().map_err(|o| LoginError::Overloaded { retry_after: o.retry_after })?;
     // Resolve first (the same statements for known and unknown logins), count second, verify last.
     let user = if login.is_empty() || login.len() > 256 { None } else { state.store.find_login_user(login).await? };
     let login_key = match &user {
@@ -82,15 +91,15 @@ pub async fn password_login(state: &AppState, login: &str, password: &str, ip: &
     check_key(state, &ip_key, state.config.login.ip_max_attempts, now).await?;
     check_key(state, &login_key, state.config.login.max_attempts, now).await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let (ok, upgrade) = state.hashing.verify(password, hash).await;
+    let (ok, upgrade) = ticket.verify(password, hash).await;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => return Err(LoginError::Invalid),
     };
     state.store.reset_login(&login_key).await?;
     state.store.release_login_attempt(&ip_key).await?;
-    if upgrade {
-        match state.hashing.hash(password).await {
+    if upgrade && let Ok(ticket) = state.hashing.reserve() {
+        match ticket.hash(password).await {
             Ok(h) => {
                 let mut u = user.clone();
                 u.password_hash = Some(h);

@@ -32,6 +32,13 @@ pub async fn issue(
         Err(LoginError::Locked { .. }) => {
             return Err(OAuthError::invalid_grant("too many sign-in attempts: the account is temporarily locked"));
         }
+        Err(LoginError::Overloaded { retry_after }) => {
+            return Err(OAuthError::new(
+                keycard_types::ErrorCode::TemporarilyUnavailable,
+                "too many sign-ins at once: try again in a moment",
+            )
+            .with_retry_after(retry_after));
+        }
         Err(LoginError::Store(e)) => return Err(e.into()),
         Err(LoginError::Internal(e)) => return Err(OAuthError::server_error(std::io::Error::other(e))),
     };
