@@ -83,25 +83,41 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         max_connections: config.database.max_connections,
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
     };
-    let deadline = Instant::now() + Duration::from_secs(config.database.startup_retry_secs);
-    let mut attempt = 0u32;
-    let store = loop {
-        attempt += 1;
-        match Store::connect(&url, &opts).await {
-            Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                if attempt == 1 {
-                    tracing::warn!(url = %redact_url(&url), error = %e, "database not reachable yet; retrying");
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+    let retry = Duration::from_secs(config.database.startup_retry_secs);
+    let deadline = Instant::now() + retry;
+    if !url.starts_with("sqlite:") {
+        // Wait for the server with one plain connection per attempt, each bounded, so that the
+        // last error says why (refused, unknown host, authentication) and the wait ends in time.
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+            let err =
+                match tokio::time::timeout(left.min(Duration::from_secs(5)), crate::store::health::try_reach(&url))
+                    .await
+                {
+                    Ok(Ok(())) => break,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "the connection attempt timed out".to_owned(),
+                };
+            if Instant::now() >= deadline {
+                bail!("cannot reach the database at {} after {}s: {err}", redact_url(&url), retry.as_secs());
             }
-            Err(e) => bail!(
-                "cannot reach the database at {} after {}s: {e}",
-                redact_url(&url),
-                config.database.startup_retry_secs
-            ),
+            if attempt == 1 {
+                tracing::warn!(
+                    url = %redact_url(&url),
+                    error = %err,
+                    retry_secs = retry.as_secs(),
+                    "database not reachable yet; retrying"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now())))
+                .await;
         }
-    };
+    }
+    let store = Store::connect(&url, &opts)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact_url(&url)))?;
     let applied = store.migrate().await.with_context(|| format!("migrating {} failed", redact_url(&url)))?;
     for m in applied {
         tracing::info!(migration = %m, "applied database migration");
@@ -157,6 +173,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         l.argon2_iterations,
         l.argon2_parallelism,
         l.max_concurrent_hashes,
+        l.max_queued_hashes,
     )
     .map_err(anyhow::Error::msg)?;
     let pages = crate::pages::Pages::new(&config.ui)?;
@@ -176,13 +193,47 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         client_locks: Arc::default(),
         constant_values: Arc::default(),
         client_keys: Arc::new(client_keys),
+        draining: Arc::default(),
     })
 }
 
 /// Background work of every node: follow cache epochs (client and key changes made elsewhere)
 /// and purge expired rows in small batches. Several nodes may run it at once safely.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
+    let health = watch_database(state.clone());
     tokio::spawn(async move {
+        tokio::join!(health, caches_and_purge(state));
+    })
+}
+
+/// Probes the database every `database.health_interval_ms` (`store::health`): readiness and the
+/// fail-fast of requests follow the probe; every change is logged once.
+async fn watch_database(state: AppState) {
+    use crate::store::health::HealthChange;
+    let interval = Duration::from_millis(state.config.database.health_interval_ms);
+    let mut down_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(interval).await;
+        match state.store.probe_health().await {
+            HealthChange::Same => {}
+            HealthChange::WentDown(reason) => {
+                down_since = Some(Instant::now());
+                tracing::error!(
+                    reason = %reason,
+                    "database unavailable: readiness is off and requests that need the database get 503 until it is back"
+                );
+            }
+            HealthChange::CameBack => {
+                let secs = down_since.take().map_or(0.0, |t| t.elapsed().as_secs_f64());
+                tracing::warn!(down_secs = secs, "database available again: serving normally");
+            }
+        }
+    }
+}
+
+/// Follows cache epochs and purges expired rows (the loop of [`spawn_background`]).
+async fn caches_and_purge(state: AppState) {
+    {
         // Not the epochs of now: a change made between loading the caches (in `build`) and this
         // task's first read would then never be seen. Starting from zero costs one reload of
         // the caches at the first poll when anything ever changed, and misses nothing.
@@ -252,7 +303,7 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                 }
             }
         }
-    })
+    }
 }
 
 /// Binds the listener with a clear error when the port is taken.
@@ -265,43 +316,149 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then waits up to
-/// `http.shutdown_grace_secs` for in-flight requests.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    use crate::http::linger::{LingerFlag, LingerIo, TrackedBody};
-    use hyper_util::rt::{TokioIo, TokioTimer};
+/// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then stops in order
+/// (docs/reliability.md §4):
+/// 1. `/readyz` answers 503 at once ([`AppState::draining`]); for `http.shutdown_delay_secs`
+///    the node keeps serving normally, so a load balancer that checks readiness moves traffic
+///    away before anything is refused;
+/// 2. the connections the kernel has already accepted are taken (a request sent to them is
+///    answered, not reset), then the listener closes: new connections are refused, which a
+///    load balancer retries elsewhere;
+/// 3. in-flight requests finish (each connection closes after its current response; idle
+///    keep-alive connections close at once) for up to `http.shutdown_grace_secs`.
+///
+/// `hurry` (a second Ctrl-C or SIGTERM) cuts the delay and the grace period short.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+    hurry: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::server::graceful::GracefulShutdown;
 
-    let router = crate::http::router(state.clone());
-    let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
+    let conns = Connections::new(&state);
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
-    let parser_buffer = crate::http::HeadLimits::of(&state.config.http).parser_buffer_bytes();
+    let delay = Duration::from_secs(state.config.http.shutdown_delay_secs);
     let limit = Arc::new(tokio::sync::Semaphore::new(state.config.http.max_connections));
-    // Validated with the configuration; an entry that does not parse cannot get here.
-    let trusted: Arc<[crate::http::client_ip::Cidr]> =
-        state.config.http.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect();
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let (hurried_tx, hurried) = tokio::sync::watch::channel(false);
+    let hurry_task = tokio::spawn(async move {
+        hurry.await;
+        let _ = hurried_tx.send(true);
+    });
+    let hurried_now = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|h| *h).await;
+    };
+    let stop = async {
+        shutdown.await;
+        state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_secs = delay.as_secs(),
+                "shutting down: readiness is off; still serving while load balancers move traffic away"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {},
+                () = hurried_now(hurried.clone()) => tracing::info!("second signal: not waiting any longer"),
+            }
+        }
+    };
+    tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
-            () = &mut shutdown => break,
+            () = &mut stop => break,
         };
-        let (stream, peer) = tokio::select! {
+        tokio::select! {
             r = listener.accept() => match r {
-                Ok(x) => x,
+                Ok((stream, peer)) => conns.spawn(stream, peer, &graceful, Some(permit)),
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
                 }
             },
-            () = &mut shutdown => break,
-        };
+            () = &mut stop => break,
+        }
+    }
+    // Connections the kernel completed before the listener closes would be reset by the close:
+    // take every one already queued, then close.
+    let mut taken = 0u32;
+    loop {
+        tokio::select! {
+            biased;
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    conns.spawn(stream, peer, &graceful, limit.clone().try_acquire_owned().ok());
+                    taken += 1;
+                }
+                Err(_) => break,
+            },
+            () = std::future::ready(()) => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(queued_connections_taken = taken, "shutting down: listener closed, waiting for in-flight requests");
+    // Responses now carry `Connection: close`: a client busy on a keep-alive connection sends its
+    // next request there, gets the answer and reconnects elsewhere. Give them a moment before
+    // the connections still idle are closed (a close the client could race with a request).
+    let linger = grace.min(KEEP_ALIVE_LINGER);
+    let lingered = async {
+        let until = tokio::time::Instant::now() + linger;
+        while graceful.count() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        () = lingered => {},
+        () = hurried_now(hurried.clone()) => {},
+    }
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all in-flight requests finished"),
+        () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        () = hurried_now(hurried.clone()) => tracing::warn!("second signal: closing remaining connections"),
+    }
+    hurry_task.abort();
+    Ok(())
+}
+
+/// How long, at shutdown, keep-alive connections may still bring a request (answered with
+/// `Connection: close`) before the idle ones are closed.
+const KEEP_ALIVE_LINGER: Duration = Duration::from_millis(500);
+
+/// What every connection of [`serve`] shares: the router, the trusted proxies, the limits.
+struct Connections {
+    router: axum::Router,
+    trusted: Arc<[crate::http::client_ip::Cidr]>,
+    header_timeout: Duration,
+    parser_buffer: usize,
+}
+
+impl Connections {
+    fn new(state: &AppState) -> Self {
+        Connections {
+            router: crate::http::router(state.clone()),
+            // Validated with the configuration; an entry that does not parse cannot get here.
+            trusted: state.config.http.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect(),
+            header_timeout: Duration::from_secs(state.config.http.header_read_timeout_secs),
+            parser_buffer: crate::http::HeadLimits::of(&state.config.http).parser_buffer_bytes(),
+        }
+    }
+
+    /// Serves one accepted connection on its own task, watched by `graceful`.
+    fn spawn(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+        graceful: &hyper_util::server::graceful::GracefulShutdown,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        use crate::http::linger::{LingerFlag, LingerIo, TrackedBody};
+        use hyper_util::rt::{TokioIo, TokioTimer};
+
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let trusted = trusted.clone();
+        let router = self.router.clone();
+        let trusted = self.trusted.clone();
         // An answer given before the request was read to its end (413, 431) must reach a client
         // that keeps sending: the connection drains before it closes (SECURITY I1).
         let linger = LingerFlag::default();
@@ -315,8 +472,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .max_buf_size(parser_buffer)
+            .header_read_timeout(self.header_timeout)
+            .max_buf_size(self.parser_buffer)
             .serve_connection(TokioIo::new(LingerIo::new(stream, linger)), svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -324,10 +481,4 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
             drop(permit);
         });
     }
-    drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!("shutdown grace period over; closing remaining connections");
-    }
-    Ok(())
 }

@@ -63,4 +63,7 @@ pub struct AppState {
     pub constant_values: Arc<crate::constant_values::ConstantValues>,
     /// Clients' registered public keys (`jwks`, `jwks_uri`), parsed and cached.
     pub client_keys: Arc<crate::client_keys::ClientKeys>,
+    /// Set when a shutdown began: `/readyz` answers 503 while in-flight requests drain
+    /// (docs/reliability.md §4).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }

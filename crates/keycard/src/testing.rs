@@ -77,9 +77,14 @@ impl TestServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = state.clone();
         let task = tokio::spawn(async move {
-            let _ = app::serve(listener, s, async {
-                let _ = rx.await;
-            })
+            let _ = app::serve(
+                listener,
+                s,
+                async {
+                    let _ = rx.await;
+                },
+                std::future::pending(),
+            )
             .await;
         });
         TestServer { base, state, clock: mock, shutdown: Some(tx), task: Some(task), background, db: Some(db) }

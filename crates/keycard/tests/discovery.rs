@@ -110,10 +110,18 @@ async fn health_readiness_and_request_ids() {
     assert_eq!(r.header("x-request-id"), Some("trace-123"), "a sane caller id is kept");
     let r = send(http().get(s.url("/healthz")).header("x-request-id", "bad id with spaces")).await;
     assert_ne!(r.header("x-request-id"), Some("bad id with spaces"));
-    // With the database gone, readiness fails but liveness does not.
+    // With the database gone, readiness fails (once the health probe saw it) but liveness does not.
     s.state.store.close().await;
-    let r = send(http().get(s.url("/readyz"))).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let r = loop {
+        let r = send(http().get(s.url("/readyz"))).await;
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(r.status, 503);
+    assert!(r.header("retry-after").is_some());
     let r = send(http().get(s.url("/healthz"))).await;
     assert_eq!(r.status, 200);
 }

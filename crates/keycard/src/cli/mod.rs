@@ -162,7 +162,11 @@ fn init_logging(config: &Config, cli_format: Option<&str>, serve: bool) {
         Some(f) => f == "json",
         None => config.log.format == LogFormat::Json,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log line that cannot be written (stderr redirected to a file on a full disk) is dropped:
+    // tracing-subscriber would otherwise report it with `eprintln!`, which panics when stderr
+    // fails, and every request that logs would die without an answer (docs/reliability.md §3).
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 

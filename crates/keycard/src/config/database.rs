@@ -22,6 +22,10 @@ pub struct DatabaseConfig {
     pub acquire_timeout_secs: u64,
     /// At start-up, keep retrying an unreachable database for this many seconds, then exit.
     pub startup_retry_secs: u64,
+    /// How often (milliseconds) each node probes the database on a connection of its own.
+    /// Two failed probes in a row turn readiness off and make requests that need the database
+    /// fail at once with 503; one good probe turns it back on (docs/reliability.md §3).
+    pub health_interval_ms: u64,
 }
 
 impl fmt::Debug for DatabaseConfig {
@@ -31,13 +35,20 @@ impl fmt::Debug for DatabaseConfig {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout_secs", &self.acquire_timeout_secs)
             .field("startup_retry_secs", &self.startup_retry_secs)
+            .field("health_interval_ms", &self.health_interval_ms)
             .finish()
     }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 16, acquire_timeout_secs: 5, startup_retry_secs: 10 }
+        Self {
+            url: None,
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+            startup_retry_secs: 10,
+            health_interval_ms: 500,
+        }
     }
 }
 
@@ -66,6 +77,9 @@ impl DatabaseConfig {
         }
         if self.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
+        }
+        if !(50..=60_000).contains(&self.health_interval_ms) {
+            return invalid("database.health_interval_ms", "must be between 50 and 60000");
         }
         Ok(())
     }

@@ -36,6 +36,11 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Seconds to let in-flight requests finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// On SIGTERM, seconds to keep serving normally with `/readyz` answering 503 before the
+    /// listener closes, so that a load balancer that checks readiness stops sending requests
+    /// first (a rolling restart without a failed request). 0: close at once. A second signal
+    /// ends the wait.
+    pub shutdown_delay_secs: u64,
     /// Reverse proxies (IP addresses or CIDR blocks) whose `X-Forwarded-For` is believed; from
     /// any other peer the header is ignored. Empty by default.
     pub trusted_proxies: Vec<String>,
@@ -51,6 +56,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            shutdown_delay_secs: 0,
             trusted_proxies: Vec::new(),
         }
     }
@@ -75,6 +81,9 @@ impl HttpConfig {
         }
         if self.request_timeout_secs == 0 || self.header_read_timeout_secs == 0 {
             return invalid("http.request_timeout_secs", "timeouts must be at least 1 second");
+        }
+        if self.shutdown_delay_secs > 300 {
+            return invalid("http.shutdown_delay_secs", "must be at most 300 seconds");
         }
         Ok(())
     }

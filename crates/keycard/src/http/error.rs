@@ -1,8 +1,8 @@
 //! The one place that turns an error code into an HTTP status (RFC 6749 §5.2, RFC 6750 §3.1,
 //! RFC 7009 §2.2.1): `invalid_client` 401 (+ `WWW-Authenticate: Basic` when Basic was tried),
 //! `invalid_token` 401, `insufficient_scope` 403, `server_error` 500,
-//! `temporarily_unavailable` 503, everything else 400; a throttled request (too many wrong client
-//! secrets, SECURITY D2) is 429 with `Retry-After`. Every error carries
+//! `temporarily_unavailable` 503 (with `Retry-After` when the database is down), everything else
+//! 400; a throttled request (too many wrong client secrets, SECURITY D2) is 429 with `Retry-After`. Every error carries
 //! `Cache-Control: no-store`. The cause is logged here, never sent.
 
 use crate::oauth::OAuthError;
@@ -38,7 +38,11 @@ pub fn no_store(res: &mut Response) {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = if self.retry_after.is_some() { StatusCode::TOO_MANY_REQUESTS } else { status_for(self.code) };
+        let status = match (self.code, self.retry_after) {
+            (ErrorCode::TemporarilyUnavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
+            (_, Some(_)) => StatusCode::TOO_MANY_REQUESTS,
+            (code, None) => status_for(code),
+        };
         match (&self.cause, status.is_server_error()) {
             (Some(cause), true) => {
                 tracing::error!(error = %self.code, cause = %cause, "request failed")
@@ -79,5 +83,11 @@ mod tests {
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert!(res.headers().contains_key(header::WWW_AUTHENTICATE));
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        let res = OAuthError::invalid_client("x").with_retry_after(7).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "7");
+        let res = OAuthError::temporarily_unavailable(std::io::Error::other("db")).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "a retry hint never turns a 503 into a 429");
+        assert_eq!(res.headers()[header::RETRY_AFTER], "2");
     }
 }

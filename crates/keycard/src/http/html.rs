@@ -147,12 +147,16 @@ pub(crate) fn server_error_page(state: &AppState, e: OAuthError) -> Response {
     if let Some(cause) = &e.cause {
         tracing::error!(error = %e.code, cause = %cause, "page request failed");
     }
-    error_page(
+    let mut res = error_page(
         state,
         status.as_u16().max(500),
         "Something went wrong",
         "Keycard could not complete this step. Try again in a moment.",
-    )
+    );
+    if let Some(v) = e.retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
 }
 
 pub(crate) fn render_outcome(state: &AppState, out: Outcome) -> Response {

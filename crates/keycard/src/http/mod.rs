@@ -99,7 +99,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(HeadLimits::of(&state.config.http), head_limits))
-        .layer(middleware::from_fn(common))
+        .layer(middleware::from_fn_with_state(state.draining.clone(), common))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }
@@ -181,9 +181,15 @@ async fn method_not_allowed() -> Response {
 }
 
 /// Per-request plumbing: a request id (the caller's, if sane, else a new one) on the response,
-/// `X-Content-Type-Options: nosniff` on everything, and one log line (path only: query strings
-/// may carry secrets and are never logged).
-async fn common(req: Request, next: Next) -> Response {
+/// `X-Content-Type-Options: nosniff` on everything, `Connection: close` while the node shuts
+/// down (the client opens its next connection elsewhere instead of racing the close of an idle
+/// one, RFC 9112 §9.6), and one log line (path only: query strings may carry secrets and are
+/// never logged).
+async fn common(
+    State(draining): State<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = req
         .headers()
@@ -203,6 +209,9 @@ async fn common(req: Request, next: Next) -> Response {
         h.insert(REQUEST_ID.clone(), v);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if draining.load(std::sync::atomic::Ordering::Relaxed) {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_server_error() {
         tracing::error!(request_id = %id, %method, path = %crate::http::extract::loggable_path(&path), status = status.as_u16(), ms, "request failed");

@@ -93,15 +93,22 @@ pub async fn healthz() -> Response {
     json_text("{\"status\":\"ok\"}", "no-store")
 }
 
-/// Readiness: the database answers.
+/// Readiness: 200 while this node can serve; 503 with `Retry-After` while the database is
+/// unavailable (as the node's health probe last saw it, `store::health`) or a shutdown drains
+/// the node. Answered from memory: a readiness check never waits for the database.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => json_text("{\"status\":\"ready\"}", "no-store"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            let mut res = json_text("{\"status\":\"database unavailable\"}", "no-store");
-            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            res
-        }
-    }
+    let status = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        "shutting down"
+    } else if !state.store.health().is_up() {
+        "database unavailable"
+    } else {
+        return json_text("{\"status\":\"ready\"}", "no-store");
+    };
+    let mut res = json_text(&serde_json::json!({ "status": status }).to_string(), "no-store");
+    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(crate::oauth::error::UNAVAILABLE_RETRY_AFTER_SECS),
+    );
+    res
 }

@@ -18,7 +18,8 @@ pub struct OAuthError {
     /// The client tried HTTP Basic authentication: a 401 must carry `WWW-Authenticate: Basic`
     /// (RFC 6749 §5.2).
     pub basic_challenge: bool,
-    /// Throttled: answered 429 with `Retry-After` set to this many seconds.
+    /// Seconds the client should wait before it tries again (`Retry-After`): a throttled
+    /// request is answered 429, a `temporarily_unavailable` one 503.
     pub retry_after: Option<i64>,
 }
 
@@ -34,7 +35,8 @@ impl OAuthError {
         self
     }
 
-    /// Marks the request as throttled: 429 Too Many Requests with `Retry-After: secs`.
+    /// Sets `Retry-After: secs`: 429 Too Many Requests for a throttled request, 503 for
+    /// `temporarily_unavailable`.
     pub fn with_retry_after(mut self, secs: i64) -> Self {
         self.retry_after = Some(secs);
         self
@@ -72,14 +74,26 @@ impl OAuthError {
     }
 }
 
+/// `Retry-After` of a 503 answered because the database is unavailable: short, since a node
+/// notices the database is back within `database.health_interval_ms` (docs/reliability.md §3).
+pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 2;
+
+impl OAuthError {
+    /// `temporarily_unavailable` (RFC 6749 §4.1.2.1; 503 with `Retry-After`, RFC 9110 §10.2.3).
+    pub fn temporarily_unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable")
+            .with_cause(cause)
+            .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
+    }
+}
+
 impl From<StoreError> for OAuthError {
-    /// A database that cannot be reached is `temporarily_unavailable` (503), never a protocol
-    /// answer such as `invalid_client` or `active:false` (RFC 7009 §2.2.1, SECURITY E6).
+    /// A database that cannot be reached (or cannot write: disk full, locked) is
+    /// `temporarily_unavailable` (503 with `Retry-After`), never a protocol answer such as
+    /// `invalid_client` or `active:false` (RFC 7009 §2.2.1, SECURITY E6).
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => {
-                Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable").with_cause(e)
-            }
+            StoreError::Unavailable(_) => Self::temporarily_unavailable(e),
             _ => Self::server_error(e),
         }
     }

@@ -41,7 +41,7 @@ impl Store {
         .bind(t.expires_at)
         .bind(t.revoked_at)
         .bind(&t.dpop_jkt)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -53,7 +53,7 @@ impl Store {
              revoked_at, dpop_jkt FROM access_tokens WHERE token_hash = $1",
         )
         .bind(hash)
-        .fetch_optional(&self.read)
+        .fetch_optional(self.reader()?)
         .await?
         .as_ref()
         .map(token_from_row)
@@ -68,7 +68,7 @@ impl Store {
         .bind(now)
         .bind(hash)
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected()
             > 0)
@@ -79,7 +79,7 @@ impl Store {
         sqlx::query("INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -88,7 +88,7 @@ impl Store {
     pub async fn is_jti_revoked(&self, jti: &str) -> StoreResult<bool> {
         Ok(sqlx::query("SELECT 1 AS one FROM revoked_jtis WHERE jti = $1")
             .bind(jti)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .is_some())
     }
@@ -102,7 +102,7 @@ impl Store {
         )
         .bind(now)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         let b = sqlx::query(
@@ -110,7 +110,7 @@ impl Store {
         )
         .bind(now)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         Ok(a + b)

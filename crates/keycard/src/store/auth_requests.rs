@@ -47,7 +47,7 @@ impl Store {
         .bind(r.completed_at)
         .bind(r.created_at)
         .bind(r.expires_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -56,7 +56,7 @@ impl Store {
     pub async fn get_auth_request(&self, id: &str) -> StoreResult<Option<PendingRequest>> {
         sqlx::query(concat!("SELECT ", request_columns!(), " FROM auth_requests WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(request_from_row)
@@ -70,7 +70,7 @@ impl Store {
         )
         .bind(id)
         .bind(sid)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected()
             > 0)
@@ -80,7 +80,7 @@ impl Store {
     pub async fn auth_request_consented(&self, id: &str) -> StoreResult<bool> {
         Ok(sqlx::query("UPDATE auth_requests SET consent_done = 1 WHERE id = $1 AND completed_at IS NULL")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected()
             > 0)
@@ -91,7 +91,7 @@ impl Store {
         Ok(sqlx::query("UPDATE auth_requests SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL")
             .bind(id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected()
             > 0)

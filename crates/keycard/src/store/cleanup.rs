@@ -23,7 +23,7 @@ impl Store {
             "DELETE FROM replay_cache WHERE (ns, value_hash) IN (SELECT ns, value_hash FROM replay_cache WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE window_start < $1 AND (locked_until IS NULL OR locked_until < $1) LIMIT $2)",
         ] {
-            n += sqlx::query(sql).bind(cutoff).bind(batch).execute(&self.pool).await?.rows_affected();
+            n += sqlx::query(sql).bind(cutoff).bind(batch).execute(self.writer()?).await?.rows_affected();
         }
         Ok(n)
     }

@@ -75,7 +75,7 @@ impl Store {
         .bind(json(&c.settings))
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         self.bump_epoch("clients").await
     }
@@ -99,7 +99,7 @@ impl Store {
         .bind(bool_i(c.disabled))
         .bind(json(&c.settings))
         .bind(c.updated_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected()
             > 0;
@@ -111,7 +111,7 @@ impl Store {
     pub async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
         sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(client_from_row)
@@ -121,7 +121,7 @@ impl Store {
     /// Every client, ordered by id.
     pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
         sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients ORDER BY id"))
-            .fetch_all(&self.read)
+            .fetch_all(self.reader()?)
             .await?
             .iter()
             .map(client_from_row)
@@ -134,7 +134,7 @@ impl Store {
     /// re-created with the same id (re-provisioning) starts from nothing. False when it did not
     /// exist.
     pub async fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer()?.begin().await?;
         for sql in [
             "DELETE FROM retired_refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE client_id = $1)",
             "DELETE FROM grants WHERE client_id = $1",
@@ -155,8 +155,9 @@ impl Store {
     /// The longest access-token lifetime of any client (for key rotation: how long an old key
     /// must stay published).
     pub async fn max_access_token_ttl(&self) -> StoreResult<i64> {
-        let r =
-            sqlx::query("SELECT COALESCE(MAX(access_token_ttl), 0) AS m FROM clients").fetch_one(&self.read).await?;
+        let r = sqlx::query("SELECT COALESCE(MAX(access_token_ttl), 0) AS m FROM clients")
+            .fetch_one(self.reader()?)
+            .await?;
         Ok(r.try_get::<i64, _>("m")?)
     }
 }

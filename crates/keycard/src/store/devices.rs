@@ -52,7 +52,7 @@ impl Store {
         .bind(d.last_polled_at)
         .bind(d.created_at)
         .bind(d.expires_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -61,7 +61,7 @@ impl Store {
     pub async fn get_device(&self, device_hash: &str) -> StoreResult<Option<DeviceRequest>> {
         sqlx::query(concat!("SELECT ", device_columns!(), " FROM device_codes WHERE device_hash = $1"))
             .bind(device_hash)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(device_from_row)
@@ -72,7 +72,7 @@ impl Store {
     pub async fn get_device_by_user_code(&self, user_code_hash: &str) -> StoreResult<Option<DeviceRequest>> {
         sqlx::query(concat!("SELECT ", device_columns!(), " FROM device_codes WHERE user_code_hash = $1"))
             .bind(user_code_hash)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(device_from_row)
@@ -100,7 +100,7 @@ impl Store {
         .bind(session_sid)
         .bind(auth_time)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected()
             > 0)
@@ -112,7 +112,7 @@ impl Store {
             .bind(device_hash)
             .bind(now)
             .bind(interval)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Store {
     pub async fn consume_device(&self, device_hash: &str) -> StoreResult<bool> {
         Ok(sqlx::query("UPDATE device_codes SET status = 'consumed' WHERE device_hash = $1 AND status = 'approved'")
             .bind(device_hash)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected()
             > 0)

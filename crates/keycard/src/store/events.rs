@@ -22,7 +22,7 @@ impl Store {
             .bind(client_id)
             .bind(subject)
             .bind(detail.to_string())
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -32,7 +32,7 @@ impl Store {
         sqlx::query("SELECT at, detail FROM audit_events WHERE kind = $1 ORDER BY id DESC LIMIT $2")
             .bind(kind)
             .bind(limit)
-            .fetch_all(&self.read)
+            .fetch_all(self.reader()?)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("at")?, r.try_get("detail")?)))

@@ -85,7 +85,7 @@ impl Store {
         .bind(c.created_at)
         .bind(c.expires_at)
         .bind(&c.dpop_jkt)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -94,7 +94,7 @@ impl Store {
     pub async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
         sqlx::query(concat!("SELECT ", code_columns!(), " FROM authorization_codes WHERE code_hash = $1"))
             .bind(code_hash)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(code_from_row)
@@ -130,7 +130,7 @@ impl Store {
         .bind(g.revoked_at)
         .bind(&g.revoked_reason)
         .bind(&g.dpop_jkt)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected()
             > 0)
@@ -140,7 +140,7 @@ impl Store {
     pub async fn get_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
         sqlx::query(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(grant_from_row)
@@ -162,7 +162,7 @@ impl Store {
         idle_expires_at: UnixTime,
         replay_response: Option<&str>,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer()?.begin().await?;
         let won = sqlx::query(
             "UPDATE grants SET refresh_hash = $4, prev_refresh_hash = $3, generation = generation + 1, \
              rotated_at = $5, refresh_idle_expires_at = $6, replay_response = $7, replay_count = 0 \
@@ -201,7 +201,7 @@ impl Store {
         Ok(sqlx::query("SELECT 1 AS one FROM retired_refresh_tokens WHERE token_hash = $1 AND grant_id = $2")
             .bind(hash)
             .bind(grant_id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .is_some())
     }
@@ -215,7 +215,7 @@ impl Store {
         .bind(grant_id)
         .bind(hash)
         .bind(idle_expires_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected()
             > 0)
@@ -239,7 +239,7 @@ impl Store {
         .bind(prev_hash)
         .bind(not_before)
         .bind(max)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer()?)
         .await?;
         Ok(row.map(|r| r.try_get::<String, _>("replay_response")).transpose()?)
     }
@@ -251,7 +251,7 @@ impl Store {
             .bind(id)
             .bind(now)
             .bind(reason)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected()
             > 0)
@@ -280,7 +280,7 @@ impl Store {
             .bind(now)
             .bind(reason),
         };
-        Ok(q.execute(&self.pool).await?.rows_affected())
+        Ok(q.execute(self.writer()?).await?.rows_affected())
     }
 
     /// Revokes the grants created from a session that are not `offline_access` (logout).
@@ -292,7 +292,7 @@ impl Store {
         .bind(sid)
         .bind(now)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected())
     }

@@ -37,7 +37,7 @@ impl Store {
             .bind(k.created_at)
             .bind(k.retired_at)
             .bind(k.publish_until)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         self.bump_epoch("keys").await
     }
@@ -45,7 +45,7 @@ impl Store {
     /// Every key, newest first.
     pub async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
         sqlx::query(concat!("SELECT ", key_columns!(), " FROM signing_keys ORDER BY created_at DESC, kid"))
-            .fetch_all(&self.read)
+            .fetch_all(self.reader()?)
             .await?
             .iter()
             .map(key_from_row)
@@ -55,7 +55,7 @@ impl Store {
     /// Atomically installs `new` as the active key of its algorithm and retires the previous
     /// active key(s) of that algorithm, which stay published until `publish_until`.
     pub async fn rotate_key(&self, new: &StoredKey, now: UnixTime, publish_until: UnixTime) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer()?.begin().await?;
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE alg = $3 AND retired_at IS NULL",
         )
@@ -80,7 +80,7 @@ impl Store {
     pub async fn purge_keys(&self, now: UnixTime) -> StoreResult<u64> {
         let n = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND publish_until < $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected();
         if n > 0 {

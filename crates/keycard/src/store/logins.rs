@@ -66,7 +66,7 @@ pub(super) async fn fill_login_folds(read: &AnyPool, write: &AnyPool) -> StoreRe
 impl Store {
     /// Fills in the folded login forms of new or renamed users (see the module doc).
     pub async fn fill_login_folds(&self) -> StoreResult<()> {
-        fill_login_folds(&self.read, &self.pool).await
+        fill_login_folds(self.reader()?, self.writer()?).await
     }
 
     /// The user a typed login names: a username or an e-mail, compared by [`fold_login`] on
@@ -80,7 +80,7 @@ impl Store {
              ORDER BY CASE WHEN username_fold = $1 THEN 0 ELSE 1 END, created_at, id LIMIT 1",
         )
         .bind(fold_login(login))
-        .fetch_optional(&self.read)
+        .fetch_optional(self.reader()?)
         .await?
         .as_ref()
         .map(user_from_row)

@@ -82,12 +82,25 @@ pub(super) async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<Vec<Str
     Ok(applied)
 }
 
+/// The newest migration this binary knows.
+pub fn latest_known() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
 async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> StoreResult<Vec<String>> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .execute(&mut *conn)
     .await?;
+    // An older binary never runs on a schema migrated by a newer one: it would not know what the
+    // new columns mean (a rolling upgrade runs old nodes on the new schema, but only nodes that
+    // were running before it; a node that starts must be the newer binary).
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *conn).await?;
+    if let Some(found) = found.filter(|f| *f > latest_known()) {
+        return Err(super::StoreError::SchemaTooNew { found, known: latest_known() });
+    }
     let mut applied = Vec::new();
     for m in MIGRATIONS {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;

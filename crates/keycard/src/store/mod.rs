@@ -29,6 +29,7 @@ pub mod conformance;
 mod devices;
 mod events;
 mod grants;
+pub mod health;
 mod keys;
 mod logins;
 mod migrate;
@@ -68,6 +69,17 @@ pub enum StoreError {
     /// A row could not be decoded into the model.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database was migrated by a newer Keycard than this one: refusing to run on a schema
+    /// it does not know (docs/reliability.md §4).
+    #[error(
+        "the database schema is at version {found}, newer than this Keycard knows (up to {known}): run the newer Keycard, or restore a backup taken before the upgrade"
+    )]
+    SchemaTooNew {
+        /// The highest migration recorded in the database.
+        found: i64,
+        /// The highest migration this binary has.
+        known: i64,
+    },
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -77,12 +89,56 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| code_means_unavailable(&c)) => {
+                StoreError::Unavailable(e)
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
             _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// Database errors that say "not now" rather than "never": the request may succeed once the
+/// database is back, so they are answered 503 with `Retry-After` (docs/reliability.md §3).
+/// PostgreSQL reports a five-character SQLSTATE: connection exceptions (class 08), insufficient
+/// resources (class 53: disk full, out of memory, too many connections), the server shutting
+/// down or starting (57P01–57P03) and a read-only transaction (25006, a failover to a standby).
+/// SQLite reports its (extended) result code as a number, whose low byte is the primary code:
+/// BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL (disk full), CANTOPEN, PROTOCOL.
+fn code_means_unavailable(code: &str) -> bool {
+    if code.len() == 5 {
+        // A PostgreSQL SQLSTATE (SQLite's extended codes have at most four digits).
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || matches!(code, "57P01" | "57P02" | "57P03" | "25006");
+    }
+    code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15))
+}
+
+#[cfg(test)]
+mod error_tests {
+    #[test]
+    fn unavailable_codes() {
+        use super::code_means_unavailable as u;
+        // PostgreSQL: admin shutdown, cannot connect now, disk full, too many connections, a
+        // standby after failover; not a syntax error, a serialization failure or a unique violation.
+        for c in ["57P01", "57P03", "53100", "53300", "08006", "25006"] {
+            assert!(u(c), "{c}");
+        }
+        for c in ["42601", "40001", "23505", "22P02"] {
+            assert!(!u(c), "{c}");
+        }
+        // SQLite: BUSY, LOCKED, READONLY, IOERR_WRITE (778), FULL, CANTOPEN; not CONSTRAINT_UNIQUE
+        // (2067), CORRUPT or a plain ERROR.
+        for c in ["5", "6", "8", "778", "13", "14"] {
+            assert!(u(c), "{c}");
+        }
+        for c in ["2067", "11", "1", "", "x"] {
+            assert!(!u(c), "{c}");
         }
     }
 }
@@ -127,6 +183,10 @@ pub struct Store {
     backend: Backend,
     /// Gathers concurrent replay-cache writes into one statement (`replay.rs`).
     replay: std::sync::Arc<replay::Batcher>,
+    /// The URL (it may hold a password), for the health probe's own connection.
+    url: crate::secret::Redacted<String>,
+    /// What the health probe last saw (`health.rs`).
+    health: std::sync::Arc<health::Health>,
 }
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), a busy timeout for
@@ -187,7 +247,21 @@ impl Store {
         };
         let pool = options(writers).connect(&url).await?;
         let read = if readers > 0 { options(readers).connect(&url).await? } else { pool.clone() };
-        Ok(Store { pool, read, backend, replay: Default::default() })
+        Ok(Store { pool, read, backend, replay: Default::default(), url: url.into(), health: Default::default() })
+    }
+
+    /// The pool for writes, unless the health probe says the database is down
+    /// ([`health`]: fail at once rather than wait for a connection that cannot come).
+    fn writer(&self) -> StoreResult<&AnyPool> {
+        self.check_up(true)?;
+        Ok(&self.pool)
+    }
+
+    /// The pool for plain reads, likewise (on SQLite reads are never refused: a full disk or a
+    /// held write lock does not stop them).
+    fn reader(&self) -> StoreResult<&AnyPool> {
+        self.check_up(false)?;
+        Ok(&self.read)
     }
 
     /// The backend in use.
@@ -217,14 +291,15 @@ impl Store {
     async fn bump_epoch(&self, name: &str) -> StoreResult<()> {
         sqlx::query("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = $1")
             .bind(format!("epoch:{name}"))
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
 
     /// Current cache epochs.
     pub async fn epochs(&self) -> StoreResult<Epochs> {
-        let rows = sqlx::query("SELECT key, value FROM meta WHERE key LIKE 'epoch:%'").fetch_all(&self.read).await?;
+        let rows =
+            sqlx::query("SELECT key, value FROM meta WHERE key LIKE 'epoch:%'").fetch_all(self.reader()?).await?;
         let mut e = Epochs::default();
         for r in rows {
             let key: String = r.try_get("key")?;

@@ -33,7 +33,7 @@ impl Store {
         .bind(&r.params)
         .bind(r.created_at)
         .bind(r.expires_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -57,7 +57,7 @@ impl Store {
         .bind(uri_hash)
         .bind(client_id)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer()?)
         .await?;
         Ok(match row {
             Some(r) => Some(r.try_get("params")?),

@@ -164,6 +164,7 @@ impl Store {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<bool> {
+        self.check_up(true)?;
         let (reply, answer) = oneshot::channel();
         let job = Job { ns: ns.to_owned(), value_hash: value_hash.to_owned(), expires_at, now, reply };
         if let Err(job) = self.replay.send(&self.pool, job) {

@@ -17,7 +17,7 @@ impl Store {
         .bind(&s.name)
         .bind(&s.description)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -29,7 +29,7 @@ impl Store {
         )
         .bind(name)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -37,7 +37,7 @@ impl Store {
     /// Every scope, ordered by name.
     pub async fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
         sqlx::query("SELECT name, description FROM scopes ORDER BY name")
-            .fetch_all(&self.read)
+            .fetch_all(self.reader()?)
             .await?
             .iter()
             .map(|r| Ok(ScopeDef { name: r.try_get("name")?, description: r.try_get("description")? }))
@@ -46,6 +46,7 @@ impl Store {
 
     /// Deletes a scope; false when it did not exist.
     pub async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
-        Ok(sqlx::query("DELETE FROM scopes WHERE name = $1").bind(name).execute(&self.pool).await?.rows_affected() > 0)
+        Ok(sqlx::query("DELETE FROM scopes WHERE name = $1").bind(name).execute(self.writer()?).await?.rows_affected()
+            > 0)
     }
 }

@@ -46,7 +46,7 @@ impl Store {
         .bind(s.idle_expires_at)
         .bind(s.expires_at)
         .bind(s.revoked_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -55,7 +55,7 @@ impl Store {
     pub async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
         sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1"))
             .bind(token_hash)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(session_from_row)
@@ -66,7 +66,7 @@ impl Store {
     pub async fn get_session_by_sid(&self, sid: &str) -> StoreResult<Option<Session>> {
         sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE sid = $1"))
             .bind(sid)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(session_from_row)
@@ -81,7 +81,7 @@ impl Store {
         .bind(token_hash)
         .bind(now)
         .bind(idle_expires_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -91,7 +91,7 @@ impl Store {
         Ok(sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL")
             .bind(sid)
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected()
             > 0)
@@ -102,7 +102,7 @@ impl Store {
         Ok(sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(user_id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected())
     }
@@ -114,7 +114,7 @@ impl Store {
         Ok(sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .map(|r| r.try_get::<String, _>("scope"))
             .transpose()?)
@@ -126,7 +126,7 @@ impl Store {
         sqlx::query("SELECT scope, created_at FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .map(|r| Ok((r.try_get::<String, _>("scope")?, r.try_get::<i64, _>("created_at")?)))
             .transpose()
@@ -142,7 +142,7 @@ impl Store {
         .bind(client_id)
         .bind(scope)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -151,7 +151,7 @@ impl Store {
     pub async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
         sqlx::query("SELECT client_id, scope FROM consents WHERE user_id = $1 ORDER BY client_id")
             .bind(user_id)
-            .fetch_all(&self.read)
+            .fetch_all(self.reader()?)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("client_id")?, r.try_get("scope")?)))
@@ -163,7 +163,7 @@ impl Store {
         Ok(sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected()
             > 0)

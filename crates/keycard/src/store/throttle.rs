@@ -50,7 +50,7 @@ impl Store {
         .bind(now)
         .bind(now - window)
         .bind(limit)
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer()?)
         .await?;
         Ok(Attempt { attempts: r.try_get("attempts")?, locked_until: r.try_get("locked_until")? })
     }
@@ -60,7 +60,7 @@ impl Store {
         sqlx::query("UPDATE login_throttle SET locked_until = $2 WHERE key = $1")
             .bind(key)
             .bind(until)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -70,14 +70,14 @@ impl Store {
     pub async fn release_login_attempt(&self, key: &str) -> StoreResult<()> {
         sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0")
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
 
     /// Forgets the attempts of `key` (after a successful login).
     pub async fn reset_login(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(self.writer()?).await?;
         Ok(())
     }
 }

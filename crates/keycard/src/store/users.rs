@@ -39,7 +39,7 @@ impl Store {
             .bind(bool_i(u.disabled))
             .bind(u.created_at)
             .bind(u.updated_at)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -58,7 +58,7 @@ impl Store {
         .bind(&u.password_hash)
         .bind(bool_i(u.disabled))
         .bind(u.updated_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected()
             > 0)
@@ -68,7 +68,7 @@ impl Store {
     pub async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
         sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.reader()?)
             .await?
             .as_ref()
             .map(user_from_row)
@@ -84,7 +84,7 @@ impl Store {
              ORDER BY CASE WHEN lower(username) = lower($1) THEN 0 ELSE 1 END LIMIT 1"
         ))
         .bind(login)
-        .fetch_optional(&self.read)
+        .fetch_optional(self.reader()?)
         .await?
         .as_ref()
         .map(user_from_row)
@@ -94,7 +94,7 @@ impl Store {
     /// Every user, ordered by username.
     pub async fn list_users(&self) -> StoreResult<Vec<User>> {
         sqlx::query(concat!("SELECT ", user_columns!(), " FROM users ORDER BY lower(username)"))
-            .fetch_all(&self.read)
+            .fetch_all(self.reader()?)
             .await?
             .iter()
             .map(user_from_row)
@@ -103,7 +103,7 @@ impl Store {
 
     /// Deletes a user; false when they did not exist.
     pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer()?.begin().await?;
         // Everything derived from the user goes with it, in one transaction (as for clients).
         for sql in [
             "DELETE FROM retired_refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE user_id = $1)",

@@ -383,3 +383,9 @@ pub async fn edit_client(s: &TestServer, id: &str, edit: impl FnOnce(&mut keycar
     admin.save_client(c).await.expect("save client");
     s.sync_caches().await;
 }
+
+/// The real `keycard serve` process: config, port, log, signals (reliability tests).
+pub mod process;
+
+/// A loopback TCP proxy a test can cut and restore (a database outage).
+pub mod tcp_proxy;
