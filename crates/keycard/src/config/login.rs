@@ -27,6 +27,10 @@ pub struct LoginConfig {
     /// Sign-ins that may wait for a hash; past that, a sign-in is refused at once with 503 and
     /// `Retry-After` (docs/reliability.md §5), so a flood of sign-ins cannot pile up.
     pub max_queued_hashes: usize,
+    /// Milliseconds a sign-in refused for a full queue waits before its 503 is sent. A client
+    /// that ignores `Retry-After` and retries at once (a flood) then sends far fewer requests per
+    /// connection, and the CPU it would burn on refusals stays with the token endpoint. 0: none.
+    pub overload_pause_ms: u64,
     /// argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// argon2id iterations (OWASP: 2).
@@ -45,6 +49,7 @@ impl Default for LoginConfig {
             lockout_secs: 60,
             max_concurrent_hashes: 2,
             max_queued_hashes: 32,
+            overload_pause_ms: 100,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -69,6 +74,9 @@ impl LoginConfig {
         }
         if self.max_queued_hashes > 100_000 {
             return invalid("login.max_queued_hashes", "must be at most 100000");
+        }
+        if self.overload_pause_ms > 10_000 {
+            return invalid("login.overload_pause_ms", "must be at most 10000");
         }
         if argon2::Params::new(self.argon2_memory_kib, self.argon2_iterations, self.argon2_parallelism, None).is_err() {
             return invalid("login.argon2_memory_kib", "these argon2 parameters are not valid");

@@ -79,8 +79,16 @@ async fn check_key(state: &AppState, key: &str, limit: i64, now: UnixTime) -> Re
 /// Signs a user in by username or e-mail and password, from client address `ip`.
 pub async fn password_login(state: &AppState, login: &str, password: &str, ip: &str) -> Result<User, LoginError> {
     let now = state.clock.now();
-    // A place in the hashing queue first: a sign-in that cannot be served costs nothing else.
-    let ticket = state.hashing.reserve().map_err(|o| LoginError::Overloaded { retry_after: o.retry_after })?;
+    // A place in the hashing queue first: a sign-in that cannot be served costs nothing else. Its
+    // answer waits `login.overload_pause_ms` (a timer, no CPU), so a flood that retries at once
+    // sends fewer requests.
+    let ticket = match state.hashing.reserve() {
+        Ok(t) => t,
+        Err(o) => {
+            tokio::time::sleep(std::time::Duration::from_millis(state.config.login.overload_pause_ms)).await;
+            return Err(LoginError::Overloaded { retry_after: o.retry_after });
+        }
+    };
     // Resolve first (the same statements for known and unknown logins), count second, verify last.
     let user = if login.is_empty() || login.len() > 256 { None } else { state.store.find_login_user(login).await? };
     let login_key = match &user {
