@@ -348,6 +348,9 @@ pub mod cli;
 /// Public JWKs from the RFC examples (client key registration).
 pub mod jwk;
 
+/// A real `keycard serve` process that can be killed and restarted (reliability tests).
+pub mod process;
+
 /// A whole authorization code flow as alice (PKCE S256, `client_secret_basic`) for `scope`;
 /// returns the token response.
 pub async fn code_flow_tokens(
