@@ -4,15 +4,19 @@
 //!
 //! Each round: concurrent workers drive the server over HTTP (client_credentials with JWT and
 //! opaque tokens, codes from alice's SSO session, code redemption, refresh-token rotation,
-//! RFC 7009 revocation of access and refresh tokens) and record every acknowledged outcome and
-//! every request in flight (`crash/ledger.rs`); after a random number of acknowledged operations
-//! plus a random delay the process gets `kill -9`; on SQLite the file left behind must pass
+//! RFC 7009 revocation of access and refresh tokens, while the purge runs every second) and
+//! record every acknowledged outcome and every request in flight (`crash/ledger.rs`); after a
+//! random number of acknowledged operations the process gets `kill -9`, at once after an
+//! acknowledged write or after a random delay; on SQLite the files left behind must pass
 //! `PRAGMA integrity_check` and `PRAGMA foreign_key_check` (checked on a copy, so the restart
-//! meets the crash's files untouched); the server restarts on the same database with no repair
-//! and must answer `/readyz` 200 within 30 s; then `crash/verify.rs` checks that nothing
-//! acknowledged was lost, no revocation undone, no code or refresh token usable twice.
+//! meets the crash's files untouched); in a third of the rounds the restart is itself killed
+//! during start-up; the server restarts on the same database with no repair and must answer
+//! `/readyz` 200 within 30 s; then `crash/verify.rs` checks that nothing acknowledged was lost,
+//! no revocation undone, no code or refresh token usable twice. Before the first round, the very
+//! first start on the empty database (secret generation, migrations, key creation, provisioning)
+//! is killed three times at random points.
 //!
-//! `KEYCARD_CRASH_ROUNDS` sets the rounds per backend (default 3 for CI; the long soak is 50:
+//! `KEYCARD_CRASH_ROUNDS` sets the rounds per backend (default 5 for CI; the long soak is 50:
 //! `bench/soak.sh --crash`), `KEYCARD_CRASH_SEED` replays a run's operation mix and kill points
 //! (the seed is printed first; timing still varies), `KEYCARD_CRASH_REPORT=FILE` appends each
 //! backend's figures as one JSON line. PostgreSQL is skipped with a message when unreachable,
@@ -62,7 +66,7 @@ fn env_num(name: &str) -> Option<u64> {
 }
 
 fn rounds() -> usize {
-    env_num("KEYCARD_CRASH_ROUNDS").unwrap_or(3) as usize
+    env_num("KEYCARD_CRASH_ROUNDS").unwrap_or(5) as usize
 }
 
 /// What one backend's run measured.
@@ -220,12 +224,12 @@ async fn load_and_kill(
         stop: Arc::new(AtomicBool::new(false)),
         acked: Arc::new(AtomicUsize::new(0)),
         kill_at: rng.range(KILL_AFTER_OPS.0, KILL_AFTER_OPS.1) as usize,
-        kill_after: (rng.next_u64() % 2 == 0).then(|| KILL_AFTER_WRITE[rng.index(KILL_AFTER_WRITE.len())]),
+        kill_after: rng.one_in(2).then(|| KILL_AFTER_WRITE[rng.index(KILL_AFTER_WRITE.len())]),
         kill_fired: AtomicBool::new(false),
         kill_now: Arc::new(tokio::sync::Notify::new()),
         round,
     });
-    let jitter = if rng.next_u64() % 2 == 0 { 0 } else { rng.range(KILL_JITTER_MS.0, KILL_JITTER_MS.1) };
+    let jitter = if rng.one_in(2) { 0 } else { rng.range(KILL_JITTER_MS.0, KILL_JITTER_MS.1) };
     let workers: Vec<_> = (0..WORKERS).map(|w| tokio::spawn(worker(load.clone(), rng.fork(w as u64)))).collect();
     let mut stalled = None;
     let mut last = 0;
@@ -298,7 +302,7 @@ async fn crash_rounds(backend: &str, db_url: &str, sqlite_file: Option<&Path>, d
         failures.append(&mut l.anomalies);
         report.integrity(sqlite_file, dir, round, &mut failures).await;
         // In some rounds the restart itself is killed during start-up first.
-        if rng.next_u64() % 3 == 0 {
+        if rng.one_in(3) {
             let slowest = server.ready_after.as_millis() as u64;
             let after = Duration::from_millis(rng.range(STARTUP_KILL_MS.0, slowest.max(STARTUP_KILL_MS.0 + 1)));
             match KeycardProcess::start_and_kill(&config, dir, &format!("startup-kill-{round}"), server.port, after)

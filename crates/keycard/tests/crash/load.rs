@@ -98,8 +98,10 @@ impl Load {
     fn acked(&self, kind: Kind, l: &mut Ledger) {
         l.counts.ack(kind);
         let n = self.acked.fetch_add(1, Ordering::SeqCst) + 1;
+        // A kind that stopped succeeding (an anomaly, reported) must not hold the kill off.
+        let overdue = n >= 2 * self.kill_at + 200;
         if n >= self.kill_at
-            && self.kill_after.is_none_or(|k| k == kind)
+            && (self.kill_after.is_none_or(|k| k == kind) || overdue)
             && !self.kill_fired.swap(true, Ordering::SeqCst)
         {
             self.kill_now.notify_one();
@@ -293,7 +295,7 @@ pub async fn worker(load: Arc<Load>, mut rng: Rng) {
             })
             .map(|(k, _)| *k)
             .unwrap_or(Kind::CcOpaque);
-        let web = if rng.next_u64() % 2 == 0 { ClientKind::WebJwt } else { ClientKind::WebOpaque };
+        let web = if rng.one_in(2) { ClientKind::WebJwt } else { ClientKind::WebOpaque };
         match kind {
             Kind::CcJwt => load.client_credentials(ClientKind::SvcJwt, &mut mine).await,
             Kind::CcOpaque => load.client_credentials(ClientKind::SvcOpaque, &mut mine).await,

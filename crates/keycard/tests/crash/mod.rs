@@ -127,6 +127,11 @@ impl Rng {
         if hi <= lo { lo } else { lo + self.next_u64() % (hi - lo) }
     }
 
+    /// True once in `n` draws on average.
+    pub fn one_in(&mut self, n: u64) -> bool {
+        self.next_u64().is_multiple_of(n)
+    }
+
     /// An index below `n` (n > 0).
     pub fn index(&mut self, n: usize) -> usize {
         self.range(0, n as u64) as usize
