@@ -7,7 +7,7 @@
 //! Items outlive their round: what verification settles (a revoked token, a spent code) must
 //! stay so after every later crash, and later rounds check a sample of them again.
 
-use super::ClientKind;
+use super::{CB, ClientKind, enc};
 
 /// The kinds of operation the load sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,13 @@ pub struct Family {
     pub state: FamilyState,
 }
 
+impl Family {
+    /// The token request that presents its newest refresh token (RFC 6749 §6).
+    pub fn refresh_body(&self) -> String {
+        format!("grant_type=refresh_token&refresh_token={}", enc(&self.refresh))
+    }
+}
+
 /// Where an authorization code stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeState {
@@ -142,6 +149,18 @@ pub struct Code {
     pub verifier: String,
     /// Its state.
     pub state: CodeState,
+}
+
+impl Code {
+    /// The token request that redeems it (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    pub fn redeem_body(&self) -> String {
+        format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
+            enc(&self.code),
+            enc(CB),
+            self.verifier
+        )
+    }
 }
 
 /// Counters of one round or of a whole run.

@@ -49,6 +49,12 @@ struct Mine {
     tokens: Vec<usize>,
 }
 
+/// The access and refresh tokens of an acknowledged code or refresh-token grant.
+fn user_tokens(a: &Answer) -> Option<(String, String)> {
+    let j = a.ok_json()?;
+    Some((j["access_token"].as_str()?.to_owned(), j["refresh_token"].as_str()?.to_owned()))
+}
+
 fn take(rng: &mut Rng, v: &mut Vec<usize>) -> usize {
     let i = rng.index(v.len());
     v.swap_remove(i)
@@ -174,20 +180,10 @@ impl Load {
     async fn redeem(&self, idx: usize, mine: &mut Mine) {
         let (client, body) = {
             let l = self.ledger();
-            let c = &l.codes[idx];
-            let body = format!(
-                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
-                enc(&c.code),
-                enc(CB),
-                c.verifier
-            );
-            (c.client, body)
+            (l.codes[idx].client, l.codes[idx].redeem_body())
         };
         let a = post(&self.http, &self.url("/token"), &client.auth(), body).await;
-        let tokens = a
-            .ok_json()
-            .and_then(|j| Some((j["access_token"].as_str()?.to_owned(), j["refresh_token"].as_str()?.to_owned())));
-        match tokens {
+        match user_tokens(&a) {
             Some((at, rt)) => {
                 let mut l = self.ledger();
                 self.acked(Kind::Redeem, &mut l);
@@ -212,16 +208,12 @@ impl Load {
     }
 
     async fn refresh(&self, f: usize, mine: &mut Mine) {
-        let (client, rt) = {
+        let (client, body) = {
             let l = self.ledger();
-            (l.families[f].client, l.families[f].refresh.clone())
+            (l.families[f].client, l.families[f].refresh_body())
         };
-        let body = format!("grant_type=refresh_token&refresh_token={}", enc(&rt));
         let a = post(&self.http, &self.url("/token"), &client.auth(), body).await;
-        let tokens = a
-            .ok_json()
-            .and_then(|j| Some((j["access_token"].as_str()?.to_owned(), j["refresh_token"].as_str()?.to_owned())));
-        match tokens {
+        match user_tokens(&a) {
             Some((at, next)) => {
                 let mut l = self.ledger();
                 self.acked(Kind::Refresh, &mut l);

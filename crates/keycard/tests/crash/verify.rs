@@ -18,7 +18,7 @@
 //! (a random sample, bounded) so that a later crash cannot undo what an earlier round settled.
 
 use super::ledger::{AccessToken, CodeState, Family, FamilyState, Ledger, Outcome};
-use super::{Answer, CB, ClientKind, Rng, enc, post};
+use super::{Answer, ClientKind, Rng, enc, post};
 
 /// Earlier rounds' items checked again per round, per category.
 const SAMPLE: usize = 48;
@@ -119,21 +119,41 @@ impl Verifier {
 
     /// A refresh with `family`'s newest token.
     async fn refresh(&mut self, l: &Ledger, f: usize, what: &str) -> Option<Grant> {
-        let fam = &l.families[f];
-        let body = format!("grant_type=refresh_token&refresh_token={}", enc(&fam.refresh));
-        self.grant(fam.client, body, what).await
+        self.grant(l.families[f].client, l.families[f].refresh_body(), what).await
     }
 
     /// A redemption of code `c`.
     async fn redeem(&mut self, l: &Ledger, c: usize, what: &str) -> Option<Grant> {
-        let code = &l.codes[c];
-        let body = format!(
-            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
-            enc(&code.code),
-            enc(CB),
-            code.verifier
-        );
-        self.grant(code.client, body, what).await
+        self.grant(l.codes[c].client, l.codes[c].redeem_body(), what).await
+    }
+
+    /// Two tries of something acknowledged and never presented since: the first must be
+    /// granted (else it was `lost`), the second refused (else it worked `twice`). Returns the
+    /// index of the access token the first try obtained.
+    #[allow(clippy::too_many_arguments)]
+    fn exactly_once(
+        &mut self,
+        l: &mut Ledger,
+        client: ClientKind,
+        family: Option<usize>,
+        tries: [Option<Grant>; 2],
+        what: &str,
+        lost: &str,
+        twice: &str,
+    ) -> Option<usize> {
+        let [first, second] = tries;
+        self.checked += 2;
+        if let Some(Grant::Granted(..)) = second {
+            self.fail(format!("{what}: {twice}"));
+        }
+        match first {
+            Some(g @ Grant::Granted(..)) => self.adopt(l, client, family, &g),
+            Some(Grant::Refused) => {
+                self.fail(format!("{what}: {lost}"));
+                None
+            }
+            None => None,
+        }
     }
 
     /// Records the tokens a successful check obtained (they belong to a family that the check's
@@ -247,19 +267,10 @@ impl Verifier {
         let mut obtained = Vec::new();
         match state {
             FamilyState::Live => {
-                let first = self.refresh(l, f, &what).await;
-                let second = self.refresh(l, f, &what).await;
-                self.checked += 2;
-                match first {
-                    Some(g @ Grant::Granted(..)) => obtained.extend(self.adopt(l, client, Some(f), &g)),
-                    Some(Grant::Refused) => {
-                        self.fail(format!("{what}: its acknowledged refresh token is refused on first use (lost)"))
-                    }
-                    None => {}
-                }
-                if let Some(Grant::Granted(..)) = second {
-                    self.fail(format!("{what}: the same refresh token was accepted twice"));
-                }
+                let tries = [self.refresh(l, f, &what).await, self.refresh(l, f, &what).await];
+                let lost = "its acknowledged refresh token is refused on first use (lost)";
+                let twice = "the same refresh token was accepted twice";
+                obtained.extend(self.exactly_once(l, client, Some(f), tries, &what, lost, twice));
             }
             FamilyState::RevokeAcked | FamilyState::Ended => {
                 self.checked += 1;
@@ -292,19 +303,10 @@ impl Verifier {
         let mut obtained = Vec::new();
         match state {
             CodeState::Issued => {
-                let first = self.redeem(l, c, &what).await;
-                let second = self.redeem(l, c, &what).await;
-                self.checked += 2;
-                match first {
-                    Some(g @ Grant::Granted(..)) => obtained.extend(self.adopt(l, client, None, &g)),
-                    Some(Grant::Refused) => {
-                        self.fail(format!("{what}: a code issued and never presented is refused (lost)"))
-                    }
-                    None => {}
-                }
-                if let Some(Grant::Granted(..)) = second {
-                    self.fail(format!("{what}: the code was redeemed twice"));
-                }
+                let tries = [self.redeem(l, c, &what).await, self.redeem(l, c, &what).await];
+                let lost = "a code issued and never presented is refused (lost)";
+                let twice = "the code was redeemed twice";
+                obtained.extend(self.exactly_once(l, client, None, tries, &what, lost, twice));
             }
             CodeState::RedeemAcked | CodeState::Ended => {
                 self.checked += 1;
