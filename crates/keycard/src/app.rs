@@ -45,7 +45,10 @@ pub fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     let secret = jose::random_token(32);
-    write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    if !persist_new_secret(&path, &secret).with_context(|| format!("cannot write {}", path.display()))? {
+        // Another process (a second node on this data dir, `keycard migrate`) created it first.
+        return load_secret(config);
+    }
     tracing::warn!(
         path = %path.display(),
         "generated a new server secret; BACK IT UP: without it the signing keys and client secrets in the database cannot be used"
@@ -53,8 +56,19 @@ pub fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     Ok(secret.into_bytes())
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Puts a new secret at `path`, readable by the owner only, all or nothing and durably: it is
+/// written to a temporary file, flushed to disk, then linked into place (which, unlike a rename,
+/// never replaces a secret another process created meanwhile: false then), and the directory
+/// is flushed. A crash at any point leaves either no secret (the next start generates one) or
+/// the whole secret on disk, never an empty or partial file (which used to stop every later
+/// start, issue 10 item 2), and the signing keys the database seals with it are never durable
+/// before the secret itself is (a power loss would otherwise leave them unusable).
+fn persist_new_secret(path: &Path, contents: &str) -> std::io::Result<bool> {
     use std::io::Write as _;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    // A leftover of this very process id (a crash of an earlier process that had it).
+    let _ = std::fs::remove_file(&tmp);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -62,7 +76,22 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    opts.open(path)?.write_all(contents.as_bytes())
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    let linked = linked?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(linked)
 }
 
 /// The database URL with any password replaced, for messages.
@@ -480,5 +509,51 @@ impl Connections {
             let _ = conn.await;
             drop(permit);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("keycard-secret-{}", jose::random_token(9)));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Issue 10 item 2: the generated secret is whole, private, kept, and leaves no temporary
+    /// file behind; a leftover temporary file of a crashed start does not get in the way.
+    #[test]
+    fn generated_secret_is_written_whole_and_durably() {
+        let dir = temp_dir();
+        let config = Config { data_dir: dir.join("data"), ..Config::default() };
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        let stale = config.data_dir.join(format!(".secret.{}.tmp", std::process::id()));
+        std::fs::write(&stale, "half").unwrap();
+        let first = load_secret(&config).unwrap();
+        assert_eq!(first.len(), 43, "256 bits, base64url");
+        let path = config.data_dir.join("secret");
+        assert_eq!(std::fs::read(&path).unwrap(), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let left: Vec<_> = std::fs::read_dir(&config.data_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("secret")], "no temporary file is left");
+        assert_eq!(load_secret(&config).unwrap(), first, "the next start reads the same secret");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A secret another process created meanwhile is never replaced: the loser adopts it.
+    #[test]
+    fn a_secret_created_meanwhile_is_never_replaced() {
+        let dir = temp_dir();
+        let path = dir.join("secret");
+        assert!(persist_new_secret(&path, "first-secret-0123456789abcdef0123456789").unwrap());
+        assert!(!persist_new_secret(&path, "second-secret-0123456789abcdef012345678").unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first-secret-0123456789abcdef0123456789");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

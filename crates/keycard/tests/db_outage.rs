@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::process::{Node, NodeSpec};
+use common::process::NodeSpec;
 use common::tcp_proxy::TcpProxy;
 use common::*;
 use keycard::config::Config;
@@ -331,7 +331,7 @@ async fn sqlite_full_disk_is_503_then_recovers_and_the_file_stays_sound() {
     let db_path = dir.path().join("data").join("keycard.db");
     let mut spec = NodeSpec::new(dir.path(), &format!("sqlite://{}", db_path.display()))
         .env("KEYCARD_DATABASE__HEALTH_INTERVAL_MS", "100");
-    spec.ignore_sigxfsz = true;
+    spec.launch.ignore_sigxfsz = true;
     spec.extra = r#"
 [[provision.clients]]
 id = "svc-opaque"
@@ -347,7 +347,7 @@ grant_types = ["client_credentials"]
 scopes = ["api:read"]
 "#
     .into();
-    let mut node = Node::start(spec).await;
+    let mut node = spec.start(None).await;
     let op = basic("svc-opaque", "svc-opaque-secret-0123456789abcdef");
     let jwt = basic("svc-jwt", "svc-jwt-secret-0123456789abcdef01");
     let token_url = node.url("/token");
@@ -388,7 +388,7 @@ scopes = ["api:read"]
     assert_eq!(token(jwt.clone()).await.status, 200, "a JWT needs no write");
     let r = post_form(&node.url("/introspect"), Some(&op), &format!("token={before}")).await;
     assert_eq!(r.json()["active"], true, "reads work on a full disk: {}", r.body);
-    assert!(node.child.try_wait().unwrap().is_none(), "the process survives a full disk");
+    assert!(node.running(), "the process survives a full disk");
 
     limit("unlimited:unlimited");
     let recovered = within(RECOVERY_BOUND, "tokens again", || async { token(op.clone()).await.status == 200 }).await;

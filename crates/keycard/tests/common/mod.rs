@@ -348,6 +348,10 @@ pub mod cli;
 /// Public JWKs from the RFC examples (client key registration).
 pub mod jwk;
 
+/// A real `keycard serve` process that can be killed, signalled and restarted, and the node
+/// configs of the outage and shutdown tests (reliability tests).
+pub mod process;
+
 /// A whole authorization code flow as alice (PKCE S256, `client_secret_basic`) for `scope`;
 /// returns the token response.
 pub async fn code_flow_tokens(
@@ -383,9 +387,6 @@ pub async fn edit_client(s: &TestServer, id: &str, edit: impl FnOnce(&mut keycar
     admin.save_client(c).await.expect("save client");
     s.sync_caches().await;
 }
-
-/// The real `keycard serve` process: config, port, log, signals (reliability tests).
-pub mod process;
 
 /// A loopback TCP proxy a test can cut and restore (a database outage).
 pub mod tcp_proxy;
