@@ -8,9 +8,10 @@
 #          page) for every one of USERS accounts in turn.
 # It prints token p50/p99 and rate for both, the ratio flood/base, sign-ins served and refused
 # per second, how fast refusals come, and the server's peak RSS during the flood. Settings:
-# "bounded" (the server's defaults), "no-pause" (the same queue, refusals answered at once:
-# login.overload_pause_ms = 0) and "unbounded" (max_queued_hashes = 100000, what an unbounded
-# queue would do). Exit 1 only when something broke.
+# "bounded" (the server's defaults), "no-pause" (refusals answered at once:
+# login.overload_pause_ms = 0), "nice-0" (hashing threads at the priority of requests:
+# login.hash_thread_nice = 0) and "unbounded" (max_queued_hashes = 100000, what an unbounded
+# queue would do), each changing one thing. Exit 1 only when something broke.
 # Usage: bench/overload.sh [--quick] [--no-build] [--help]
 set -euo pipefail
 
@@ -22,7 +23,7 @@ Usage: bench/overload.sh [--quick] [--no-build]
   --no-build   skip `cargo build --release -p keycard`
 
 Environment: DURATION [10] TOKEN_CONC [16] FLOOD_CONC [256] USERS [64]
-  HASHES [server default: login.max_concurrent_hashes] SETTINGS ["bounded no-pause unbounded"]
+  HASHES [server default: login.max_concurrent_hashes] SETTINGS ["bounded no-pause nice-0 unbounded"]
   KEYCARD_BIN [target/release/keycard] KEEP [0] keep the work dir
 EOF
 }
@@ -41,7 +42,7 @@ TOKEN_CONC="${TOKEN_CONC:-16}"
 FLOOD_CONC="${FLOOD_CONC:-256}"
 USERS="${USERS:-64}"
 HASHES="${HASHES:-}"
-SETTINGS="${SETTINGS:-bounded no-pause unbounded}"
+SETTINGS="${SETTINGS:-bounded no-pause nice-0 unbounded}"
 KEEP="${KEEP:-0}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -93,7 +94,7 @@ request = function()
 end
 EOF
 
-config() { # PORT QUEUE PAUSE
+config() { # PORT QUEUE PAUSE NICE
   cat <<EOF
 issuer = "http://127.0.0.1:$1"
 data_dir = "$WORK/data-$1"
@@ -112,6 +113,7 @@ EOF
   [ -n "$HASHES" ] && echo "max_concurrent_hashes = $HASHES"
   [ -n "$2" ] && echo "max_queued_hashes = $2"
   [ -n "$3" ] && echo "overload_pause_ms = $3"
+  [ -n "$4" ] && echo "hash_thread_nice = $4"
   cat <<EOF
 [[provision.clients]]
 id = "bench-client"
@@ -143,13 +145,14 @@ RESULTS="$WORK/results"
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; DURATION=$DURATION TOKEN_CONC=$TOKEN_CONC FLOOD_CONC=$FLOOD_CONC USERS=$USERS"
 for setting in $SETTINGS; do
   case "$setting" in
-    bounded) queue=""; pause="" ;;
-    no-pause) queue=""; pause=0 ;;
-    unbounded) queue=100000; pause="" ;;
+    bounded) queue=""; pause=""; nice="" ;;
+    no-pause) queue=""; pause=0; nice="" ;;
+    nice-0) queue=""; pause=""; nice=0 ;;
+    unbounded) queue=100000; pause=""; nice="" ;;
     *) echo "unknown setting $setting" >&2; exit 2 ;;
   esac
   port="$(python3 "$TOOL" freeport)"
-  config "$port" "$queue" "$pause" > "$WORK/keycard-$setting.toml"
+  config "$port" "$queue" "$pause" "$nice" > "$WORK/keycard-$setting.toml"
   rm -f "$WORK/pid" "$WORK/ready"
   python3 "$TOOL" launch "$WORK/pid" "$WORK/ready" "http://127.0.0.1:$port/readyz" 120 "$WORK/$setting.log" -- \
     env -u RUST_LOG "$KEYCARD_BIN" --config "$WORK/keycard-$setting.toml" serve &

@@ -203,6 +203,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         l.argon2_parallelism,
         l.max_concurrent_hashes,
         l.max_queued_hashes,
+        l.hash_thread_nice,
     )
     .map_err(anyhow::Error::msg)?;
     let pages = crate::pages::Pages::new(&config.ui)?;

@@ -7,8 +7,10 @@
 //! `login.max_concurrent_hashes` hashes run at once, each on a dedicated thread that owns its
 //! working memory (so memory is bounded by that number, whatever the load), and at most
 //! `login.max_queued_hashes` more wait. A sign-in that finds the queue full is refused at once
-//! ([`Overloaded`]: 503 with `Retry-After`) before it touches the database; token requests never
-//! wait behind sign-ins, since they run on the async executor and not on these threads.
+//! ([`Overloaded`]: 503 with `Retry-After`) before it touches the database. Token requests never
+//! wait behind sign-ins: they run on the async executor, and the hashing threads run at a lower
+//! OS priority (`login.hash_thread_nice`, 10 by default), so a sign-in flood takes the CPU that
+//! requests leave idle rather than the CPU they need.
 //!
 //! Sign-in logic (throttles, lockout) lives in `oauth::login`; this module only hashes and
 //! verifies. To change the algorithm, keep `verify` accepting the old PHC strings and let
@@ -113,9 +115,39 @@ fn verify_with(mem: &mut Vec<argon2::Block>, phc: &str, password: &str) -> bool 
     ok.is_ok() && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_ref()).is_ok()
 }
 
+/// Lowers the calling thread's priority to `nice` (0: unchanged; a thread may always lower its
+/// own priority, raising it needs privileges). Returns the nice value the thread has afterwards.
+fn lower_priority(nice: i32) -> Result<i32, String> {
+    if nice > 0 {
+        // thread-priority maps its 0..=99 scale onto nice 19..=-20 (as `39 * (1 - p / 99) - 20`,
+        // truncated); this is the largest `p` that lands on `nice`.
+        let p = (99.0 * (1.0 - f64::from(nice + 20) / 39.0)).floor().clamp(0.0, 99.0) as u8;
+        let p = thread_priority::ThreadPriorityValue::try_from(p).map_err(|e| e.to_string())?;
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Crossplatform(p))
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    current_nice()
+}
+
+/// The calling thread's nice value, from `/proc/thread-self/stat` (field 19).
+fn current_nice() -> Result<i32, String> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").map_err(|e| e.to_string())?;
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    after_name.split_whitespace().nth(16).and_then(|n| n.parse().ok()).ok_or_else(|| "no nice field".to_owned())
+}
+
 /// One hashing thread: takes jobs until the hasher is dropped. Its working memory grows to one
 /// hash's size at the first job and is kept for the next ones.
-fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>, params: argon2::Params, depth: Arc<AtomicUsize>) {
+fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>, params: argon2::Params, depth: Arc<AtomicUsize>, nice: i32) {
+    match lower_priority(nice) {
+        Ok(now) if now == nice || nice == 0 => {}
+        Ok(now) => tracing::warn!(
+            wanted = nice,
+            got = now,
+            "password hashing thread priority differs from login.hash_thread_nice"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot lower the priority of a password hashing thread"),
+    }
     let mut mem = Vec::new();
     loop {
         let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
@@ -135,14 +167,16 @@ fn work(jobs: Arc<Mutex<mpsc::Receiver<Job>>>, params: argon2::Params, depth: Ar
 }
 
 impl PasswordHashing {
-    /// Builds the hasher: `concurrency` threads, at most `queue` hashes waiting; computes the
-    /// dummy hash once (its memory is freed: an idle server keeps no hash's worth of memory).
+    /// Builds the hasher: `concurrency` threads at priority `nice`, at most `queue` hashes
+    /// waiting; computes the dummy hash once (its memory is freed: an idle server keeps no
+    /// hash's worth of memory).
     pub fn new(
         memory_kib: u32,
         iterations: u32,
         parallelism: u32,
         concurrency: usize,
         queue: usize,
+        nice: i32,
     ) -> Result<Self, String> {
         let params = argon2::Params::new(memory_kib, iterations, parallelism, None).map_err(|e| e.to_string())?;
         let dummy = hash_with(&mut Vec::new(), &params, &crate::jose::random_token(16))?;
@@ -155,7 +189,7 @@ impl PasswordHashing {
             let (rx, params, depth) = (rx.clone(), params.clone(), depth.clone());
             std::thread::Builder::new()
                 .name(format!("keycard-argon2-{i}"))
-                .spawn(move || work(rx, params, depth))
+                .spawn(move || work(rx, params, depth, nice))
                 .map_err(|e| format!("cannot start a password hashing thread: {e}"))?;
         }
         Ok(Self { dummy, slots: Arc::new(Semaphore::new(capacity)), capacity, jobs: tx, depth })
@@ -233,17 +267,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn hashing_verifies_and_detects_outdated_parameters() {
-        let h = PasswordHashing::new(8 * 1024, 1, 1, 2, 4).unwrap();
+        let h = PasswordHashing::new(8 * 1024, 1, 1, 2, 4, 0).unwrap();
         let phc = h.hash("correct horse").await.unwrap();
         assert_eq!(h.reserve().unwrap().verify("correct horse", Some(&phc)).await, (true, false));
         assert_eq!(h.reserve().unwrap().verify("wrong", Some(&phc)).await, (false, false));
         assert_eq!(h.reserve().unwrap().verify("anything", None).await, (false, false), "dummy hash never matches");
-        let newer = PasswordHashing::new(16 * 1024, 2, 1, 2, 4).unwrap();
+        let newer = PasswordHashing::new(16 * 1024, 2, 1, 2, 4, 0).unwrap();
         assert_eq!(newer.reserve().unwrap().verify("correct horse", Some(&phc)).await, (true, true), "upgrade wanted");
         // Interoperable with the argon2 crate's own PHC strings, both ways.
         use argon2::password_hash::PasswordVerifier as _;
         let standard = crate::admin::hash_password(&crate::config::Config::default(), "pw-1").unwrap();
-        let h = PasswordHashing::new(19_456, 2, 1, 1, 1).unwrap();
+        let h = PasswordHashing::new(19_456, 2, 1, 1, 1, 0).unwrap();
         assert_eq!(h.reserve().unwrap().verify("pw-1", Some(&standard)).await, (true, false));
         assert_eq!(h.reserve().unwrap().verify("pw-2", Some(&standard)).await, (false, false));
         let ours = h.hash("pw-3").await.unwrap();
@@ -254,7 +288,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_full_queue_refuses_at_once_and_frees_its_places() {
         // 1 running + 2 queued: the fourth reservation is refused while three are held.
-        let h = PasswordHashing::new(8 * 1024, 1, 1, 1, 2).unwrap();
+        let h = PasswordHashing::new(8 * 1024, 1, 1, 1, 2, 10).unwrap();
         assert_eq!(h.capacity(), 3);
         let held: Vec<_> = (0..3).map(|_| h.reserve().expect("a place")).collect();
         let refused = h.reserve().err().expect("the queue is full");
@@ -268,5 +302,14 @@ mod tests {
         }
         assert_eq!(h.queue_depth(), 0);
         assert!(h.reserve().is_ok());
+    }
+
+    #[test]
+    fn hashing_threads_get_the_nice_value_asked_for() {
+        for nice in [1, 5, 10, 15, 19] {
+            let got = std::thread::spawn(move || lower_priority(nice)).join().unwrap();
+            assert_eq!(got, Ok(nice), "thread-priority's scale maps onto nice {nice}");
+        }
+        assert_eq!(std::thread::spawn(|| lower_priority(0)).join().unwrap(), current_nice(), "0 changes nothing");
     }
 }

@@ -31,6 +31,11 @@ pub struct LoginConfig {
     /// that ignores `Retry-After` and retries at once (a flood) then sends far fewer requests per
     /// connection, and the CPU it would burn on refusals stays with the token endpoint. 0: none.
     pub overload_pause_ms: u64,
+    /// Nice value of the password hashing threads (0 = the same priority as request handling,
+    /// 19 = the lowest). Above 0, a sign-in flood takes the CPU that requests leave idle instead
+    /// of slowing the token endpoint; under a load that keeps every core busy, sign-ins then
+    /// slow down first.
+    pub hash_thread_nice: i32,
     /// argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// argon2id iterations (OWASP: 2).
@@ -50,6 +55,7 @@ impl Default for LoginConfig {
             max_concurrent_hashes: 2,
             max_queued_hashes: 32,
             overload_pause_ms: 100,
+            hash_thread_nice: 10,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -74,6 +80,9 @@ impl LoginConfig {
         }
         if self.max_queued_hashes > 100_000 {
             return invalid("login.max_queued_hashes", "must be at most 100000");
+        }
+        if !(0..=19).contains(&self.hash_thread_nice) {
+            return invalid("login.hash_thread_nice", "must be between 0 and 19");
         }
         if self.overload_pause_ms > 10_000 {
             return invalid("login.overload_pause_ms", "must be at most 10000");
