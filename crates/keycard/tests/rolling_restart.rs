@@ -287,14 +287,24 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let mut node = spec.start(None).await;
     let (token_url, legacy, opaque) =
         (node.url("/token"), basic("legacy", SVC_SECRET), basic("svc-opaque", SVC_SECRET));
-    // In flight at the signal: sign-ins waiting for the one hashing thread.
-    let mut before = tokio::task::JoinSet::new();
+    // In flight at the signal: sign-ins waiting for the one hashing thread. Each is written
+    // whole on its own connection before the signal (so the server holds it, accepted or queued
+    // in the kernel), and read after it.
+    let mut before = Vec::new();
     for _ in 0..10 {
-        let (url, auth) = (token_url.clone(), legacy.clone());
-        before.spawn(async move {
-            post_form(&url, Some(&auth), "grant_type=password&username=alice&password=alice-password-1&scope=openid")
+        let body = "grant_type=password&username=alice&password=alice-password-1&scope=openid";
+        let request = format!(
+            "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {legacy}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", node.port)).await.expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut conn, request.as_bytes()).await.expect("send");
+        before.push(tokio::spawn(async move {
+            let mut answer = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut answer)
                 .await
-        });
+                .map(|_| String::from_utf8_lossy(&answer).into_owned())
+        }));
     }
     // And keep-alive clients, before and after the signal.
     let stop = Arc::new(AtomicBool::new(false));
@@ -326,12 +336,13 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
             (ok, closed, bad)
         });
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let t = Instant::now();
     node.signal("TERM");
     let mut answered = 0;
-    for r in before.join_all().await {
-        assert_eq!(r.status, 200, "a sign-in in flight at SIGTERM is answered: {}", r.body);
+    for r in before {
+        let answer = r.await.unwrap().expect("the answer is read, not reset");
+        assert!(answer.starts_with("HTTP/1.1 200 "), "a sign-in in flight at SIGTERM is answered: {answer}");
         answered += 1;
     }
     let status = node.wait_exit(Duration::from_secs(20)).await;
