@@ -557,10 +557,8 @@ proptest! {
 // ---- 7. config files -----------------------------------------------------------------------
 
 fn load_config(toml: &str) -> Result<keycard::config::Config, keycard::config::ConfigError> {
-    // A file of its own per case (tests run in parallel), removed when dropped.
-    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(file.path(), toml).unwrap();
-    keycard::config::Config::load(Some(file.path()))
+    // The same path as `Config::load` of a file, without writing one per case.
+    keycard::config::Config::load_toml(toml)
 }
 
 /// keycard.example.toml with its assignments uncommented (as in the config unit tests): a full,

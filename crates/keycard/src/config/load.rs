@@ -36,18 +36,32 @@ impl Config {
     /// Loads the configuration: defaults, then `file` (or `keycard.toml` when present), then the
     /// environment; then validates it.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        match file {
+        let toml = match file {
             Some(f) => {
                 if !f.exists() {
                     return Err(ConfigError(format!("config file {} does not exist", f.display())));
                 }
-                fig = fig.merge(Toml::file_exact(f));
+                Some(Toml::file_exact(f))
             }
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                fig = fig.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
-            }
-            None => {}
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Some(Toml::file_exact(DEFAULT_CONFIG_FILE)),
+            None => None,
+        };
+        Self::load_from(toml, file.and_then(Path::parent))
+    }
+
+    /// [`Config::load`] of TOML text instead of a file, with the same defaults, environment,
+    /// provisioning file (a relative `provision_file` is taken from the working directory) and
+    /// validation. For tests and the config fuzz target (`fuzz/fuzz_targets/config.rs`), which
+    /// need no file per document.
+    pub fn load_toml(toml: &str) -> Result<Config, ConfigError> {
+        Self::load_from(Some(Toml::string(toml)), None)
+    }
+
+    /// Defaults → `toml` → environment → provisioning file (relative to `dir`) → validation.
+    fn load_from(toml: Option<figment::providers::Data<Toml>>, dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(toml) = toml {
+            fig = fig.merge(toml);
         }
         // Only variables that name a config key: KEYCARD_CONFIG and the test harness's
         // KEYCARD_TEST_* share the prefix but are not config keys.
@@ -57,7 +71,7 @@ impl Config {
         }));
         let mut config: Config = fig.extract().map_err(|e| ConfigError(figment_error(e)))?;
         if let Some(pf) = config.provision_file.clone() {
-            let path = match file.and_then(Path::parent) {
+            let path = match dir {
                 Some(dir) if pf.is_relative() => dir.join(&pf),
                 _ => pf,
             };
