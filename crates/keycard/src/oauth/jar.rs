@@ -184,6 +184,8 @@ pub fn check_request_object(
         };
         pairs.push((name, v));
     }
-    let params = Params::from_pairs(pairs).map_err(|_| bad("the request object has too many parameters"))?;
+    let params = Params::from_pairs(pairs).map_err(|e| {
+        OAuthError::new(ErrorCode::InvalidRequestObject, format!("the request object's parameters: {}", e.description))
+    })?;
     Ok(CheckedObject { params, jti, exp })
 }
