@@ -21,7 +21,14 @@ struct Header {
     alg: String,
     typ: Option<String>,
     kid: Option<String>,
-    crit: Option<serde::de::IgnoredAny>,
+    /// Whether the header has a `crit` member, whatever its value (`null` included).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` for a member that is there, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
@@ -100,7 +107,7 @@ pub(crate) async fn validate(
     if !header.typ.as_deref().is_some_and(is_access_token_typ) {
         return Err(InvalidToken::WrongType.into());
     }
-    if header.crit.is_some() {
+    if header.crit {
         return Err(InvalidToken::UnsupportedCriticalHeader.into());
     }
     let kid = header.kid.as_deref().ok_or(InvalidToken::MissingKeyId)?;
