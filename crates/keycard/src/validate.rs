@@ -98,10 +98,10 @@ pub fn validate_web_origin(origin: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Validates a scope token (RFC 6749 §3.3).
+/// Validates a scope token (RFC 6749 §3.3): exactly one token, nothing around it.
 pub fn validate_scope_name(name: &str) -> Result<(), String> {
     match keycard_types::Scope::parse(name) {
-        Ok(s) if s.len() == 1 => Ok(()),
+        Ok(s) if s.len() == 1 && s.contains(name) => Ok(()),
         _ => Err(format!("scope {name:?} is not a single RFC 6749 scope token")),
     }
 }
@@ -270,6 +270,19 @@ pub fn validate_device_code_ttl(ttl: i64, has_device_grant: bool) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz target `scope` (issue 10 item 7): `"a "` and `" openid"` were accepted
+    /// as scope names (the scope parser skips spaces), so a scope registered with a space could
+    /// never be granted: requests name `openid`, not `" openid"`.
+    #[test]
+    fn scope_names_are_one_token_without_spaces() {
+        for ok in ["openid", "api:read", "a", "!#$%&'()*+,-./:;<=>?@[]^_`{|}~"] {
+            assert!(validate_scope_name(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", " ", "a ", " openid", "openid  ", "a b", "a\"b", "a\\b", "\u{e9}"] {
+            assert!(validate_scope_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     /// SECURITY A3: what the URL parser would strip or re-encode (spaces, controls, non-ASCII)
     /// and userinfo are refused, so the registered string is the one compared later.
