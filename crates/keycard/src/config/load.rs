@@ -92,11 +92,21 @@ fn figment_error(e: figment::Error) -> String {
     let mut parts = Vec::new();
     for e in e {
         let key = e.path.join(".");
-        let kind = e.kind.to_string();
+        let kind = one_line(&e.kind.to_string());
         let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
         let what = if key.is_empty() { String::new() } else { format!("key `{key}`: ") };
         let from = if source.is_empty() { String::new() } else { format!(" (from {source})") };
         parts.push(format!("{what}{kind}{from}"));
     }
     format!("invalid configuration: {}", parts.join("; "))
+}
+
+/// A message on one line. The TOML parser's messages quote the source with a caret under the
+/// error, over several lines (`line`, ` |`, `1 | [`, ` | ^`, the reason): keep the first line and
+/// the reason, drop the quoted source, and join what is left with ": ".
+fn one_line(message: &str) -> String {
+    let quoted =
+        |l: &str| l.trim_start().trim_start_matches(|c: char| c.is_ascii_digit()).trim_start().starts_with('|');
+    let kept: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).filter(|l| !quoted(l)).collect();
+    kept.join(": ").replace(['\r', '\n'], " ")
 }

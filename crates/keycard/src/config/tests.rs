@@ -34,6 +34,20 @@ fn load_toml_matches_load_of_a_file() {
     }
 }
 
+/// Found by the fuzz target `config` (issue 10 item 7): a TOML syntax error was a five-line
+/// message (the parser quotes the source with a caret), where every configuration error is one
+/// line naming the key or the place (load.rs).
+#[test]
+fn a_toml_syntax_error_is_one_line() {
+    for doc in ["[", "a = ", "[http]\nlisten = \"x\"\n[http]\n", "a = \"\n\""] {
+        let e = Config::load_toml(doc).unwrap_err();
+        assert!(!e.0.contains('\n'), "{doc:?}: {e}");
+        assert!(e.0.contains("TOML parse error at line"), "{doc:?}: {e}");
+    }
+    let e = Config::load_toml("[").unwrap_err();
+    assert!(e.0.contains("line 1, column 1: invalid table header"), "{e}");
+}
+
 #[test]
 fn defaults_need_no_file() {
     let c = Config::default();
