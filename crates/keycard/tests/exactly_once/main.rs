@@ -181,6 +181,9 @@ async fn single_use_values_are_used_exactly_once_across_two_nodes() {
         device::round(&c, round).await;
         par::round(&c, round).await;
         jti::round(&c, round).await;
+        if (round + 1) % 50 == 0 {
+            eprintln!("exactly_once: {} of {n} rounds in {:.0} s", round + 1, started.elapsed().as_secs_f64());
+        }
     }
     eprintln!(
         "exactly_once: {n} rounds x 8 kinds x {CONCURRENCY} concurrent requests over 2 nodes in {:.1} s, every one exactly once",
