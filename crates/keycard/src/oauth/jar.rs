@@ -78,18 +78,10 @@ pub async fn request_object_params(
     Ok(checked.params)
 }
 
-/// The context a request object's claims are checked in.
-#[derive(Debug, Clone, Copy)]
-pub struct Rules<'a> {
-    /// The issuer identifier: the one accepted `aud`.
-    pub issuer: &'a str,
-    /// Now (Unix seconds).
-    pub now: i64,
-    /// `par.request_object_leeway_secs`.
-    pub leeway: i64,
-    /// `par.request_object_max_lifetime_secs`.
-    pub max_lifetime: i64,
-}
+/// The context a request object's claims are checked in, as for client assertions: the issuer
+/// (the one accepted `aud`), now, `par.request_object_leeway_secs` and
+/// `par.request_object_max_lifetime_secs`.
+pub use super::client_assertion::Rules;
 
 /// A request object whose claims passed [`check_request_object`].
 #[derive(Debug)]

@@ -160,6 +160,9 @@ pub fn form(url: String, auth: Option<&str>, body: &str) -> reqwest::RequestBuil
     }
 }
 
+/// SECURITY B7 (codes), C3 (refresh tokens), D5 (assertion jti) and F4 (DPoP jti) across two
+/// nodes, with device codes, PAR request URIs and the refresh replay window: every kind of the
+/// module table, [`rounds`] rounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn single_use_values_are_used_exactly_once_across_two_nodes() {
     let Some(pg) = TestDb::postgres().await else {
