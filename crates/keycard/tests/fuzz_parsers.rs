@@ -16,7 +16,8 @@
 //! A failing input is shrunk and kept by proptest in
 //! `crates/keycard/proptest-regressions/fuzz_parsers.txt` (replayed first on every later run):
 //! that directory is the committed corpus of failures. A defect found here is fixed with the
-//! failing case also kept as a regular test.
+//! failing case also kept as a regular test. The coverage-guided layer (libFuzzer, one target
+//! per parser family, committed corpora) is `fuzz/`; docs/security.md, "Fuzzing", has both.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
