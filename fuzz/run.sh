@@ -27,7 +27,7 @@ TARGETS=(form_body basic_credentials jwt jwk dpop_proof client_jws authorize_req
   config grant_request small_tokens resource_bearer resource_validate)
 SECONDS_EACH=${FUZZ_SECONDS:-15}
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
-BIN=target/$TRIPLE/release
+BIN=${CARGO_TARGET_DIR:-target}/$TRIPLE/release
 
 build() {
   # --target keeps RUSTFLAGS off build scripts and proc macros, as cargo-fuzz does.

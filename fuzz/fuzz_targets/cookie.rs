@@ -21,7 +21,15 @@ enum Input {
 struct Full {
     values: Vec<Vec<u8>>,
     name: String,
-    minted: Option<(Vec<(String, String)>, String, bool)>,
+    minted: Option<Minted>,
+}
+
+/// A `kc_session` value among other cookies, joined with `;` or `; `.
+#[derive(Debug, Arbitrary)]
+struct Minted {
+    others: Vec<(String, String)>,
+    value: String,
+    space: bool,
 }
 
 fuzz_target!(|input: Input| {
@@ -49,7 +57,7 @@ fuzz_target!(|input: Input| {
         }
     }
     // A minted value among other cookies (whose names are not `kc_session`) is found.
-    if let Some((others, value, space)) = input.minted {
+    if let Some(Minted { others, value, space }) = input.minted {
         let value: String =
             value.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(128).collect();
         if value.is_empty() {
