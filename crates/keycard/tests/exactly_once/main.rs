@@ -43,7 +43,7 @@ use std::sync::Arc;
 /// Concurrent requests per race, spread evenly over the two nodes.
 pub const CONCURRENCY: usize = 64;
 /// Rounds when `KEYCARD_EXACTLY_ONCE_ROUNDS` is not set.
-pub const DEFAULT_ROUNDS: usize = 10;
+pub const DEFAULT_ROUNDS: usize = 5;
 /// The cluster's issuer: both nodes answer for it (a load balancer would sit there).
 pub const ISSUER: &str = "https://keycard.cluster.test";
 /// The web client's redirect URI (tests/common `code_flow_fixtures`).
