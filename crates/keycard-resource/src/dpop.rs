@@ -228,6 +228,17 @@ pub fn bound_jkt(claims: &Value) -> Option<&str> {
     claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str)
 }
 
+/// RFC 7800 §3.1: a token with a `cnf` claim is bound to a key, and only a `jkt` (RFC 9449 §6)
+/// is a confirmation this crate can check. A `cnf` without a string `jkt` (another method, such
+/// as mTLS `x5t#S256`, RFC 8705 §3.1, or a malformed one) makes the token unusable here: it is
+/// refused rather than taken for a bearer token.
+pub(crate) fn check_confirmation(claims: &Value) -> Result<(), crate::InvalidToken> {
+    match claims.get("cnf") {
+        Some(_) if bound_jkt(claims).is_none() => Err(crate::InvalidToken::MissingClaim("cnf.jkt")),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,6 +261,7 @@ fn check_answer(
     let exp = a.exp.ok_or(InvalidToken::MissingClaim("exp"))?;
     time.check(exp, a.nbf, a.iat)?;
     let scopes = Scope::parse(a.scope.as_deref().unwrap_or("")).map_err(|_| InvalidToken::InvalidScope)?;
+    crate::dpop::check_confirmation(&raw)?;
     Ok(Claims {
         subject: a.sub.ok_or(InvalidToken::MissingClaim("sub"))?,
         client_id: a.client_id.ok_or(InvalidToken::MissingClaim("client_id"))?,

@@ -21,7 +21,14 @@ struct Header {
     alg: String,
     typ: Option<String>,
     kid: Option<String>,
-    crit: Option<serde::de::IgnoredAny>,
+    /// Whether the header has a `crit` member, whatever its value (`null` included).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` for a member that is there, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
@@ -100,7 +107,7 @@ pub(crate) async fn validate(
     if !header.typ.as_deref().is_some_and(is_access_token_typ) {
         return Err(InvalidToken::WrongType.into());
     }
-    if header.crit.is_some() {
+    if header.crit {
         return Err(InvalidToken::UnsupportedCriticalHeader.into());
     }
     let kid = header.kid.as_deref().ok_or(InvalidToken::MissingKeyId)?;
@@ -143,6 +150,7 @@ fn check_claims(
     let iat = c.iat.ok_or(InvalidToken::MissingClaim("iat"))?.secs();
     time.check(exp, c.nbf.map(|n| n.secs()), Some(iat))?;
     let scopes = Scope::parse(c.scope.as_deref().unwrap_or("")).map_err(|_| InvalidToken::InvalidScope)?;
+    crate::dpop::check_confirmation(&raw)?;
     Ok(Claims {
         subject: c.sub.ok_or(InvalidToken::MissingClaim("sub"))?,
         client_id: c.client_id.ok_or(InvalidToken::MissingClaim("client_id"))?,
@@ -205,6 +213,25 @@ mod tests {
         let mut v = base();
         v["iss"] = json!("https://as.example/");
         assert_eq!(check(v).err(), Some(InvalidToken::WrongIssuer), "issuer compared exactly");
+    }
+
+    /// Found by the fuzz target `resource_validate` (issue 10 item 7): a token whose `cnf` held
+    /// no string `jkt` (`{"jkt": 5}`, or an mTLS `x5t#S256`) was taken for a bearer token.
+    #[test]
+    fn a_confirmation_other_than_jkt_is_refused() {
+        for cnf in [
+            json!({"jkt": 5}),
+            json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+            json!("jkt"),
+            json!(null),
+        ] {
+            let mut v = base();
+            v["cnf"] = cnf.clone();
+            assert_eq!(check(v).err(), Some(InvalidToken::MissingClaim("cnf.jkt")), "{cnf}");
+        }
+        let mut v = base();
+        v["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+        assert!(check(v).is_ok(), "a DPoP-bound token passes the claim checks (the scheme is checked later)");
     }
 
     #[test]

@@ -68,6 +68,9 @@ fn validate_uri_rules(what: &str, uri: &str, https_only: bool) -> Result<(), Str
             _ => Err(format!("{what} {uri:?} must be an https URL")),
         };
     }
+    if !loopback_port_is_plain(uri) {
+        return Err(format!("{what} {uri:?}: a loopback port must be 1 to 65535 in plain decimal (or no port at all)"));
+    }
     match u.scheme() {
         "https" => Ok(()),
         "http" => match u.host() {
@@ -81,6 +84,19 @@ fn validate_uri_rules(what: &str, uri: &str, https_only: bool) -> Result<(), Str
         s if s.contains('.') => Ok(()),
         _ => Err(format!("{what} {uri:?}: a private-use scheme must be a reverse domain name such as com.example.app")),
     }
+}
+
+/// RFC 8252 §7.3: a native client's loopback redirect URI matches any port
+/// (`oauth::authorize::redirect_uri`), which reads the port written after `http://127.0.0.1` or
+/// `http://[::1]` as 1-65535 in plain decimal. A port written otherwise (`:0`, `:000`, `:080`),
+/// which the URL parser would accept, is refused at registration: such a URI would silently lose
+/// the port flexibility.
+fn loopback_port_is_plain(uri: &str) -> bool {
+    let Some(rest) = ["http://127.0.0.1:", "http://[::1]:"].into_iter().find_map(|p| uri.strip_prefix(p)) else {
+        return true;
+    };
+    let port = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    !port.starts_with('0') && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
 }
 
 /// A browser origin for CORS: `https://host[:port]` (or `http` on a loopback IP literal), no
@@ -98,10 +114,10 @@ pub fn validate_web_origin(origin: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Validates a scope token (RFC 6749 §3.3).
+/// Validates a scope token (RFC 6749 §3.3): exactly one token, nothing around it.
 pub fn validate_scope_name(name: &str) -> Result<(), String> {
     match keycard_types::Scope::parse(name) {
-        Ok(s) if s.len() == 1 => Ok(()),
+        Ok(s) if s.len() == 1 && s.contains(name) => Ok(()),
         _ => Err(format!("scope {name:?} is not a single RFC 6749 scope token")),
     }
 }
@@ -270,6 +286,40 @@ pub fn validate_device_code_ttl(ttl: i64, has_device_grant: bool) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz target `scope` (issue 10 item 7): `"a "` and `" openid"` were accepted
+    /// as scope names (the scope parser skips spaces), so a scope registered with a space could
+    /// never be granted: requests name `openid`, not `" openid"`.
+    /// Found by the fuzz target `redirect_uri` (issue 10 item 7): `http://[::1]:000/` was
+    /// accepted, and a native client that registered it got no loopback port flexibility
+    /// (RFC 8252 §7.3), which reads only plain decimal ports.
+    #[test]
+    fn loopback_ports_are_plain_decimal() {
+        for ok in
+            ["http://127.0.0.1/cb", "http://127.0.0.1:8080/cb", "http://[::1]:1/", "http://[::1]", "http://[::1]:65535"]
+        {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://[::1]:000/",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:080/cb",
+            "http://[::1]:00080",
+            "http://127.0.0.1:/cb",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_names_are_one_token_without_spaces() {
+        for ok in ["openid", "api:read", "a", "!#$%&'()*+,-./:;<=>?@[]^_`{|}~"] {
+            assert!(validate_scope_name(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", " ", "a ", " openid", "openid  ", "a b", "a\"b", "a\\b", "\u{e9}"] {
+            assert!(validate_scope_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     /// SECURITY A3: what the URL parser would strip or re-encode (spaces, controls, non-ASCII)
     /// and userinfo are refused, so the registered string is the one compared later.

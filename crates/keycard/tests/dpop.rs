@@ -2,8 +2,8 @@
 //! through the `oauth2` crate (it has no DPoP support: the proof header is added in its HTTP
 //! client hook), `cnf.jkt` in JWTs and in introspection, a public client's code flow with
 //! `dpop_jkt` and a bound refresh token, `/userinfo` in the DPoP scheme, server nonces, and a
-//! negative test for every proof check. The two-node test sends one proof to two nodes on one
-//! PostgreSQL at once: it is accepted exactly once.
+//! negative test for every proof check. One proof raced over two nodes (accepted exactly once)
+//! is in the reliability suite, tests/exactly_once/jti.rs.
 
 mod common;
 
@@ -600,67 +600,4 @@ async fn dpop_headers_pass_cors_for_registered_origins() {
     assert!(exposed.contains("dpop-nonce") && exposed.contains("www-authenticate"), "{exposed}");
     assert!(r.header("dpop-nonce").is_some());
     s.stop().await;
-}
-
-// ---- two nodes ---------------------------------------------------------------------------------
-
-async fn node(url: &str, secret: &str) -> TestServer {
-    let (url, secret) = (url.to_owned(), secret.to_owned());
-    TestServer::start_with(TestOptions {
-        db: Some(TestDb::external(&url)),
-        configure: Box::new(move |c: &mut Config| {
-            c.database.url = Some(url);
-            c.issuer = "https://keycard.cluster.test".into();
-            c.secret = Some(keycard::config::Secret(secret));
-            c.cache.poll_interval_ms = 100;
-        }),
-        ..Default::default()
-    })
-    .await
-}
-
-/// F4 across two nodes on one PostgreSQL: one proof sent to both nodes at once (five rounds,
-/// five requests to each node per round) is accepted exactly once.
-#[tokio::test(flavor = "multi_thread")]
-async fn f4_one_proof_is_accepted_once_across_two_nodes() {
-    let Some(pg) = TestDb::postgres().await else { return };
-    let secret = "shared-cluster-secret-0123456789abcdef";
-    let a = node(&pg.url, secret).await;
-    let b = node(&pg.url, secret).await;
-    let (id, cs) = cc_client(&a, "svc:cluster", TokenFormat::Jwt).await;
-    let key = DpopKey::new();
-    for round in 0..5 {
-        let proof = key.proof("POST", "https://keycard.cluster.test/token");
-        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
-        let mut tasks = Vec::new();
-        for i in 0..10 {
-            let url = if i % 2 == 0 { a.url("/token") } else { b.url("/token") };
-            let (barrier, proof, auth) = (barrier.clone(), proof.clone(), basic(&id, &cs));
-            tasks.push(tokio::spawn(async move {
-                barrier.wait().await;
-                send(
-                    http()
-                        .post(url)
-                        .header("authorization", auth)
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .header("dpop", proof)
-                        .body("grant_type=client_credentials"),
-                )
-                .await
-            }));
-        }
-        let mut ok = 0;
-        for t in tasks {
-            let r = t.await.unwrap();
-            match r.status {
-                200 => ok += 1,
-                400 => assert_eq!(r.json()["error"], "invalid_dpop_proof", "{}", r.body),
-                s => panic!("round {round}: unexpected {s}: {}", r.body),
-            }
-        }
-        assert_eq!(ok, 1, "round {round}: one proof, one token across the cluster");
-    }
-    a.stop().await;
-    b.stop().await;
-    pg.cleanup().await;
 }

@@ -16,7 +16,8 @@
 //! A failing input is shrunk and kept by proptest in
 //! `crates/keycard/proptest-regressions/fuzz_parsers.txt` (replayed first on every later run):
 //! that directory is the committed corpus of failures. A defect found here is fixed with the
-//! failing case also kept as a regular test.
+//! failing case also kept as a regular test. The coverage-guided layer (libFuzzer, one target
+//! per parser family, committed corpora) is `fuzz/`; docs/security.md, "Fuzzing", has both.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
@@ -557,10 +558,8 @@ proptest! {
 // ---- 7. config files -----------------------------------------------------------------------
 
 fn load_config(toml: &str) -> Result<keycard::config::Config, keycard::config::ConfigError> {
-    // A file of its own per case (tests run in parallel), removed when dropped.
-    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(file.path(), toml).unwrap();
-    keycard::config::Config::load(Some(file.path()))
+    // The same path as `Config::load` of a file, without writing one per case.
+    keycard::config::Config::load_toml(toml)
 }
 
 /// keycard.example.toml with its assignments uncommented (as in the config unit tests): a full,

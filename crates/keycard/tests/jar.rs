@@ -308,3 +308,35 @@ async fn bad_request_objects_are_refused() {
     assert_eq!(meta["request_object_signing_alg_values_supported"], json!(["ES256", "PS256", "RS256", "EdDSA"]));
     s.stop().await;
 }
+
+/// Found by the fuzz target `client_jws` (issue 10 item 7): a request object's string claims
+/// became parameters without the NUL check every form body gets (SECURITY I5), so a `nonce`
+/// with a NUL reached the authorization code's row: PostgreSQL refuses NUL in text, and the
+/// sign-in ended in a 500. Refused as `invalid_request_object` at `/authorize` and at `/par`.
+async fn nul_in_a_request_object(db: Option<TestDb>) {
+    let (s, secret, key) = setup(db).await;
+    let ua = UserAgent::new(&s.base);
+    for (name, value) in [("nonce", "n\u{0}x"), ("state", "\u{0}"), ("login_hint", "alice\u{0}")] {
+        let (mut c, _) = claims(&s, "st");
+        c[name] = json!(value);
+        let jwt = key.sign(&c);
+        let r = ua.get(&outer_url(&jwt, &[])).await;
+        assert_object_refused(&s, &r, &format!("a NUL in {name}"));
+        let (mut c, _) = claims(&s, "st");
+        c[name] = json!(value);
+        let r = post_form(&s.url("/par"), Some(&basic("web", &secret)), &form(&[("request", &key.sign(&c))])).await;
+        r.assert_error(400, "invalid_request_object");
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_in_a_request_object_is_refused_on_sqlite() {
+    nul_in_a_request_object(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_in_a_request_object_is_refused_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    nul_in_a_request_object(Some(db)).await;
+}

@@ -169,8 +169,12 @@ async fn forged_and_confused_algorithms() {
     assert_eq!(invalid(v.validate(&t).await), InvalidToken::BadSignature);
 
     // A crit header, a missing kid.
-    let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt","kid":"es","crit":["exp"],"exp":1}), &c, |m| es.sign(m));
-    assert_eq!(invalid(v.validate(&t).await), InvalidToken::UnsupportedCriticalHeader);
+    // Found by the fuzz target `resource_validate` (issue 10 item 7): `"crit": null` passed, as
+    // if the header had no `crit` (Keycard's own verifier refuses any `crit`, RFC 7515 §4.1.11).
+    for crit in [json!(["exp"]), json!(null), json!([]), json!("exp")] {
+        let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt","kid":"es","crit":crit,"exp":1}), &c, |m| es.sign(m));
+        assert_eq!(invalid(v.validate(&t).await), InvalidToken::UnsupportedCriticalHeader, "crit {crit}");
+    }
     let t = jwt_with(&json!({"alg":"ES256","typ":"at+jwt"}), &c, |m| es.sign(m));
     assert_eq!(invalid(v.validate(&t).await), InvalidToken::MissingKeyId);
 }

@@ -10,6 +10,44 @@ fn load_str(toml: &str) -> Result<Config, ConfigError> {
     Config::load(Some(&p))
 }
 
+/// `Config::load_toml` (what the config fuzz target calls) is `Config::load` without the file:
+/// the same configuration for a valid document, the same error for an invalid one.
+#[test]
+fn load_toml_matches_load_of_a_file() {
+    let docs = [
+        "issuer = \"https://auth.example\"\n[tokens]\naccess_token_ttl_secs = 600\n",
+        "[http]\nlistne = 3\n",
+        "[tokens]\naccess_token_ttl_secs = \"long\"\n",
+        "issuer = \"ftp://x\"\n",
+        "[[provision.clients]]\nid = \"svc\"\ngrant_types = [\"client_credentials\"]\n",
+    ];
+    let without_source = |e: &ConfigError| e.0.split(" (from").next().unwrap_or_default().to_owned();
+    for doc in docs {
+        match (load_str(doc), Config::load_toml(doc)) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a.issuer, a.tokens.access_token_ttl_secs), (b.issuer, b.tokens.access_token_ttl_secs));
+                assert_eq!(a.provision.clients.len(), b.provision.clients.len());
+            }
+            (Err(a), Err(b)) => assert_eq!(without_source(&a), without_source(&b), "{doc:?}"),
+            (a, b) => panic!("{doc:?}: from a file {:?}, from text {:?}", a.err(), b.err()),
+        }
+    }
+}
+
+/// Found by the fuzz target `config` (issue 10 item 7): a TOML syntax error was a five-line
+/// message (the parser quotes the source with a caret), where every configuration error is one
+/// line naming the key or the place (load.rs).
+#[test]
+fn a_toml_syntax_error_is_one_line() {
+    for doc in ["[", "a = ", "[http]\nlisten = \"x\"\n[http]\n", "a = \"\n\""] {
+        let e = Config::load_toml(doc).unwrap_err();
+        assert!(!e.0.contains('\n'), "{doc:?}: {e}");
+        assert!(e.0.contains("TOML parse error at line"), "{doc:?}: {e}");
+    }
+    let e = Config::load_toml("[").unwrap_err();
+    assert!(e.0.contains("line 1, column 1: invalid table header"), "{e}");
+}
+
 #[test]
 fn defaults_need_no_file() {
     let c = Config::default();

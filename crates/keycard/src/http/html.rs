@@ -47,19 +47,26 @@ pub fn cookie_names(state: &AppState) -> CookieNames {
 
 /// The value of cookie `name` from the request's `Cookie` headers (RFC 6265 §5.4), only when it
 /// looks like a value this server mints (1-128 of `[A-Za-z0-9_-]`); public for the fuzz tests
-/// (tests/fuzz_parsers.rs).
+/// (tests/fuzz_parsers.rs, fuzz/fuzz_targets/cookie.rs).
+///
+/// The header is read as bytes: another cookie of the site may hold bytes outside ASCII
+/// (browsers send what a page stored, UTF-8 included), and that must not hide Keycard's own.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|kv| {
+            let kv = kv.trim_ascii();
+            let eq = kv.iter().position(|b| *b == b'=')?;
+            Some((&kv[..eq], &kv[eq + 1..]))
         })
+        .find(|(k, _)| *k == name.as_bytes())
+        .map(|(_, v)| v)
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        })
+        .map(|v| v.iter().map(|b| char::from(*b)).collect())
 }
 
 /// The browser's cookies; a new browser cookie when it has none or one this server did not
@@ -256,6 +263,22 @@ pub(crate) fn query_params(req: &Request) -> Result<Params, OAuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz target `cookie` (issue 10 item 7): one cookie of the site with a byte
+    /// outside ASCII (a page stored `é`) made the whole `Cookie` header unreadable, so Keycard
+    /// lost its browser and session cookies and the user could not sign in.
+    #[test]
+    fn own_cookies_are_found_beside_non_ascii_ones() {
+        let mut headers = HeaderMap::new();
+        let value =
+            header::HeaderValue::from_bytes("theme=caf\u{e9}; kc_session=abc-_1; x=\u{1f600}".as_bytes()).unwrap();
+        headers.insert(header::COOKIE, value);
+        assert_eq!(cookie(&headers, "kc_session").as_deref(), Some("abc-_1"));
+        assert_eq!(cookie(&headers, "theme"), None, "not a value Keycard mints");
+        headers.append(header::COOKIE, header::HeaderValue::from_static("kc_browser=b1"));
+        assert_eq!(cookie(&headers, "kc_browser").as_deref(), Some("b1"));
+        assert_eq!(cookie(&headers, "kc_other"), None);
+    }
 
     #[test]
     fn form_action_sources() {

@@ -141,16 +141,18 @@ pub fn verify_hmac(jws: &Jws, secret: &[u8], registered: Option<&str>) -> Result
     hmac::verify(&hmac::Key::new(alg.algorithm(), secret), input, sig).map_err(|_| "bad assertion signature")
 }
 
-/// The context the claims are checked in.
+/// The context the claims of a JWT signed by a client are checked in (client assertions here,
+/// request objects in [`super::jar`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Rules<'a> {
     /// The issuer identifier (no trailing slash).
     pub issuer: &'a str,
     /// Now (Unix seconds).
     pub now: i64,
-    /// `client_auth.clock_leeway_secs`.
+    /// Clock leeway in seconds (`client_auth.clock_leeway_secs`, `par.request_object_leeway_secs`).
     pub leeway: i64,
-    /// `client_auth.assertion_max_lifetime_secs`.
+    /// The longest accepted lifetime in seconds (`client_auth.assertion_max_lifetime_secs`,
+    /// `par.request_object_max_lifetime_secs`).
     pub max_lifetime: i64,
 }
 

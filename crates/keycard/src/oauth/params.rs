@@ -81,10 +81,15 @@ impl Params {
     }
 
     /// Parameters built from name/value pairs (a verified request object's claims, a stored
-    /// pushed request): at most one value per name, at most the usual number of parameters.
+    /// pushed request): at most one value per name, at most the usual number of parameters, and
+    /// no NUL in a name or value, exactly as [`Params::parse`] (SECURITY I5), so every `Params`
+    /// can be stored.
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Params, OAuthError> {
         if pairs.len() > MAX_PARAMS {
             return Err(OAuthError::invalid_request("too many parameters"));
+        }
+        if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(OAuthError::invalid_request("a parameter contains a NUL character"));
         }
         for (i, (k, _)) in pairs.iter().enumerate() {
             if !MULTI_VALUED.contains(&k.as_str()) && pairs[..i].iter().any(|(n, _)| n == k) {
@@ -242,6 +247,18 @@ mod tests {
         for name in ["client_secret", "code_verifier", "refresh_token", "password"] {
             assert!(s.contains(name), "{name} not named: {s}");
         }
+    }
+
+    /// Found by the fuzz target `client_jws` (issue 10 item 7): parameters built from a request
+    /// object's claims could hold a NUL, which no parsed body can (SECURITY I5).
+    #[test]
+    fn pairs_with_a_nul_are_refused_like_bodies() {
+        for (k, v) in [("nonce", "n\0x"), ("a\0", "1"), ("state", "\0")] {
+            let e = Params::from_pairs(vec![("scope".into(), "openid".into()), (k.into(), v.into())]).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest);
+            assert!(e.description.contains("NUL"), "{}", e.description);
+        }
+        assert!(Params::from_pairs(vec![("nonce".into(), "n x".into())]).is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Helpers shared by the client-assertion tests (tests/client_assertions.rs,
-//! tests/replay_two_nodes.rs): keys generated with aws-lc-rs, compact JWS signing, and the
+//! tests/exactly_once/jti.rs): keys generated with aws-lc-rs, compact JWS signing, and the
 //! registration of private_key_jwt / client_secret_jwt clients.
 #![allow(dead_code)]
 

@@ -259,7 +259,13 @@ pub fn pkce() -> (String, String) {
 /// Runs /authorize → login (if asked) → consent (if asked) in `ua` and returns the final
 /// redirect to the client.
 pub async fn authorize_in(ua: &UserAgent, authorize_url: &str, user: &str, password: &str) -> String {
-    let mut res = ua.get(authorize_url).await;
+    let res = ua.get(authorize_url).await;
+    finish_authorization(ua, res, user, password).await
+}
+
+/// Follows `res`, the answer to an `/authorize` request sent by `ua`, through login (if asked)
+/// and consent (if asked) and returns the final redirect to the client.
+pub async fn finish_authorization(ua: &UserAgent, mut res: Res, user: &str, password: &str) -> String {
     for _ in 0..4 {
         let loc = res.location();
         if loc.starts_with("/login") {

@@ -23,12 +23,19 @@ pub fn new_refresh_token(grant_id: &str, generation: i64) -> String {
     format!("{REFRESH_TOKEN_PREFIX}{grant_id}.{generation}.{}", crate::jose::random_token(32))
 }
 
-/// Splits a refresh token into (grant id, generation); `None` for anything malformed.
+/// Splits a refresh token into (grant id, generation); `None` for anything malformed, and for
+/// any form [`new_refresh_token`] never issues (a generation with a sign or a leading zero), so
+/// such a token costs no store lookup.
 pub fn parse_refresh_token(token: &str) -> Option<(&str, i64)> {
     let rest = token.strip_prefix(REFRESH_TOKEN_PREFIX)?;
     let mut it = rest.split('.');
     let (gid, generation, random) = (it.next()?, it.next()?, it.next()?);
     if it.next().is_some() || gid.is_empty() || random.len() < 43 || gid.len() > 64 {
+        return None;
+    }
+    let canonical =
+        generation == "0" || (!generation.starts_with('0') && generation.bytes().all(|b| b.is_ascii_digit()));
+    if !canonical {
         return None;
     }
     let generation: i64 = generation.parse().ok().filter(|g| (0..=MAX_GENERATION).contains(g))?;
@@ -161,6 +168,22 @@ mod tests {
             "kc_at_abc.1.x",
         ] {
             assert_eq!(parse_refresh_token(bad), None, "{bad}");
+        }
+    }
+
+    /// Found by the fuzz target `small_tokens` (issue 10 item 7): `"0123"` and `"+5"` parsed
+    /// as generations 123 and 5, so tokens Keycard never issues were read and looked up. Only
+    /// the decimal form `new_refresh_token` writes is read.
+    #[test]
+    fn refresh_tokens_are_read_only_in_the_issued_form() {
+        let random = "0123456789012345678901234567890123456789abc";
+        for generation in ["0123", "+5", "00", "-0", " 5", "5 ", "0x5", "５"] {
+            let t = format!("{REFRESH_TOKEN_PREFIX}g.{generation}.{random}");
+            assert_eq!(parse_refresh_token(&t), None, "{t}");
+        }
+        for generation in [0, 5, 123, MAX_GENERATION] {
+            let t = format!("{REFRESH_TOKEN_PREFIX}g.{generation}.{random}");
+            assert_eq!(parse_refresh_token(&t), Some(("g", generation)), "{t}");
         }
     }
 }
