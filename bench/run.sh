@@ -261,6 +261,7 @@ meta warmup "$WARMUP"
 meta pinned "$PINNED"
 meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta strong "$STRONG"
+meta formats "$FORMATS"
 meta keep "$KEEP"
 meta logs "$WORK"
 meta command "$(printf '%s ' "bench/run.sh" "$@")"
@@ -570,7 +571,7 @@ run_keycard_tokens() { # BACKEND PORT DATA_DIR DB_URL
     done
     if [ "$alg" = "$first_alg" ]; then
       meta "${backend}_after_kb" "$(rss_kb "$SRV_PID" VmRSS)"
-      if [ "$backend" = sqlite ]; then   # the WAL grows with opaque tokens (one INSERT each)
+      if [ "$backend" = sqlite ]; then   # the WAL grows with opaque tokens (a row each)
         meta sqlite_files "$(cd "$data" && ls -l keycard.db* 2>/dev/null | awk '{printf "%s %.1f MB; ", $9, $5/1048576}')"
       fi
     fi

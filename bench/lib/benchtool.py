@@ -50,6 +50,8 @@ TARGET_START_MS = 200
 # Targets for strong clients (private_key_jwt + DPoP client_credentials, issue 9).
 TARGET_STRONG_SHARE = 0.5   # of the shared-secret (client_secret_basic) rate, same run
 TARGET_STRONG_RATIO = 5.0   # x node-oidc-provider with the same features, same run
+TARGET_OPAQUE_SHARE = 0.5   # opaque tokens (a row each, group commit) vs JWT, SQLite c64, same run
+TARGET_OPAQUE_P99_US = 10_000
 STRONG_DEFAULT_RPS = {"keycard": 30_000, "peer": 5_000}   # when no shared-secret rate was measured
 
 COLS = ["server", "backend", "format", "alg", "conc", "rps", "p50_us", "p99_us", "peak_kb",
@@ -509,6 +511,25 @@ def render(results, meta_path):
             checked += 1
         else:
             print("  ? strong vs peer: no sqlite and peer strong c64 runs (--peer)")
+    if meta.get("formats", "jwt").split().count("opaque"):
+        expected += 2
+        opaque = find("sqlite", "opaque", "-", "64")
+        jwt = find("sqlite", "jwt", meta_first_alg(rows), "64")
+        if opaque and jwt:
+            ratio = float(opaque["rps"]) / float(jwt["rps"])
+            ok = ratio >= TARGET_OPAQUE_SHARE
+            print(f"  {mark(ok)} opaque >= {TARGET_OPAQUE_SHARE:.0%} of the JWT rate (sqlite c64, "
+                  f"{meta_first_alg(rows)}, same run): {ratio:.0%} ({float(opaque['rps']):,.0f} vs "
+                  f"{float(jwt['rps']):,.0f} tokens/s)")
+            ok_all &= ok
+            checked += 1
+            ok = float(opaque["p99_us"]) < TARGET_OPAQUE_P99_US
+            print(f"  {mark(ok)} opaque p99 < {TARGET_OPAQUE_P99_US / 1000:.0f} ms at c64 (sqlite): "
+                  f"{fmt_lat(opaque['p99_us'])}")
+            ok_all &= ok
+            checked += 1
+        else:
+            print("  ? opaque: no sqlite opaque and JWT c64 runs")
     verdict = ("no target could be checked" if checked == 0 else
                "all targets met" if ok_all and checked == expected else
                f"all {checked} checked targets met" if ok_all else "some targets missed")

@@ -15,7 +15,8 @@
 //! and its row decoder: `clients`, `users`, `scopes`, `keys`, `access_tokens`, `events` (audit),
 //! `auth_requests`, `sessions` (and consents), `grants` (and codes), `throttle`, `devices`,
 //! `cleanup` (the user-flow purge), `logins` (case-folded sign-in lookups and the lockout counter),
-//! `replay` (single-use values shared by every node: assertion and DPoP `jti`s).
+//! `replay` (single-use values shared by every node: assertion and DPoP `jti`s), `batch` (group
+//! commit of concurrent writes: replay-cache values and opaque access tokens).
 //!
 //! Extending: add the method to its aggregate's file (a new aggregate gets a new file and one
 //! `mod` line below), the table to both migration sets under a new number, and a test to
@@ -23,6 +24,7 @@
 
 mod access_tokens;
 mod auth_requests;
+mod batch;
 mod cleanup;
 mod clients;
 pub mod conformance;
@@ -181,8 +183,10 @@ pub struct Store {
     /// parallel. On PostgreSQL the same pool.
     read: AnyPool,
     backend: Backend,
-    /// Gathers concurrent replay-cache writes into one statement (`replay.rs`).
-    replay: std::sync::Arc<replay::Batcher>,
+    /// Gathers concurrent replay-cache writes into one statement (`replay.rs`, `batch.rs`).
+    replay: std::sync::Arc<batch::GroupCommit<replay::Job>>,
+    /// Gathers concurrent opaque access-token inserts into one statement (`access_tokens.rs`).
+    tokens: std::sync::Arc<batch::GroupCommit<access_tokens::Job>>,
     /// The URL (it may hold a password), for the health probe's own connection.
     url: crate::secret::Redacted<String>,
     /// What the health probe last saw (`health.rs`).
@@ -247,7 +251,15 @@ impl Store {
         };
         let pool = options(writers).connect(&url).await?;
         let read = if readers > 0 { options(readers).connect(&url).await? } else { pool.clone() };
-        Ok(Store { pool, read, backend, replay: Default::default(), url: url.into(), health: Default::default() })
+        Ok(Store {
+            pool,
+            read,
+            backend,
+            replay: std::sync::Arc::new(replay::batcher()),
+            tokens: std::sync::Arc::new(access_tokens::batcher()),
+            url: url.into(),
+            health: Default::default(),
+        })
     }
 
     /// The pool for writes, unless the health probe says the database is down

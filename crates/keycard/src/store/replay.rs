@@ -4,26 +4,22 @@
 //! it. Callers store a keyed hash of the value, never the value, under a namespace of their own
 //! (one per kind of value and client).
 //!
-//! Group commit: every strong-client token request records one or two values, and on SQLite all
-//! writes queue for one connection. Concurrent [`Store::consume_once`] calls of a node are
-//! therefore gathered by one task into one multi-row `INSERT … ON CONFLICT … RETURNING` (at most
-//! [`MAX_BATCH`] values, formed while the previous statement runs, so a lone request waits for
-//! nobody), and each caller is answered only after the statement that holds its value has
-//! committed. A value sent twice within one batch is accepted at most once (the later copies are
-//! answered "replay" without reaching the database). When the batch statement fails, its values
-//! are retried one by one so that each caller gets its own answer.
+//! Group commit (`batch.rs`): every strong-client token request records one or two values, and
+//! on SQLite all writes queue for one connection. Concurrent [`Store::consume_once`] calls of a
+//! node are therefore written by one multi-row `INSERT … ON CONFLICT … RETURNING` per batch, and
+//! each caller is answered only after the statement that holds its value has committed. A value
+//! sent twice within one batch is accepted at most once (the later copies are answered "replay"
+//! without reaching the database). When the batch statement fails, its values are retried one by
+//! one so that each caller gets its own answer (all at once "unavailable" in an outage).
 
-use super::{Store, StoreResult};
+use super::batch::{GroupCommit, unavailable, unavailable_error, values_placeholders};
+use super::{Store, StoreError, StoreResult};
 use crate::clock::UnixTime;
 use sqlx::{AnyPool, Row};
 use std::collections::HashSet;
-use std::sync::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-/// Most values written by one statement.
-pub const MAX_BATCH: usize = 128;
-
-struct Job {
+pub(super) struct Job {
     ns: String,
     value_hash: String,
     expires_at: UnixTime,
@@ -31,51 +27,13 @@ struct Job {
     reply: oneshot::Sender<StoreResult<bool>>,
 }
 
-/// The per-store batching task's inbox (started on first use, restarted when its runtime ended).
-#[derive(Default)]
-pub(super) struct Batcher {
-    tx: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+/// The replay cache's batcher, for the `Store`.
+pub(super) fn batcher() -> GroupCommit<Job> {
+    GroupCommit::new(|pool, jobs| Box::pin(write_batch(pool, jobs)))
 }
 
-impl std::fmt::Debug for Batcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Batcher")
-    }
-}
-
-impl Batcher {
-    fn send(&self, pool: &AnyPool, job: Job) -> Result<(), Job> {
-        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let job = match tx.as_ref() {
-            Some(t) => match t.send(job) {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(job)) => job,
-            },
-            None => job,
-        };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return Err(job) };
-        let (new_tx, rx) = mpsc::unbounded_channel();
-        rt.spawn(run(pool.clone(), rx));
-        let r = new_tx.send(job).map_err(|mpsc::error::SendError(j)| j);
-        *tx = Some(new_tx);
-        r
-    }
-}
-
-async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        write_batch(&pool, batch).await;
-    }
-}
-
-async fn write_batch(pool: &AnyPool, batch: Vec<Job>) {
+async fn write_batch(pool: AnyPool, batch: Vec<Job>) {
+    let pool = &pool;
     // Duplicates within the batch: the first copy goes to the database, the others are replays.
     let mut seen = HashSet::with_capacity(batch.len());
     let mut unique = Vec::with_capacity(batch.len());
@@ -94,12 +52,7 @@ async fn write_batch(pool: &AnyPool, batch: Vec<Job>) {
     }
     let now = unique.iter().map(|j| j.now).min().unwrap_or_default();
     let mut sql = String::from("INSERT INTO replay_cache (ns, value_hash, expires_at) VALUES ");
-    for i in 0..unique.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
-    }
+    sql.push_str(&values_placeholders(unique.len(), 3, 1));
     sql.push_str(&format!(
         " ON CONFLICT (ns, value_hash) DO UPDATE SET expires_at = excluded.expires_at \
          WHERE replay_cache.expires_at <= ${} RETURNING ns, value_hash",
@@ -122,7 +75,13 @@ async fn write_batch(pool: &AnyPool, batch: Vec<Job>) {
                 let _ = j.reply.send(Ok(first));
             }
         }
-        Err(_) => {
+        Err(e) => {
+            if let Some(msg) = unavailable(&StoreError::from(e)) {
+                for j in unique {
+                    let _ = j.reply.send(Err(unavailable_error(&msg)));
+                }
+                return;
+            }
             for j in unique {
                 let r = consume_one(pool, &j.ns, &j.value_hash, j.expires_at, j.now).await;
                 let _ = j.reply.send(r);
