@@ -232,8 +232,29 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     let health = watch_database(state.clone());
     tokio::spawn(async move {
-        tokio::join!(health, caches_and_purge(state));
+        tokio::join!(health, checkpoints(state.clone()), caches_and_purge(state));
     })
+}
+
+/// SQLite: checkpoints the WAL every `wal::CHECKPOINT_INTERVAL` so that commits never do it
+/// (`store::wal`); returns at once on PostgreSQL.
+async fn checkpoints(state: AppState) {
+    if state.store.backend() != crate::store::Backend::Sqlite {
+        return;
+    }
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(crate::store::wal::CHECKPOINT_INTERVAL).await;
+        match state.store.checkpoint_wal(crate::store::wal::RESTART_PAGES).await {
+            Ok(_) => failing = false,
+            // An outage is reported by `watch_database`; a failure is logged once per streak.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Probes the database every `database.health_interval_ms` (`store::health`): readiness and the

@@ -14,7 +14,8 @@
 //! [`Epochs`]; every aggregate has its own file with its own `impl Store` block, its column list
 //! and its row decoder: `clients`, `users`, `scopes`, `keys`, `access_tokens`, `events` (audit),
 //! `auth_requests`, `sessions` (and consents), `grants` (and codes), `throttle`, `devices`,
-//! `cleanup` (the user-flow purge), `logins` (case-folded sign-in lookups and the lockout counter),
+//! `cleanup` (the user-flow purge), `wal` (SQLite checkpoints off the write path), `logins`
+//! (case-folded sign-in lookups and the lockout counter),
 //! `replay` (single-use values shared by every node: assertion and DPoP `jti`s), `batch` (group
 //! commit of concurrent writes: replay-cache values and opaque access tokens).
 //!
@@ -41,6 +42,7 @@ mod scopes;
 mod sessions;
 mod throttle;
 mod users;
+pub mod wal;
 
 pub use logins::fold_login;
 pub use par::PushedRequest;
@@ -194,14 +196,16 @@ pub struct Store {
 }
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), a busy timeout for
-/// other processes (the CLI), NORMAL sync (safe in WAL mode), foreign keys.
+/// other processes (the CLI), NORMAL sync (safe in WAL mode), foreign keys, and checkpoints
+/// left to a background task (`wal.rs`; the threshold here is `wal::AUTOCHECKPOINT_PAGES`).
 fn sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
     _: sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
     Box::pin(async move {
         sqlx::raw_sql(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
+             PRAGMA wal_autocheckpoint=10000;",
         )
         .execute(conn)
         .await?;

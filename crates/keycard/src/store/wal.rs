@@ -1,0 +1,106 @@
+//! SQLite's write-ahead log, checkpointed off the write path (<https://sqlite.org/wal.html>).
+//!
+//! By default SQLite checkpoints inside the commit that pushes the WAL past 1,000 pages: that
+//! commit, on the one writer connection every write of the node queues for, also copies the log
+//! into the database file and syncs it, and every request queued behind it waits (a p99 spike
+//! every few thousand opaque tokens). Keycard's connections raise that threshold to
+//! [`AUTOCHECKPOINT_PAGES`] (a safety net only) and a background task of `keycard serve` runs
+//! [`Store::checkpoint_wal`] every [`CHECKPOINT_INTERVAL`]: a PASSIVE checkpoint on a read
+//! connection, which never takes the write lock, so writers go on while the log is copied. The
+//! log restarts from its beginning at the next write after a checkpoint that copied everything;
+//! under a steady stream of writes that moment may never come, so once the log holds
+//! [`RESTART_PAGES`] the task asks for a RESTART checkpoint, which waits for the writer between
+//! two commits, copies the few frames the passive pass left, and makes the next write start the
+//! log afresh.
+//! PostgreSQL manages its own WAL: there the call does nothing.
+
+use super::{Backend, Store, StoreResult};
+use sqlx::Row;
+use std::time::Duration;
+
+/// The in-commit checkpoint threshold (pages of 4 KiB): reached only when the background
+/// checkpoints fall behind (or in a process without them, such as a long CLI command).
+pub const AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// A log this long (pages) after a passive checkpoint is restarted (see the module doc).
+pub const RESTART_PAGES: i64 = 2_048;
+
+/// How often `keycard serve` checkpoints the WAL.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// What one checkpoint saw: frames in the log and frames copied into the database so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Frames in the WAL.
+    pub log_frames: i64,
+    /// Frames copied into the database file (equal to `log_frames` when complete).
+    pub checkpointed: i64,
+}
+
+impl Store {
+    /// One PASSIVE WAL checkpoint on a read connection (SQLite), followed by a RESTART one when
+    /// the log holds `restart_pages` or more; `None` on PostgreSQL.
+    pub async fn checkpoint_wal(&self, restart_pages: i64) -> StoreResult<Option<Checkpoint>> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let c = checkpoint(self, "PRAGMA wal_checkpoint(PASSIVE)").await?;
+        if c.log_frames < restart_pages {
+            return Ok(Some(c));
+        }
+        Ok(Some(checkpoint(self, "PRAGMA wal_checkpoint(RESTART)").await?))
+    }
+}
+
+async fn checkpoint(store: &Store, sql: &'static str) -> StoreResult<Checkpoint> {
+    let row = sqlx::query(sql).fetch_one(store.reader()?).await?;
+    Ok(Checkpoint { log_frames: row.try_get(1)?, checkpointed: row.try_get(2)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::conformance::TestDb;
+
+    #[tokio::test]
+    async fn a_passive_checkpoint_copies_the_log_while_writes_go_on() {
+        let db = TestDb::sqlite();
+        let s = db.store().await;
+        for i in 0..50 {
+            s.consume_once("wal", &format!("v{i}"), 100, 10).await.unwrap();
+        }
+        let c = s.checkpoint_wal(i64::MAX).await.unwrap().expect("sqlite");
+        assert!(c.log_frames > 0, "{c:?}: the writes are in the log, not yet in the file");
+        assert_eq!(c.checkpointed, c.log_frames, "{c:?}: nothing else reading, so all copied");
+        // The next write restarts the log from its beginning.
+        s.consume_once("wal", "after", 100, 10).await.unwrap();
+        let after = s.checkpoint_wal(i64::MAX).await.unwrap().unwrap();
+        assert!(after.log_frames < c.log_frames, "{after:?} after {c:?}");
+    }
+
+    #[tokio::test]
+    async fn a_long_log_is_restarted_while_a_stream_of_writes_goes_on() {
+        let db = TestDb::sqlite();
+        let s = db.store().await;
+        let writer = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..400 {
+                    s.consume_once("wal", &format!("v{i}"), 100, 10).await.unwrap();
+                }
+            })
+        };
+        // Checkpoints race the writes: every RESTART copies the whole log (it waits for the
+        // writer between commits), and the log it left restarts at the next write.
+        let mut restarted = 0;
+        while !writer.is_finished() {
+            let c = s.checkpoint_wal(1).await.unwrap().unwrap();
+            assert_eq!(c.checkpointed, c.log_frames, "{c:?}");
+            restarted += 1;
+        }
+        writer.await.unwrap();
+        let c = s.checkpoint_wal(i64::MAX).await.unwrap().unwrap();
+        assert!(restarted > 0);
+        assert!(c.log_frames < 400, "{c:?}: the log was restarted along the way");
+        assert!(!s.consume_once("wal", "v7", 100, 10).await.unwrap(), "nothing lost");
+    }
+}
