@@ -111,6 +111,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let opts = StoreOptions {
         max_connections: config.database.max_connections,
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+        sqlite_full_sync: config.database.sqlite_synchronous == crate::config::SqliteSynchronous::Full,
     };
     let retry = Duration::from_secs(config.database.startup_retry_secs);
     let deadline = Instant::now() + retry;

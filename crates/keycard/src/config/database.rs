@@ -26,6 +26,23 @@ pub struct DatabaseConfig {
     /// Two failed probes in a row turn readiness off and make requests that need the database
     /// fail at once with 503; one good probe turns it back on (docs/reliability.md §3).
     pub health_interval_ms: u64,
+    /// SQLite only: when a commit is on disk. `normal` (default): a committed write survives the
+    /// process being killed, and the last commits before a power loss or OS crash may be lost
+    /// (the database stays consistent). `full`: each commit is synced to disk before it is
+    /// acknowledged, so it survives a power loss too; group commit (docs/reliability.md §8)
+    /// shares one sync among the concurrent writes of a node.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `database.sqlite_synchronous` (SQLite's `PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Durable against a process crash.
+    #[default]
+    Normal,
+    /// Durable against a power loss.
+    Full,
 }
 
 impl fmt::Debug for DatabaseConfig {
@@ -36,6 +53,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("acquire_timeout_secs", &self.acquire_timeout_secs)
             .field("startup_retry_secs", &self.startup_retry_secs)
             .field("health_interval_ms", &self.health_interval_ms)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish()
     }
 }
@@ -48,6 +66,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_secs: 5,
             startup_retry_secs: 10,
             health_interval_ms: 500,
+            sqlite_synchronous: SqliteSynchronous::Normal,
         }
     }
 }

@@ -30,7 +30,7 @@ mod tokens;
 mod ui;
 
 pub use client_auth::ClientAuthConfig;
-pub use database::{DatabaseConfig, redact_url};
+pub use database::{DatabaseConfig, SqliteSynchronous, redact_url};
 pub use dpop::DpopConfig;
 pub use grants::{DeviceConfig, LegacyConfig};
 pub use http::{HttpConfig, MAX_HEADER_BYTES, MIN_HEADER_BYTES};

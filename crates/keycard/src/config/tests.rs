@@ -79,6 +79,12 @@ fn bad_value_is_named() {
     }
     assert_eq!(load_str("[http]\nmax_header_bytes = 4096\n").unwrap().http.max_header_bytes, 4096);
     assert_eq!(load_str("").unwrap().http.max_header_bytes, 16 * 1024, "16 KiB by default");
+    let e = load_str("[database]\nsqlite_synchronous = \"sometimes\"\n").unwrap_err();
+    assert!(e.0.contains("database.sqlite_synchronous"), "{e}");
+    assert_eq!(
+        load_str("[database]\nsqlite_synchronous = \"full\"\n").unwrap().database.sqlite_synchronous,
+        super::SqliteSynchronous::Full
+    );
     let e = load_str("[login]\nclient_max_failures = 0\n").unwrap_err();
     assert!(e.0.contains("login.client_max_failures"), "{e}");
     assert_eq!(

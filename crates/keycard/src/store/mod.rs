@@ -157,11 +157,13 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a connection from the pool.
     pub acquire_timeout: Duration,
+    /// SQLite: sync every commit (`PRAGMA synchronous=FULL`; `database.sqlite_synchronous`).
+    pub sqlite_full_sync: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5), sqlite_full_sync: false }
     }
 }
 
@@ -196,21 +198,31 @@ pub struct Store {
 }
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), a busy timeout for
-/// other processes (the CLI), NORMAL sync (safe in WAL mode), foreign keys, and checkpoints
-/// left to a background task (`wal.rs`; the threshold here is `wal::AUTOCHECKPOINT_PAGES`).
+/// other processes (the CLI), `synchronous` as configured (NORMAL by default: safe in WAL mode
+/// against a process crash; FULL syncs every commit), foreign keys, and checkpoints left to a
+/// background task (`wal.rs`; the threshold here is `wal::AUTOCHECKPOINT_PAGES`).
 fn sqlite_pragmas(
-    conn: &mut sqlx::AnyConnection,
-    _: sqlx::pool::PoolConnectionMetadata,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
-    Box::pin(async move {
-        sqlx::raw_sql(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
-             PRAGMA wal_autocheckpoint=10000;",
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
-    })
+    full_sync: bool,
+) -> impl Fn(
+    &mut sqlx::AnyConnection,
+    sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>>
++ Send
++ Sync
++ 'static {
+    move |conn, _| {
+        Box::pin(async move {
+            let sql = if full_sync {
+                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+                 PRAGMA wal_autocheckpoint=10000;"
+            } else {
+                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
+                 PRAGMA wal_autocheckpoint=10000;"
+            };
+            sqlx::raw_sql(sql).execute(conn).await?;
+            Ok(())
+        })
+    }
 }
 
 fn bool_i(b: bool) -> i64 {
@@ -251,7 +263,7 @@ impl Store {
         };
         let options = |max: u32| {
             let o = AnyPoolOptions::new().max_connections(max).acquire_timeout(opts.acquire_timeout);
-            if backend == Backend::Sqlite { o.after_connect(sqlite_pragmas) } else { o }
+            if backend == Backend::Sqlite { o.after_connect(sqlite_pragmas(opts.sqlite_full_sync)) } else { o }
         };
         let pool = options(writers).connect(&url).await?;
         let read = if readers > 0 { options(readers).connect(&url).await? } else { pool.clone() };
