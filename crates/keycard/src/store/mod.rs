@@ -197,19 +197,14 @@ pub struct Store {
     health: std::sync::Arc<health::Health>,
 }
 
+type PoolMeta = sqlx::pool::PoolConnectionMetadata;
+type ConnectFuture<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
+
 /// Per-connection SQLite settings: WAL (readers never block the writer), a busy timeout for
 /// other processes (the CLI), `synchronous` as configured (NORMAL by default: safe in WAL mode
 /// against a process crash; FULL syncs every commit), foreign keys, and checkpoints left to a
 /// background task (`wal.rs`; the threshold here is `wal::AUTOCHECKPOINT_PAGES`).
-fn sqlite_pragmas(
-    full_sync: bool,
-) -> impl Fn(
-    &mut sqlx::AnyConnection,
-    sqlx::pool::PoolConnectionMetadata,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>>
-+ Send
-+ Sync
-+ 'static {
+fn sqlite_pragmas(full_sync: bool) -> impl Fn(&mut sqlx::AnyConnection, PoolMeta) -> ConnectFuture<'_> + Send + Sync {
     move |conn, _| {
         Box::pin(async move {
             let sql = if full_sync {
