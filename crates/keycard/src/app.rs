@@ -246,7 +246,7 @@ async fn checkpoints(state: AppState) {
     let mut failing = false;
     loop {
         tokio::time::sleep(crate::store::wal::CHECKPOINT_INTERVAL).await;
-        match state.store.checkpoint_wal(crate::store::wal::RESTART_PAGES).await {
+        match state.store.checkpoint_wal().await {
             Ok(_) => failing = false,
             // An outage is reported by `watch_database`; a failure is logged once per streak.
             Err(e) if !failing => {
