@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_dpop.sql"),
         postgres: include_str!("../../migrations/postgres/0008_dpop.sql"),
     },
+    Migration {
+        version: 11,
+        name: "mail_tokens",
+        sqlite: include_str!("../../migrations/sqlite/0011_mail_tokens.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_mail_tokens.sql"),
+    },
 ];
 
 /// Applies pending migrations; returns the names applied.

@@ -16,7 +16,8 @@
 //! `auth_requests`, `sessions` (and consents), `grants` (and codes), `throttle`, `devices`,
 //! `cleanup` (the user-flow purge), `logins` (case-folded sign-in lookups and the lockout counter),
 //! `replay` (single-use values shared by every node: assertion and DPoP `jti`s), `batch` (group
-//! commit of concurrent writes: replay-cache values and opaque access tokens).
+//! commit of concurrent writes: replay-cache values and opaque access tokens), `mail_tokens`
+//! (single-use links mailed to users: verification, password reset, invitation).
 //!
 //! Extending: add the method to its aggregate's file (a new aggregate gets a new file and one
 //! `mod` line below), the table to both migration sets under a new number, and a test to
@@ -34,6 +35,7 @@ mod grants;
 pub mod health;
 mod keys;
 mod logins;
+mod mail_tokens;
 mod migrate;
 mod par;
 mod replay;
@@ -43,6 +45,7 @@ mod throttle;
 mod users;
 
 pub use logins::fold_login;
+pub use mail_tokens::{MailToken, PASSWORD_LINK_PURPOSES};
 pub use par::PushedRequest;
 pub use throttle::Attempt;
 
