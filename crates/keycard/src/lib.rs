@@ -15,6 +15,7 @@
 //! - [`store`]: the database (SQLite or PostgreSQL) and its conformance suite.
 //! - [`keys`]: the signing key ring: creation, rotation, JWKS, encryption at rest.
 //! - [`jose`]: JWS signing/verification, key generation, sealing, keyed hashes.
+//! - [`mail`]: sending account mails (SMTP, files, log) from a bounded queue, off the request path.
 //! - [`cache`]: the in-memory client cache, invalidated across nodes.
 //! - [`client_keys`]: clients' registered public keys (`jwks`, `jwks_uri`) and JWS checks with them.
 //! - [`clock`]: time, passed in.
@@ -41,6 +42,7 @@ pub mod dev;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod mail;
 pub mod model;
 pub mod net;
 pub mod oauth;
