@@ -9,6 +9,8 @@
 //! - [`oauth`]: protocol logic without HTTP or SQL: client authentication, grants, tokens,
 //!   introspection, revocation, discovery.
 //! - [`pages`]: the HTML pages (login, consent, error, logout, form_post, device): minijinja templates.
+//! - [`people`]: accounts besides sign-in: mailed links (verification, password reset,
+//!   invitations) and a signed-in user's password change.
 //! - [`admin`]: operations shared by the admin CLI and provisioning.
 //! - [`validate`]: rules for client ids, redirect URIs, web origins and scope names.
 //! - [`model`]: clients, users, scopes, keys, tokens.
@@ -48,6 +50,7 @@ pub mod net;
 pub mod oauth;
 pub mod pages;
 pub mod password;
+pub mod people;
 pub mod secret;
 pub mod state;
 pub mod store;
