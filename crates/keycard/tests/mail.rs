@@ -603,3 +603,79 @@ async fn with_mail_off_password_reset_is_not_offered() {
     assert!(!page.body.contains("<form"));
     s.stop().await;
 }
+
+/// The admin CLI: `user invite` refuses to create a user it cannot reach when mail is off (unless
+/// `--print-link`), prints the link with `--print-link`, and mails it (here: the file sender);
+/// `user create --email` mails a verification link.
+#[test]
+fn cli_invite_and_create_mail_or_print_their_links() {
+    use common::cli::*;
+    let dir = Dir::new();
+    let cfg = dir.config("");
+    let o = keycard(&cfg, &["user", "invite", "bob", "--email", "bob@example.com"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--print-link"), "{}", stderr(&o));
+    assert!(!keycard(&cfg, &["user", "show", "bob"]).status.success(), "nobody was created");
+    let o = keycard(&cfg, &["user", "invite", "bob", "--email", "bob@example.com", "--print-link"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("http://127.0.0.1:8080/password/reset?token=kc_iv_"), "{out}");
+    assert_eq!(ok_json(&keycard(&cfg, &["user", "show", "bob", "--json"]))["email_verified"], false);
+
+    let maildir = dir.path().join("outbox");
+    let cfg = dir.config(&format!("[mail]\nsender = \"file\"\ndir = {:?}\n", maildir.display().to_string()));
+    let o = keycard(&cfg, &["user", "invite", "carol", "--email", "carol@example.com", "--name", "Carol"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("invitation mailed to carol@example.com"));
+    let o = keycard_stdin(
+        &cfg,
+        &["user", "create", "--username", "dan", "--email", "dan@example.com", "--password-stdin"],
+        "dan-password-1\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mails: Vec<String> = std::fs::read_dir(&maildir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().replace("=\r\n", "").replace("=\n", ""))
+        .collect();
+    assert_eq!(mails.len(), 2);
+    assert!(mails.iter().any(|m| m.contains("To: carol@example.com") && m.contains("kc_iv_")), "{mails:?}");
+    assert!(mails.iter().any(|m| m.contains("To: dan@example.com") && m.contains("kc_ev_")), "{mails:?}");
+    // The 8-character rule is the one the pages use.
+    let o = keycard_stdin(&cfg, &["user", "create", "--username", "eve", "--password-stdin"], "short\n");
+    assert!(stderr(&o).contains("at least 8 characters"), "{}", stderr(&o));
+}
+
+/// A signed-in user with an unconfirmed address asks for a new link from the account page
+/// (CSRF-protected like every form); the link confirms it and the offer goes away.
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_in_user_resends_the_verification_link() {
+    let sink = SmtpSink::start().await;
+    let s = server(&sink).await;
+    fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    let _ = drive(&ua, &AuthReq::new("pub", PUB_CB, "openid").url(), "bob", BOB_PW).await;
+    let page = ua.get("/account/password").await;
+    assert!(page.body.contains("is not confirmed yet") && page.body.contains("bob@example.com"), "{}", page.body);
+    assert!(page.body.contains("action=\"/email/verify\""));
+    let r = ua.post("/email/verify", &[("csrf_token", "x")]).await;
+    assert_eq!(r.status, 403, "G1: {}", r.body);
+    let r = post_raw(
+        &ua,
+        "/email/verify",
+        &jar(&ua),
+        &[("csrf_token", &page.field("csrf_token"))],
+        &[("origin", EVIL.trim_end_matches('/'))],
+    )
+    .await;
+    assert_eq!(r.status, 403, "G1 cross-site");
+    let r = ua.post("/email/verify", &[("csrf_token", &page.field("csrf_token"))]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Check your mail"));
+    let m = sink.next().await;
+    assert_eq!(m.to, vec!["bob@example.com".to_owned()]);
+    let link = m.link(&s.url("/email/verify?token=")).unwrap();
+    assert_eq!(ua.get(link.strip_prefix(&s.base).unwrap()).await.status, 200);
+    assert!(s.admin().user("bob").await.unwrap().email_verified);
+    assert!(!ua.get("/account/password").await.body.contains("is not confirmed yet"));
+    s.stop().await;
+}

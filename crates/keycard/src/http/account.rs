@@ -169,6 +169,38 @@ pub async fn reset_submit(State(state): State<AppState>, req: Request) -> Respon
     }
 }
 
+/// `POST /email/verify` (from the account page): mails the signed-in user a new verification link.
+pub async fn resend_verification(State(state): State<AppState>, req: Request) -> Response {
+    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
+    if !same_origin(&state, req.headers()) {
+        return cross_site(&state);
+    }
+    let form = match page_form(&state, req).await {
+        Ok(f) => f,
+        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    };
+    let (session, user) = match flow::load_session(&state, b.session()).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return not_signed_in(&state),
+        Err(e) => return server_error_page(&state, e),
+    };
+    if !csrf_ok(&state, ACCOUNT, &session.sid, &b, &form) {
+        return refused(&state);
+    }
+    match verify::resend_verification(&state, &user).await {
+        Ok(true) => error_page(
+            &state,
+            200,
+            "Check your mail",
+            "We sent a link to confirm your e-mail address. It works once and for a limited time.",
+        ),
+        Ok(false) => {
+            error_page(&state, 400, "Nothing to confirm", "Your address is confirmed already, or mail is off.")
+        }
+        Err(e) => server_error_page(&state, e.into()),
+    }
+}
+
 /// `GET /email/verify?token=…`: uses a verification link.
 pub async fn verify_email(State(state): State<AppState>, req: Request) -> Response {
     let token = query_params(&req).ok().and_then(|p| p.get("token").map(str::to_owned)).unwrap_or_default();
@@ -195,6 +227,7 @@ fn account_page(
         user_display: user.name.clone().unwrap_or_else(|| user.username.clone()),
         error,
         min_length: MIN_PASSWORD_CHARS,
+        unverified_email: user.email.clone().filter(|_| !user.email_verified && state.mail.mailer().enabled()),
     });
     html(state, status, &page, None)
 }

@@ -98,7 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/device", get(device::device_page).post(device::device_submit))
         .route("/password/forgot", get(account::forgot_form).post(account::forgot_submit))
         .route("/password/reset", get(account::reset_form).post(account::reset_submit))
-        .route("/email/verify", get(account::verify_email))
+        .route("/email/verify", get(account::verify_email).post(account::resend_verification))
         .route("/account/password", get(account::account_password_form).post(account::account_password_submit))
         .route("/assets/keycard.css", get(interaction::stylesheet))
         .route("/healthz", get(oauth::healthz))

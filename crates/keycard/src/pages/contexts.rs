@@ -205,6 +205,7 @@ impl Page {
                 user_display: "Alice Example".into(),
                 error: None,
                 min_length: 8,
+                unverified_email: Some("alice@example.com".into()),
             }),
             Page::AccountPassword(AccountPasswordPage {
                 csrf_token: "sample-csrf".into(),
@@ -212,6 +213,7 @@ impl Page {
                 user_display: "alice".into(),
                 error: Some("The current password is not correct.".into()),
                 min_length: 8,
+                unverified_email: None,
             }),
         ]
     }
@@ -395,6 +397,9 @@ pub struct AccountPasswordPage {
     pub error: Option<String>,
     /// The shortest password accepted.
     pub min_length: usize,
+    /// The user's address when it is not verified yet and mail is on: a second form
+    /// (`POST /email/verify`, same `csrf_token`) sends a new confirmation link.
+    pub unverified_email: Option<String>,
 }
 
 /// The account mails (`templates/mail/<name>.txt` and `.html`).

@@ -378,6 +378,8 @@ fn check_builtin_templates() {
                 assert_eq!(cur.attr("autocomplete"), Some("current-password"));
                 assert!(html.contains(&p.user_display));
                 assert_eq!(has_alert, p.error.is_some());
+                let resend = tags.iter().any(|t| t.name == "form" && t.attr("action") == Some("/email/verify"));
+                assert_eq!(resend, p.unverified_email.is_some());
             }
         }
     }
@@ -458,6 +460,7 @@ fn pages_with(s: &str) -> Vec<Page> {
             user_display: s.into(),
             error: o(),
             min_length: 8,
+            unverified_email: o(),
         }),
     ]
 }

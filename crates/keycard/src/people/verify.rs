@@ -35,6 +35,43 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<bool, StoreEr
     Ok(true)
 }
 
+/// A signed-in user asks for a new verification link (the account page): queued like a reset
+/// mail, at most `mail.forgot_max_per_address` per `login.window_secs` per user (more are
+/// answered alike and send nothing). False when mail is off or the address is verified already.
+pub async fn resend_verification(state: &AppState, user: &User) -> Result<bool, StoreError> {
+    if !state.mail.mailer().enabled() || user.email_verified || user.email.is_none() {
+        return Ok(false);
+    }
+    let (now, mail) = (state.clock.now(), &state.config.mail);
+    let key = format!("verify:{}", user.id);
+    let a =
+        state.store.count_login_attempt(&key, now, state.config.login.window_secs, mail.forgot_max_per_address).await?;
+    if a.attempts > mail.forgot_max_per_address {
+        return Ok(true);
+    }
+    let (job_state, user) = (state.clone(), user.clone());
+    state.mail.submit(
+        LinkPurpose::VerifyEmail.as_str(),
+        Box::pin(async move {
+            let s = &job_state;
+            let now = s.clock.now();
+            let link =
+                links::issue(&s.store, &s.secrets.hash_key, &s.config, &user, LinkPurpose::VerifyEmail, now).await;
+            match link {
+                Ok(Some(link)) => links::compose(&s.pages, &s.config.mail, &user, LinkPurpose::VerifyEmail, &link)
+                    .map_err(|e| tracing::error!(error = %e, "cannot render the verification mail"))
+                    .ok(),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot issue a verification link");
+                    None
+                }
+            }
+        }),
+    );
+    Ok(true)
+}
+
 /// Why a link could not be mailed from the CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum MailingError {
