@@ -693,3 +693,29 @@ async fn signed_in_user_resends_the_verification_link() {
     assert!(!ua.get("/account/password").await.body.contains("is not confirmed yet"));
     s.stop().await;
 }
+
+/// `tls = "starttls"` requires STARTTLS (RFC 3207 §4): against a relay that does not offer it,
+/// nothing is sent in clear; the mail is given up and logged, and the page answered as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_is_required_never_downgraded() {
+    let sink = SmtpSink::start().await;
+    let port = sink.port;
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(move |c: &mut Config| {
+            c.mail.sender = MailSender::Smtp;
+            c.mail.smtp.host = "127.0.0.1".into();
+            c.mail.smtp.port = port;
+            c.mail.smtp.tls = SmtpTls::Starttls;
+            c.mail.attempts = 1;
+        }),
+        ..Default::default()
+    })
+    .await;
+    fixtures(&s).await;
+    let ua = UserAgent::new(&s.base);
+    assert_eq!(forgot(&ua, "alice").await.status, 200);
+    outbox_idle(&s).await;
+    assert!(sink.try_next().await.is_none(), "no mail over a connection without TLS");
+    assert_eq!(sink.answered.load(std::sync::atomic::Ordering::SeqCst), 0, "no DATA was sent");
+    s.stop().await;
+}
