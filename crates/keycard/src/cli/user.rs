@@ -197,7 +197,13 @@ pub(super) async fn user_cmd(a: &Admin<'_>, cmd: UserCmd) -> anyhow::Result<()> 
             }
             let u = a.create_user(&username, Some(&email), name.as_deref(), None).await.map_err(admin_err)?;
             println!("invited user {:?} ({})", u.username, u.id);
-            send_link(a, &u, LinkPurpose::Invite, print_link).await?;
+            send_link(a, &u, LinkPurpose::Invite, print_link).await.with_context(|| {
+                format!(
+                    "{:?} was created without a password: they can use \"Forgot your password?\" once mail works, \
+                     or delete the user and invite again",
+                    u.username
+                )
+            })?;
         }
         UserCmd::VerifyEmail { user, print_link } => {
             if !a.config.mail.enabled() && !print_link {
