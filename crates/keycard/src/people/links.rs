@@ -228,6 +228,13 @@ mod tests {
         assert_ne!(link_hash(&key, LinkPurpose::ResetPassword, &t), link_hash(&key, LinkPurpose::Invite, &t));
     }
 
+    /// The store retires exactly the purposes that set a password (its SQL names them).
+    #[test]
+    fn password_purposes_match_the_store() {
+        let setting: Vec<&str> = LinkPurpose::ALL.iter().filter(|p| p.sets_password()).map(|p| p.as_str()).collect();
+        assert_eq!(setting, crate::store::PASSWORD_LINK_PURPOSES);
+    }
+
     #[test]
     fn lifetimes_in_words() {
         assert_eq!(in_words(1800), "30 minutes");

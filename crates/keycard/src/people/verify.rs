@@ -5,6 +5,8 @@
 //!   one, and by `keycard user verify-email`. `GET /email/verify?token=…` uses it once and marks
 //!   the address verified only if it is still the user's address (a link to an old address
 //!   verifies nothing); changing the address clears `email_verified` (`Admin::save_user`).
+//!   The GET itself uses the link (no form): a mail scanner that opens it confirms the address,
+//!   which only shows the mail reached that mailbox, what the link is meant to prove.
 //! - An invitation (`keycard user invite`) creates the user without a password (no password
 //!   sign-in is possible, and the sign-in code checks a dummy hash for such a user, so nothing
 //!   tells it apart from a wrong password) and mails a set-password link (`mail.invite_ttl_secs`),
