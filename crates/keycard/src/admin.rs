@@ -462,6 +462,14 @@ impl Admin<'_> {
         Ok(n)
     }
 
+    /// Changes a user's e-mail address (checked like at creation); the new address is not
+    /// verified (see [`Admin::save_user`]).
+    pub async fn set_user_email(&self, mut user: User, email: &str) -> Result<User, AdminError> {
+        validate_email(email)?;
+        user.email = Some(email.to_owned());
+        self.save_user(user).await
+    }
+
     /// Disables or enables a user; disabling ends their sessions and revokes their refresh
     /// families for good (see [`Admin::save_user`]), so enabling them again restores nothing.
     pub async fn set_user_disabled(&self, mut user: User, disabled: bool) -> Result<User, AdminError> {

@@ -647,13 +647,23 @@ fn cli_invite_and_create_mail_or_print_their_links() {
         "dan-password-1\n",
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // An address change: unverified, and a confirmation link goes to the new address.
+    let o = keycard_stdin(&cfg, &["user", "set-email", "dan", "dan@new.example"], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = ok_json(&keycard(&cfg, &["user", "show", "dan", "--json"]));
+    assert_eq!(
+        (shown["email"].as_str(), &shown["email_verified"]),
+        (Some("dan@new.example"), &serde_json::json!(false))
+    );
+    assert!(!keycard(&cfg, &["user", "set-email", "dan", "not-an-address"]).status.success());
     let mails: Vec<String> = std::fs::read_dir(&maildir)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().replace("=\r\n", "").replace("=\n", ""))
         .collect();
-    assert_eq!(mails.len(), 2);
+    assert_eq!(mails.len(), 3);
     assert!(mails.iter().any(|m| m.contains("To: carol@example.com") && m.contains("kc_iv_")), "{mails:?}");
     assert!(mails.iter().any(|m| m.contains("To: dan@example.com") && m.contains("kc_ev_")), "{mails:?}");
+    assert!(mails.iter().any(|m| m.contains("To: dan@new.example") && m.contains("kc_ev_")), "{mails:?}");
     // The 8-character rule is the one the pages use.
     let o = keycard_stdin(&cfg, &["user", "create", "--username", "eve", "--password-stdin"], "short\n");
     assert!(stderr(&o).contains("at least 8 characters"), "{}", stderr(&o));

@@ -54,7 +54,18 @@ pub enum UserCmd {
         #[arg(long)]
         print_link: bool,
     },
-    /// Mail a user a link confirming their e-mail address (after an address change, or again).
+    /// Change a user's e-mail address; it is unverified until the user opens the confirmation
+    /// link mailed to it.
+    SetEmail {
+        /// Id, username or e-mail.
+        user: String,
+        /// The new address.
+        email: String,
+        /// Print the confirmation link too (needed when mail.sender is "off").
+        #[arg(long)]
+        print_link: bool,
+    },
+    /// Mail a user a link confirming their e-mail address (again).
     VerifyEmail {
         /// Id, username or e-mail.
         user: String,
@@ -204,6 +215,14 @@ pub(super) async fn user_cmd(a: &Admin<'_>, cmd: UserCmd) -> anyhow::Result<()> 
                     u.username
                 )
             })?;
+        }
+        UserCmd::SetEmail { user, email, print_link } => {
+            let u = a.user(&user).await.map_err(admin_err)?;
+            let u = a.set_user_email(u, &email).await.map_err(admin_err)?;
+            println!("e-mail address of {:?} set to {email} (not verified yet)", u.username);
+            if a.config.mail.enabled() || print_link {
+                send_link(a, &u, LinkPurpose::VerifyEmail, print_link).await?;
+            }
         }
         UserCmd::VerifyEmail { user, print_link } => {
             if !a.config.mail.enabled() && !print_link {

@@ -1,8 +1,8 @@
 //! E-mail verification (OpenID Connect Core §5.1 `email_verified`, which the ID token and
 //! UserInfo report from the user's record) and invitations.
 //!
-//! - A verification link is mailed when the admin CLI creates a user with `--email` or invites
-//!   one, and by `keycard user verify-email`. `GET /email/verify?token=…` uses it once and marks
+//! - A verification link is mailed when the admin CLI creates a user with `--email`, changes an
+//!   address (`keycard user set-email`), and by `keycard user verify-email` or the account page. `GET /email/verify?token=…` uses it once and marks
 //!   the address verified only if it is still the user's address (a link to an old address
 //!   verifies nothing); changing the address clears `email_verified` (`Admin::save_user`).
 //!   The GET itself uses the link (no form): a mail scanner that opens it confirms the address,
