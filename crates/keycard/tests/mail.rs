@@ -12,22 +12,33 @@ use keycard::config::{Config, MailSender, SmtpTls};
 use keycard::people::links::LinkPurpose;
 use keycard::people::verify::Mailing;
 
-/// A server mailing through `sink`, on a mock clock (links expire when the test says).
-async fn server(sink: &SmtpSink) -> TestServer {
+/// `[mail]` pointed at the sink on `port` (SMTP without TLS: a loopback test server).
+fn mail_to(c: &mut Config, port: u16) {
+    c.mail.sender = MailSender::Smtp;
+    c.mail.from = "Keycard <id@keycard.test>".into();
+    c.mail.smtp.host = "127.0.0.1".into();
+    c.mail.smtp.port = port;
+    c.mail.smtp.tls = SmtpTls::None;
+    c.mail.smtp.timeout_secs = 5;
+}
+
+/// A server mailing through `sink`, on a mock clock (links expire when the test says), with
+/// `extra` changes to its configuration.
+async fn server_with(sink: &SmtpSink, extra: fn(&mut Config)) -> TestServer {
     let port = sink.port;
     TestServer::start_with(TestOptions {
         mock_time: Some(1_900_000_000),
         configure: Box::new(move |c: &mut Config| {
-            c.mail.sender = MailSender::Smtp;
-            c.mail.from = "Keycard <id@keycard.test>".into();
-            c.mail.smtp.host = "127.0.0.1".into();
-            c.mail.smtp.port = port;
-            c.mail.smtp.tls = SmtpTls::None;
-            c.mail.smtp.timeout_secs = 5;
+            mail_to(c, port);
+            extra(c);
         }),
         ..Default::default()
     })
     .await
+}
+
+async fn server(sink: &SmtpSink) -> TestServer {
+    server_with(sink, |_| {}).await
 }
 
 /// Waits until the outbox has finished every job queued so far (sent, given up or nothing to send).
@@ -222,18 +233,10 @@ async fn reset_link_expires_and_a_newer_link_retires_the_older() {
 #[tokio::test(flavor = "multi_thread")]
 async fn g8_forgot_answers_the_same_for_every_address_and_mails_only_real_users() {
     let sink = SmtpSink::start().await;
-    let port = sink.port;
-    let s = TestServer::start_with(TestOptions {
-        configure: Box::new(move |c: &mut Config| {
-            c.mail.sender = MailSender::Smtp;
-            c.mail.smtp.host = "127.0.0.1".into();
-            c.mail.smtp.port = port;
-            c.mail.smtp.tls = SmtpTls::None;
-            // The timing samples below ask many times; the throttles have their own test.
-            c.mail.forgot_max_per_address = 1000;
-            c.mail.forgot_max_per_ip = 1000;
-        }),
-        ..Default::default()
+    let s = server_with(&sink, |c| {
+        // The timing samples below ask many times; the throttles have their own test.
+        c.mail.forgot_max_per_address = 1000;
+        c.mail.forgot_max_per_ip = 1000;
     })
     .await;
     fixtures(&s).await;
@@ -288,17 +291,9 @@ async fn g8_forgot_answers_the_same_for_every_address_and_mails_only_real_users(
 #[tokio::test(flavor = "multi_thread")]
 async fn forgot_requests_are_throttled_per_login_and_per_address() {
     let sink = SmtpSink::start().await;
-    let port = sink.port;
-    let s = TestServer::start_with(TestOptions {
-        configure: Box::new(move |c: &mut Config| {
-            c.mail.sender = MailSender::Smtp;
-            c.mail.smtp.host = "127.0.0.1".into();
-            c.mail.smtp.port = port;
-            c.mail.smtp.tls = SmtpTls::None;
-            c.mail.forgot_max_per_address = 2;
-            c.mail.forgot_max_per_ip = 4;
-        }),
-        ..Default::default()
+    let s = server_with(&sink, |c| {
+        c.mail.forgot_max_per_address = 2;
+        c.mail.forgot_max_per_ip = 4;
     })
     .await;
     fixtures(&s).await;
@@ -709,16 +704,9 @@ async fn signed_in_user_resends_the_verification_link() {
 #[tokio::test(flavor = "multi_thread")]
 async fn starttls_is_required_never_downgraded() {
     let sink = SmtpSink::start().await;
-    let port = sink.port;
-    let s = TestServer::start_with(TestOptions {
-        configure: Box::new(move |c: &mut Config| {
-            c.mail.sender = MailSender::Smtp;
-            c.mail.smtp.host = "127.0.0.1".into();
-            c.mail.smtp.port = port;
-            c.mail.smtp.tls = SmtpTls::Starttls;
-            c.mail.attempts = 1;
-        }),
-        ..Default::default()
+    let s = server_with(&sink, |c| {
+        c.mail.smtp.tls = SmtpTls::Starttls;
+        c.mail.attempts = 1;
     })
     .await;
     fixtures(&s).await;

@@ -12,6 +12,7 @@
 
 use super::ClientIp;
 use super::html::{browser, error_page, html, page_form, query_params, same_origin, server_error_page, with_cookies};
+use crate::model::{Session, User};
 use crate::oauth::flow::{self, Browser};
 use crate::oauth::params::Params;
 use crate::pages::{AccountPasswordPage, ForgotPasswordPage, ForgotStep, Page, ResetPasswordPage};
@@ -30,6 +31,40 @@ fn csrf_ok(state: &AppState, purpose: &str, id: &str, b: &Browser, form: &Params
     let want = flow::csrf_token(state, purpose, id, &b.browser_token);
     form.get("csrf_token")
         .is_some_and(|p| aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), want.as_bytes()).is_ok())
+}
+
+/// A form POST that passed every check of the module doc, in order: same origin, a well-formed
+/// body, the signed-in session (for the account forms) and the CSRF token of `purpose` (bound to
+/// the browser, and to the session when there is one). Anything else is the page to answer with.
+struct CheckedForm {
+    browser: Browser,
+    form: Params,
+    signed_in: Option<(Session, User)>,
+}
+
+async fn checked_form(state: &AppState, req: Request, purpose: &str, signed_in: bool) -> Result<CheckedForm, Response> {
+    let (browser, _) = super::html::browser(state, req.headers(), req.extensions().get::<ClientIp>());
+    if !same_origin(state, req.headers()) {
+        return Err(cross_site(state));
+    }
+    let form = match page_form(state, req).await {
+        Ok(f) => f,
+        Err((status, msg)) => return Err(error_page(state, status, "Invalid form", msg)),
+    };
+    let session = if signed_in {
+        match flow::load_session(state, browser.session()).await {
+            Ok(Some(x)) => Some(x),
+            Ok(None) => return Err(not_signed_in(state)),
+            Err(e) => return Err(server_error_page(state, e)),
+        }
+    } else {
+        None
+    };
+    let id = session.as_ref().map_or("", |(s, _)| s.sid.as_str());
+    if !csrf_ok(state, purpose, id, &browser, &form) {
+        return Err(refused(state));
+    }
+    Ok(CheckedForm { browser, form, signed_in: session })
 }
 
 fn refused(state: &AppState) -> Response {
@@ -71,17 +106,10 @@ pub async fn forgot_form(State(state): State<AppState>, req: Request) -> Respons
 
 /// `POST /password/forgot`: the same page for every address (SECURITY G8).
 pub async fn forgot_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    if !same_origin(&state, req.headers()) {
-        return cross_site(&state);
-    }
-    let form = match page_form(&state, req).await {
-        Ok(f) => f,
-        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    let CheckedForm { browser: b, form, .. } = match checked_form(&state, req, FORGOT, false).await {
+        Ok(c) => c,
+        Err(res) => return res,
     };
-    if !csrf_ok(&state, FORGOT, "", &b, &form) {
-        return refused(&state);
-    }
     match password::forgot(&state, form.get("login").unwrap_or(""), &b.ip).await {
         Ok(ForgotOutcome::Sent) => forgot_page(&state, &b, StatusCode::OK, ForgotStep::Sent, None),
         Ok(ForgotOutcome::Unavailable) => forgot_page(&state, &b, StatusCode::OK, ForgotStep::Unavailable, None),
@@ -141,17 +169,10 @@ pub async fn reset_form(State(state): State<AppState>, req: Request) -> Response
 
 /// `POST /password/reset`: sets the password and uses the link.
 pub async fn reset_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    if !same_origin(&state, req.headers()) {
-        return cross_site(&state);
-    }
-    let form = match page_form(&state, req).await {
-        Ok(f) => f,
-        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    let CheckedForm { browser: b, form, .. } = match checked_form(&state, req, RESET, false).await {
+        Ok(c) => c,
+        Err(res) => return res,
     };
-    if !csrf_ok(&state, RESET, "", &b, &form) {
-        return refused(&state);
-    }
     let token = form.get("token").unwrap_or("");
     let (new, repeated) = (form.get("new_password").unwrap_or(""), form.get("new_password2").unwrap_or(""));
     match password::reset_submit(&state, token, new, repeated).await {
@@ -171,22 +192,11 @@ pub async fn reset_submit(State(state): State<AppState>, req: Request) -> Respon
 
 /// `POST /email/verify` (from the account page): mails the signed-in user a new verification link.
 pub async fn resend_verification(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    if !same_origin(&state, req.headers()) {
-        return cross_site(&state);
-    }
-    let form = match page_form(&state, req).await {
-        Ok(f) => f,
-        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    let user = match checked_form(&state, req, ACCOUNT, true).await {
+        Ok(CheckedForm { signed_in: Some((_, user)), .. }) => user,
+        Ok(_) => return not_signed_in(&state),
+        Err(res) => return res,
     };
-    let (session, user) = match flow::load_session(&state, b.session()).await {
-        Ok(Some(x)) => x,
-        Ok(None) => return not_signed_in(&state),
-        Err(e) => return server_error_page(&state, e),
-    };
-    if !csrf_ok(&state, ACCOUNT, &session.sid, &b, &form) {
-        return refused(&state);
-    }
     match verify::resend_verification(&state, &user).await {
         Ok(true) => error_page(
             &state,
@@ -217,7 +227,7 @@ fn account_page(
     state: &AppState,
     b: &Browser,
     sid: &str,
-    user: &crate::model::User,
+    user: &User,
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
@@ -254,22 +264,11 @@ pub async fn account_password_form(State(state): State<AppState>, req: Request) 
 
 /// `POST /account/password`: current password, new password twice; ends the other sessions.
 pub async fn account_password_submit(State(state): State<AppState>, req: Request) -> Response {
-    let (b, _) = browser(&state, req.headers(), req.extensions().get::<ClientIp>());
-    if !same_origin(&state, req.headers()) {
-        return cross_site(&state);
-    }
-    let form = match page_form(&state, req).await {
-        Ok(f) => f,
-        Err((status, msg)) => return error_page(&state, status, "Invalid form", msg),
+    let (b, form, (session, user)) = match checked_form(&state, req, ACCOUNT, true).await {
+        Ok(CheckedForm { browser, form, signed_in: Some(s) }) => (browser, form, s),
+        Ok(_) => return not_signed_in(&state),
+        Err(res) => return res,
     };
-    let (session, user) = match flow::load_session(&state, b.session()).await {
-        Ok(Some(x)) => x,
-        Ok(None) => return not_signed_in(&state),
-        Err(e) => return server_error_page(&state, e),
-    };
-    if !csrf_ok(&state, ACCOUNT, &session.sid, &b, &form) {
-        return refused(&state);
-    }
     let field = |k: &str| form.get(k).unwrap_or("");
     let outcome = password::change_password(
         &state,
