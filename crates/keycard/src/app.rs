@@ -207,7 +207,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         l.hash_thread_nice,
     )
     .map_err(anyhow::Error::msg)?;
-    let pages = crate::pages::Pages::new(&config.ui)?;
+    let pages = crate::pages::Pages::with_options(
+        &config.ui,
+        crate::pages::PageOptions { password_reset: config.mail.enabled() },
+    )?;
+    let mailer =
+        crate::mail::Mailer::from_config(&config.mail, &config.data_dir, &config.issuer).map_err(anyhow::Error::msg)?;
+    let mail = crate::mail::Outbox::start(mailer, config.mail.queue_size, config.mail.attempts);
     let clients = ClientCache::default();
     clients.reload_origins(&store).await?;
     let client_keys = crate::client_keys::ClientKeys::new(&config.client_auth);
@@ -224,6 +230,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppS
         client_locks: Arc::default(),
         constant_values: Arc::default(),
         client_keys: Arc::new(client_keys),
+        mail: Arc::new(mail),
         draining: Arc::default(),
     })
 }

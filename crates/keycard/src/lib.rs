@@ -9,12 +9,15 @@
 //! - [`oauth`]: protocol logic without HTTP or SQL: client authentication, grants, tokens,
 //!   introspection, revocation, discovery.
 //! - [`pages`]: the HTML pages (login, consent, error, logout, form_post, device): minijinja templates.
+//! - [`people`]: accounts besides sign-in: mailed links (verification, password reset,
+//!   invitations) and a signed-in user's password change.
 //! - [`admin`]: operations shared by the admin CLI and provisioning.
 //! - [`validate`]: rules for client ids, redirect URIs, web origins and scope names.
 //! - [`model`]: clients, users, scopes, keys, tokens.
 //! - [`store`]: the database (SQLite or PostgreSQL) and its conformance suite.
 //! - [`keys`]: the signing key ring: creation, rotation, JWKS, encryption at rest.
 //! - [`jose`]: JWS signing/verification, key generation, sealing, keyed hashes.
+//! - [`mail`]: sending account mails (SMTP, files, log) from a bounded queue, off the request path.
 //! - [`cache`]: the in-memory client cache, invalidated across nodes.
 //! - [`client_keys`]: clients' registered public keys (`jwks`, `jwks_uri`) and JWS checks with them.
 //! - [`clock`]: time, passed in.
@@ -41,11 +44,13 @@ pub mod dev;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod mail;
 pub mod model;
 pub mod net;
 pub mod oauth;
 pub mod pages;
 pub mod password;
+pub mod people;
 pub mod secret;
 pub mod state;
 pub mod store;

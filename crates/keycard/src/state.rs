@@ -63,6 +63,8 @@ pub struct AppState {
     pub constant_values: Arc<crate::constant_values::ConstantValues>,
     /// Clients' registered public keys (`jwks`, `jwks_uri`), parsed and cached.
     pub client_keys: Arc<crate::client_keys::ClientKeys>,
+    /// Account mails: the sender and its bounded queue (`crate::mail`).
+    pub mail: Arc<crate::mail::Outbox>,
     /// Set when a shutdown began: `/readyz` answers 503 while in-flight requests drain
     /// (docs/reliability.md §4).
     pub draining: Arc<std::sync::atomic::AtomicBool>,

@@ -220,6 +220,79 @@ async fn login_and_consent_pages_in_headless_chromium() {
 }
 
 /// A public client whose redirect URI is the test's loopback callback.
+/// The password reset pages in headless Chromium: the login page's "Forgot your password?" link,
+/// the forgot form, the mailed link (a real SMTP sink on loopback), the new-password form at
+/// 375 px wide (nothing wider than the screen), then sign-in with the new password.
+#[tokio::test(flavor = "multi_thread")]
+async fn password_reset_pages_in_headless_chromium() {
+    let Some((chromium, chromedriver)) = browser_binaries() else { return };
+    let sink = common::smtp::SmtpSink::start().await;
+    let port = sink.port;
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(move |c: &mut keycard::config::Config| {
+            c.mail.sender = keycard::config::MailSender::Smtp;
+            c.mail.smtp.host = "127.0.0.1".into();
+            c.mail.smtp.port = port;
+            c.mail.smtp.tls = keycard::config::SmtpTls::None;
+        }),
+        ..Default::default()
+    })
+    .await;
+    code_flow_fixtures(&s).await;
+    let cb = Callback::start().await;
+    let (client, _) = s.create_client(loopback_client("browser-app", "Browser App", &cb)).await;
+    let b = Browser::start(&chromium, &chromedriver).await;
+    let (_, challenge) = pkce();
+    b.goto(&authorize_url(&s, &client, &cb, "state-reset", &challenge)).await;
+    b.wait_css("input#username", "the login page").await;
+    b.find("a[href='/password/forgot']").await.click().await.expect("follow the link");
+    let login = b.wait_css("input#login", "the forgot form").await;
+    assert_eq!(b.client.title().await.unwrap(), "Reset your password – Keycard");
+    assert_eq!(b.text("label[for=login]").await, "Username or e-mail");
+    b.assert_no_console_errors("forgot page").await;
+    login.send_keys("alice@example.com").await.unwrap();
+    b.click_button("Send link").await;
+    let h1 = "//h1[normalize-space(.)='Check your mail']";
+    if b.client.wait().at_most(WAIT).for_element(Locator::XPath(h1)).await.is_err() {
+        b.fail("waiting for the sent page").await;
+    }
+    let mail = sink.next().await;
+    let link = mail.link(&s.url("/password/reset?token=")).expect("a reset link in the mail");
+
+    b.client.set_window_size(375, 740).await.expect("a 375 px window");
+    b.goto(&link).await;
+    let pw = b.wait_css("input#new_password", "the new-password form").await;
+    assert_eq!(b.text("h1").await, "Choose a new password");
+    assert!(b.script_bool(STYLESHEET_LOADED).await, "the stylesheet loaded (CSP allows it)");
+    assert!(
+        b.script_bool("return document.documentElement.scrollWidth <= window.innerWidth").await,
+        "usable at 375 px: nothing wider than the screen"
+    );
+    b.shot("reset-375px").await;
+    b.assert_no_console_errors("reset page").await;
+    pw.send_keys("brand-new-password").await.unwrap();
+    b.find("input#new_password2").await.send_keys("brand-new-password").await.unwrap();
+    b.click_button("Save password").await;
+    let done = "//h1[normalize-space(.)='Your password was changed']";
+    if b.client.wait().at_most(WAIT).for_element(Locator::XPath(done)).await.is_err() {
+        b.fail("waiting for the done page").await;
+    }
+    b.assert_no_console_errors("done page").await;
+
+    // The new password signs in through the client's flow.
+    b.client.set_window_size(1024, 800).await.expect("window size");
+    b.goto(&authorize_url(&s, &client, &cb, "state-after", &challenge)).await;
+    b.wait_css("input#username", "the login page").await.send_keys("alice").await.unwrap();
+    b.find("input#password").await.send_keys("brand-new-password").await.unwrap();
+    b.click_button("Sign in").await;
+    b.wait_css("button[name=decision][value=approve]", "the consent page").await;
+    b.click_button("Allow").await;
+    let back = b.wait_callback(&cb, "the callback after sign-in").await;
+    assert!(query_map(&back).contains_key("code"), "{back}");
+    b.close().await;
+    s.stop().await;
+}
+
 fn loopback_client(id: &str, name: &str, cb: &Callback) -> ClientSpec {
     ClientSpec {
         id: Some(id.into()),

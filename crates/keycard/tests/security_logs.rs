@@ -2,9 +2,10 @@
 //! every event of every crate captured at TRACE level (text and JSON, through
 //! `keycard::testing::capture_logs`), a run of sign-in with a password (including a wrong one),
 //! the code flow, refresh (with reuse), client credentials, the device flow, introspection,
-//! revocation and UserInfo must leave no trace of any secret it saw or sent: passwords, client
-//! secrets and their Basic header, codes, PKCE verifiers, access, refresh and ID tokens, device
-//! and user codes, session, browser and CSRF values — nor any 16-character piece of one.
+//! revocation, UserInfo and a password reset by mail (through the `log` mail sender) must leave
+//! no trace of any secret it saw or sent: passwords, client secrets and their Basic header, codes,
+//! PKCE verifiers, access, refresh and ID tokens, device and user codes, session, browser and
+//! CSRF values, mailed links — nor any 16-character piece of one.
 //! This binary holds only this test: the capture is process-global.
 
 mod common;
@@ -80,7 +81,11 @@ impl Secrets {
 #[tokio::test(flavor = "multi_thread")]
 async fn i7_no_secret_in_trace_logs_for_login_code_refresh_device_flows() {
     let logs = keycard::testing::capture_logs();
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(TestOptions {
+        configure: Box::new(|c: &mut keycard::config::Config| c.mail.sender = keycard::config::MailSender::Log),
+        ..Default::default()
+    })
+    .await;
     let (web, web_secret) = code_flow_fixtures(&s).await;
     let (cc, cc_secret) = s.cc_client("svc-logs", &[]).await;
     s.create_client(ClientSpec {
@@ -222,6 +227,48 @@ async fn i7_no_secret_in_trace_logs_for_login_code_refresh_device_flows() {
     if let Some(t) = j["refresh_token"].as_str() {
         secrets.add_refresh_token("device refresh token", t);
     }
+    // Account mails: a reset asked for on the page (the log sender logs that a mail went out,
+    // never its link), then a link issued and "mailed" the same way, used to set a new password.
+    let ua3 = UserAgent::new(&s.base);
+    let page = ua3.get("/password/forgot").await;
+    let r = ua3.post("/password/forgot", &[("csrf_token", &page.field("csrf_token")), ("login", "alice")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    while s.state.mail.pending() > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let alice = s.admin().user("alice").await.unwrap();
+    let mailing = keycard::people::verify::Mailing {
+        store: &s.state.store,
+        hash_key: &s.state.secrets.hash_key,
+        config: &s.state.config,
+        pages: &s.state.pages,
+        mailer: s.state.mail.mailer(),
+        now: s.state.clock.now(),
+    };
+    let (link, mailed) =
+        mailing.send(&alice, keycard::people::links::LinkPurpose::ResetPassword).await.unwrap().unwrap();
+    assert!(mailed);
+    let token = link.url.split("token=").nth(1).unwrap().to_owned();
+    secrets.add("reset link token", &token);
+    let form = ua3.get(&format!("/password/reset?token={token}")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    secrets.add("reset form csrf", &form.field("csrf_token"));
+    let new_pw = "alice-new-secret-password";
+    secrets.add("alice's new password", new_pw);
+    let r = ua3
+        .post(
+            "/password/reset",
+            &[
+                ("csrf_token", &form.field("csrf_token")),
+                ("token", &token),
+                ("new_password", new_pw),
+                ("new_password2", new_pw),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(logs.contents().contains("mail sent"), "the log sender logged the mails");
+
     // Sign-out (the session cookie is presented once more).
     let _ = ua.get("/logout").await;
 

@@ -50,6 +50,7 @@ Examples:
   keycard client create --name billing --grant client_credentials --scope invoices:read
   curl -u ID:SECRET -d grant_type=client_credentials http://127.0.0.1:8080/token
   keycard user create --username alice --email alice@example.com
+  keycard user invite bob --email bob@example.com   mails bob a link to choose his password
   keycard keys rotate                         new signing key; the old one stays published
   keycard config check keycard.toml           validate a config file
   keycard login --client-id desktop           example native app: browser, loopback, PKCE

@@ -1,6 +1,7 @@
-//! `keycard user …`: create, list, show, disable, enable and delete users, set passwords, list and
-//! withdraw consents, end sessions. Passwords are prompted for on a terminal (or read from stdin
-//! with `--password-stdin`), never taken from the command line.
+//! `keycard user …`: create, invite, list, show, disable, enable and delete users, set passwords,
+//! mail verification links, list and withdraw consents, end sessions. Passwords are prompted for
+//! on a terminal (or read from stdin with `--password-stdin`), never taken from the command line.
+//! Mails (verification, invitation) go out at once through `[mail]` (`crate::people::verify`).
 //!
 //! Adding a `user` subcommand: a variant of [`UserCmd`] with a doc comment (its `--help` text) and
 //! its arm in [`user_cmd`], which works through [`crate::admin::Admin`].
@@ -8,6 +9,8 @@
 use super::output::Out;
 use super::{JsonFlag, admin_err};
 use crate::admin::Admin;
+use crate::people::links::LinkPurpose;
+use crate::people::verify::Mailing;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use std::io::{IsTerminal as _, Read as _};
@@ -34,6 +37,41 @@ pub enum UserCmd {
         no_password: bool,
         #[command(flatten)]
         out: JsonFlag,
+    },
+    /// Invite a user: create them without a password and mail a link to choose one
+    /// (valid mail.invite_ttl_secs); --print-link prints the link instead of (or besides) mailing it.
+    Invite {
+        /// Login name.
+        username: String,
+        /// E-mail address the invitation goes to.
+        #[arg(long)]
+        email: String,
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the set-password link (needed when mail.sender is "off"). It is a secret: hand
+        /// it to the user only.
+        #[arg(long)]
+        print_link: bool,
+    },
+    /// Change a user's e-mail address; it is unverified until the user opens the confirmation
+    /// link mailed to it.
+    SetEmail {
+        /// Id, username or e-mail.
+        user: String,
+        /// The new address.
+        email: String,
+        /// Print the confirmation link too (needed when mail.sender is "off").
+        #[arg(long)]
+        print_link: bool,
+    },
+    /// Mail a user a link confirming their e-mail address (again).
+    VerifyEmail {
+        /// Id, username or e-mail.
+        user: String,
+        /// Print the link too (needed when mail.sender is "off").
+        #[arg(long)]
+        print_link: bool,
     },
     /// List users.
     List {
@@ -107,10 +145,36 @@ fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> {
         }
         pw
     };
-    if pw.chars().count() < 8 {
-        bail!("the password must be at least 8 characters");
-    }
+    crate::people::password::check_new_password(&pw).map_err(anyhow::Error::msg)?;
     Ok(pw)
+}
+
+/// Issues a `purpose` link for `user` and mails it (when mail is on) or prints it (with
+/// `print_link`); says which on stdout.
+async fn send_link(
+    a: &Admin<'_>,
+    user: &crate::model::User,
+    purpose: LinkPurpose,
+    print_link: bool,
+) -> anyhow::Result<()> {
+    let mailer = crate::mail::Mailer::from_config(&a.config.mail, &a.config.data_dir, &a.config.issuer)
+        .map_err(anyhow::Error::msg)?;
+    let pages = crate::pages::Pages::new(&a.config.ui)?;
+    let mailing =
+        Mailing { store: a.store, hash_key: a.hash_key, config: a.config, pages: &pages, mailer: &mailer, now: a.now };
+    let what = if purpose == LinkPurpose::Invite { "invitation" } else { "verification link" };
+    match mailing.send(user, purpose).await.with_context(|| format!("cannot send the {what}"))? {
+        None => println!("{:?} has no e-mail address: no {what} sent", user.username),
+        Some((link, mailed)) => {
+            if mailed {
+                println!("{what} mailed to {}", user.email.as_deref().unwrap_or_default());
+            }
+            if print_link {
+                println!("{}", link.url.expose());
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn user_cmd(a: &Admin<'_>, cmd: UserCmd) -> anyhow::Result<()> {
@@ -131,6 +195,41 @@ pub(super) async fn user_cmd(a: &Admin<'_>, cmd: UserCmd) -> anyhow::Result<()> 
             };
             let u = a.create_user(&username, email.as_deref(), name.as_deref(), hash).await.map_err(admin_err)?;
             Out::new(out.json).user(&u, true);
+            if u.email.is_some()
+                && a.config.mail.enabled()
+                && let Err(e) = send_link(a, &u, LinkPurpose::VerifyEmail, false).await
+            {
+                eprintln!("warning: user created, but {e:#}");
+            }
+        }
+        UserCmd::Invite { username, email, name, print_link } => {
+            if !a.config.mail.enabled() && !print_link {
+                bail!("mail is off (mail.sender = \"off\"): pass --print-link and hand the link over yourself");
+            }
+            let u = a.create_user(&username, Some(&email), name.as_deref(), None).await.map_err(admin_err)?;
+            println!("invited user {:?} ({})", u.username, u.id);
+            send_link(a, &u, LinkPurpose::Invite, print_link).await.with_context(|| {
+                format!(
+                    "{:?} was created without a password: they can use \"Forgot your password?\" once mail works, \
+                     or delete the user and invite again",
+                    u.username
+                )
+            })?;
+        }
+        UserCmd::SetEmail { user, email, print_link } => {
+            let u = a.user(&user).await.map_err(admin_err)?;
+            let u = a.set_user_email(u, &email).await.map_err(admin_err)?;
+            println!("e-mail address of {:?} set to {email} (not verified yet)", u.username);
+            if a.config.mail.enabled() || print_link {
+                send_link(a, &u, LinkPurpose::VerifyEmail, print_link).await?;
+            }
+        }
+        UserCmd::VerifyEmail { user, print_link } => {
+            if !a.config.mail.enabled() && !print_link {
+                bail!("mail is off (mail.sender = \"off\"): pass --print-link");
+            }
+            let u = a.user(&user).await.map_err(admin_err)?;
+            send_link(a, &u, LinkPurpose::VerifyEmail, print_link).await?;
         }
         UserCmd::List { out } => Out::new(out.json).users(&a.store.list_users().await?),
         UserCmd::Show { user, out } => Out::new(out.json).user(&a.user(&user).await.map_err(admin_err)?, false),

@@ -29,6 +29,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "cleanup",
     "device",
     "legacy",
+    "mail",
     "provision_file",
 ];
 

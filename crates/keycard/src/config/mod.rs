@@ -10,7 +10,7 @@
 //!
 //! One file per group of sections: `http`, `database`, `tokens` (keys, tokens,
 //! authorization, sessions), `login`, `oidc`, `grants` (device, legacy), `client_auth`, `ops` (cleanup, cache,
-//! log), `ui`, `provision`; `load` reads and merges the sources. Every type is re-exported here,
+//! log), `ui`, `mail`, `provision`; `load` reads and merges the sources. Every type is re-exported here,
 //! so `crate::config::X` is the one path to use.
 
 mod client_auth;
@@ -20,6 +20,7 @@ mod grants;
 mod http;
 mod load;
 mod login;
+mod mail;
 mod oidc;
 mod ops;
 mod par;
@@ -35,6 +36,7 @@ pub use dpop::DpopConfig;
 pub use grants::{DeviceConfig, LegacyConfig};
 pub use http::{HttpConfig, MAX_HEADER_BYTES, MIN_HEADER_BYTES};
 pub use login::LoginConfig;
+pub use mail::{MailConfig, MailSender, SmtpConfig, SmtpTls};
 pub use oidc::{OidcConfig, SubjectType};
 pub use ops::{CacheConfig, CleanupConfig, LogConfig, LogFormat};
 pub use par::ParConfig;
@@ -122,6 +124,8 @@ pub struct Config {
     pub par: ParConfig,
     /// DPoP proofs (RFC 9449).
     pub dpop: DpopConfig,
+    /// Account mails: e-mail verification, password reset, invitations.
+    pub mail: MailConfig,
     /// Clients, users and scopes created or updated at start-up.
     pub provision: Provision,
     /// A separate TOML file with a `[provision]`-shaped document (`clients`, `users`, `scopes`),
@@ -154,6 +158,7 @@ impl Default for Config {
             client_auth: ClientAuthConfig::default(),
             par: ParConfig::default(),
             dpop: DpopConfig::default(),
+            mail: MailConfig::default(),
             provision: Provision::default(),
             provision_file: None,
         }
@@ -194,6 +199,7 @@ impl Config {
         self.client_auth.validate()?;
         self.par.validate()?;
         self.dpop.validate()?;
+        self.mail.validate()?;
         self.cache.validate()?;
         self.log.validate()?;
         self.ui.validate()?;

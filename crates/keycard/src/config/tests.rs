@@ -196,3 +196,31 @@ fn insecure_issuer_detected() {
     let c = Config { issuer: "https://auth.example".into(), ..Config::default() };
     assert!(!c.insecure_issuer());
 }
+
+/// `[mail]`: a bad sender, relay or lifetime names its key; the SMTP password never shows.
+#[test]
+fn mail_settings_are_checked_and_the_password_redacted() {
+    let e = load_str("[mail]\nsender = \"carrier-pigeon\"\n").unwrap_err();
+    assert!(e.0.contains("mail.sender"), "{e}");
+    let e = load_str("[mail]\nsender = \"smtp\"\n").unwrap_err();
+    assert!(e.0.contains("mail.smtp.host"), "{e}");
+    let e = load_str("[mail]\nfrom = \"not an address\"\n").unwrap_err();
+    assert!(e.0.contains("mail.from"), "{e}");
+    let e = load_str("[mail]\nreset_ttl_secs = 5\n").unwrap_err();
+    assert!(e.0.contains("mail.reset_ttl_secs"), "{e}");
+    let e = load_str("[mail]\nsender = \"smtp\"\n[mail.smtp]\nhost = \"smtp.example.com\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n")
+        .unwrap_err();
+    assert!(e.0.contains("mail.smtp.tls"), "{e}");
+    let e = load_str("[mail.smtp]\ntls = \"ssl3\"\n").unwrap_err();
+    assert!(e.0.contains("mail.smtp.tls"), "{e}");
+    let c = load_str(
+        "[mail]\nsender = \"smtp\"\nfrom = \"Keycard <id@example.com>\"\n[mail.smtp]\nhost = \"smtp.example.com\"\nusername = \"u\"\npassword = \"smtp-secret-value\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.mail.sender, MailSender::Smtp);
+    assert!(!format!("{c:?}").contains("smtp-secret-value"), "Debug redacts the SMTP password");
+    assert!(!serde_json::to_string(&c).unwrap().contains("smtp-secret-value"), "config dump redacts it");
+    // A relay on loopback may take a password without TLS (a local relay or a test sink).
+    load_str("[mail]\nsender = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n")
+        .unwrap();
+}

@@ -6,7 +6,9 @@
 //! - [`oidc`]: UserInfo (OpenID Connect Core §5.3, Bearer per RFC 6750 §2.1 and §3).
 //! - [`client_ip`]: the client address behind trusted proxies (SECURITY I8).
 //! - [`interaction`]: the browser endpoints of the authorization flow (authorize, login,
-//!   consent, logout); [`device`]: RFC 8628 device authorization and verification page.
+//!   consent, logout); [`device`]: RFC 8628 device authorization and verification page;
+//!   [`account`]: the account pages (forgot and reset password, e-mail verification, change
+//!   password; logic in `crate::people`).
 //! - [`html`]: what those share: cookies, page forms, the HTML header set, rendering an outcome
 //!   (the templates themselves are `crate::pages`).
 //! - [`linger`]: the connection I/O that drains before closing, so an early 413/431 is read.
@@ -15,6 +17,7 @@
 //! Adding an endpoint: write the protocol function in `oauth/`, a thin handler in a file here,
 //! and a line in [`router`].
 
+pub mod account;
 pub mod client_ip;
 pub mod device;
 pub mod error;
@@ -93,6 +96,10 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", get(interaction::logout_page).post(interaction::logout_submit))
         .route("/device_authorization", post(device::device_authorization))
         .route("/device", get(device::device_page).post(device::device_submit))
+        .route("/password/forgot", get(account::forgot_form).post(account::forgot_submit))
+        .route("/password/reset", get(account::reset_form).post(account::reset_submit))
+        .route("/email/verify", get(account::verify_email).post(account::resend_verification))
+        .route("/account/password", get(account::account_password_form).post(account::account_password_submit))
         .route("/assets/keycard.css", get(interaction::stylesheet))
         .route("/healthz", get(oauth::healthz))
         .route("/readyz", get(oauth::readyz))

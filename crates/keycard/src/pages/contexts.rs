@@ -23,6 +23,12 @@ pub enum Page {
     FormPost(FormPostPage),
     /// `device.html`: RFC 8628 §3.3 user interaction.
     Device(DevicePage),
+    /// `forgot_password.html`: ask for a password reset link.
+    ForgotPassword(ForgotPasswordPage),
+    /// `reset_password.html`: choose a new password from a mailed link (reset or invitation).
+    ResetPassword(ResetPasswordPage),
+    /// `account_password.html`: a signed-in user changes their password.
+    AccountPassword(AccountPasswordPage),
 }
 
 impl Page {
@@ -36,6 +42,9 @@ impl Page {
             Page::LoggedOut(_) => "logged_out.html",
             Page::FormPost(_) => "form_post.html",
             Page::Device(_) => "device.html",
+            Page::ForgotPassword(_) => "forgot_password.html",
+            Page::ResetPassword(_) => "reset_password.html",
+            Page::AccountPassword(_) => "account_password.html",
         }
     }
 
@@ -48,6 +57,9 @@ impl Page {
             Page::LoggedOut(p) => Value::from(Serde(p)),
             Page::FormPost(p) => Value::from(Serde(p)),
             Page::Device(p) => Value::from(Serde(p)),
+            Page::ForgotPassword(p) => Value::from(Serde(p)),
+            Page::ResetPassword(p) => Value::from(Serde(p)),
+            Page::AccountPassword(p) => Value::from(Serde(p)),
         }
     }
 
@@ -155,6 +167,54 @@ impl Page {
             device(DeviceStep::Confirm { client_name: "Sample TV".into(), scopes: scopes() }),
             device(DeviceStep::Done { approved: true }),
             device(DeviceStep::Done { approved: false }),
+            Page::ForgotPassword(ForgotPasswordPage {
+                csrf_token: "sample-csrf".into(),
+                step: ForgotStep::Form,
+                error: None,
+            }),
+            Page::ForgotPassword(ForgotPasswordPage {
+                csrf_token: "sample-csrf".into(),
+                step: ForgotStep::Form,
+                error: Some("Too many requests. Try again later.".into()),
+            }),
+            Page::ForgotPassword(ForgotPasswordPage { csrf_token: String::new(), step: ForgotStep::Sent, error: None }),
+            Page::ForgotPassword(ForgotPasswordPage {
+                csrf_token: String::new(),
+                step: ForgotStep::Unavailable,
+                error: None,
+            }),
+            Page::ResetPassword(ResetPasswordPage {
+                csrf_token: "sample-csrf".into(),
+                token: "sample-token".to_owned().into(),
+                username: "alice".into(),
+                invite: false,
+                error: None,
+                min_length: 8,
+            }),
+            Page::ResetPassword(ResetPasswordPage {
+                csrf_token: "sample-csrf".into(),
+                token: "sample-token".to_owned().into(),
+                username: "alice".into(),
+                invite: true,
+                error: Some("The two passwords differ.".into()),
+                min_length: 8,
+            }),
+            Page::AccountPassword(AccountPasswordPage {
+                csrf_token: "sample-csrf".into(),
+                username: "alice".into(),
+                user_display: "Alice Example".into(),
+                error: None,
+                min_length: 8,
+                unverified_email: Some("alice@example.com".into()),
+            }),
+            Page::AccountPassword(AccountPasswordPage {
+                csrf_token: "sample-csrf".into(),
+                username: "alice".into(),
+                user_display: "alice".into(),
+                error: Some("The current password is not correct.".into()),
+                min_length: 8,
+                unverified_email: None,
+            }),
         ]
     }
 }
@@ -280,4 +340,138 @@ pub enum DeviceStep {
         /// Whether the user allowed the device.
         approved: bool,
     },
+}
+
+/// Where `forgot_password.html` is; templates see `step` as `form`, `sent` or `unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgotStep {
+    /// Ask for the username or e-mail (`POST /password/forgot`, field `login`).
+    Form,
+    /// The same answer for every address: "if an account exists, we sent a link" (G8).
+    Sent,
+    /// Mail is off: no reset by mail.
+    Unavailable,
+}
+
+/// Context of `forgot_password.html`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgotPasswordPage {
+    /// Anti-CSRF token (empty on the pages without a form).
+    pub csrf_token: String,
+    /// Which state the page shows.
+    pub step: ForgotStep,
+    /// A message shown in `role="alert"`.
+    pub error: Option<String>,
+}
+
+/// Context of `reset_password.html`: `POST /password/reset` with `token`, `new_password`,
+/// `new_password2`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResetPasswordPage {
+    /// Anti-CSRF token.
+    pub csrf_token: String,
+    /// The mailed token, carried to the POST (never in `Debug`).
+    pub token: crate::secret::Redacted<String>,
+    /// The account whose password is set (also a hidden `username` field for password managers).
+    pub username: String,
+    /// An invitation (first password) rather than a reset.
+    pub invite: bool,
+    /// A message shown in `role="alert"`.
+    pub error: Option<String>,
+    /// The shortest password accepted.
+    pub min_length: usize,
+}
+
+/// Context of `account_password.html`: `POST /account/password` with `current_password`,
+/// `new_password`, `new_password2`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountPasswordPage {
+    /// Anti-CSRF token (bound to the session and the browser).
+    pub csrf_token: String,
+    /// The signed-in account (a hidden `username` field for password managers).
+    pub username: String,
+    /// Who is signed in, as shown.
+    pub user_display: String,
+    /// A message shown in `role="alert"`.
+    pub error: Option<String>,
+    /// The shortest password accepted.
+    pub min_length: usize,
+    /// The user's address when it is not verified yet and mail is on: a second form
+    /// (`POST /email/verify`, same `csrf_token`) sends a new confirmation link.
+    pub unverified_email: Option<String>,
+}
+
+/// The account mails (`templates/mail/<name>.txt` and `.html`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// A link confirming the address (`/email/verify`).
+    VerifyEmail,
+    /// A link to choose a new password (`/password/reset`).
+    ResetPassword,
+    /// An invitation: a link to choose the first password (`/password/reset`).
+    Invite,
+}
+
+impl MailKind {
+    /// The name of the mail (its templates, its logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            MailKind::VerifyEmail => "verify_email",
+            MailKind::ResetPassword => "reset_password",
+            MailKind::Invite => "invite",
+        }
+    }
+
+    pub(super) fn templates(self) -> (&'static str, &'static str) {
+        match self {
+            MailKind::VerifyEmail => ("mail/verify_email.txt", "mail/verify_email.html"),
+            MailKind::ResetPassword => ("mail/reset_password.txt", "mail/reset_password.html"),
+            MailKind::Invite => ("mail/invite.txt", "mail/invite.html"),
+        }
+    }
+}
+
+/// What every mail template may print (besides the global `product_name`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MailContext {
+    /// The account's login name.
+    pub username: String,
+    /// The name to greet (full name, else username).
+    pub user_display: String,
+    /// The single-use link (never in `Debug`).
+    pub link: crate::secret::Redacted<String>,
+    /// How long the link works, in words ("30 minutes").
+    pub expires_in: String,
+}
+
+impl MailContext {
+    /// A sample of every mail, rendered at start-up and by the tests.
+    pub fn samples() -> Vec<(MailKind, MailContext)> {
+        [MailKind::VerifyEmail, MailKind::ResetPassword, MailKind::Invite]
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    MailContext {
+                        username: "alice".into(),
+                        user_display: "Alice Example".into(),
+                        link: "https://id.example/password/reset?token=sample".to_owned().into(),
+                        expires_in: "30 minutes".into(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// A rendered mail.
+#[derive(Debug, Clone)]
+pub struct RenderedMail {
+    /// From the first line of the text template.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: crate::secret::Redacted<String>,
+    /// The HTML part.
+    pub html: crate::secret::Redacted<String>,
 }

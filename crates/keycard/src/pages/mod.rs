@@ -21,7 +21,13 @@
 //! To add a page: write `templates/<name>.html` extending `base.html`, add a context struct
 //! deriving `Serialize` in `contexts.rs`, a [`Page`] variant, its entry in [`Page::template_name`]
 //! and [`TEMPLATES`], and a sample in [`Page::samples`] (start-up check and
-//! `check_builtin_templates`). Every page sees the globals `product_name`, `logo_uri` and `lang`.
+//! `check_builtin_templates`). Every page sees the globals `product_name`, `logo_uri`,
+//! `password_reset` and `lang`.
+//!
+//! Account mails (`crate::people`) are rendered here too, from `templates/mail/<kind>.txt` (first
+//! line `Subject: …`) and `mail/<kind>.html`, overridable the same way
+//! (`<template_dir>/mail/<kind>.txt`). A new mail: a [`MailKind`] variant, its two templates in
+//! [`TEMPLATES`], and a sample in [`MailContext::samples`].
 
 mod contexts;
 #[cfg(test)]
@@ -46,7 +52,17 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("logged_out.html", include_str!("../../templates/logged_out.html")),
     ("form_post.html", include_str!("../../templates/form_post.html")),
     ("device.html", include_str!("../../templates/device.html")),
+    ("forgot_password.html", include_str!("../../templates/forgot_password.html")),
+    ("reset_password.html", include_str!("../../templates/reset_password.html")),
+    ("account_password.html", include_str!("../../templates/account_password.html")),
     (STYLESHEET, include_str!("../../templates/keycard.css")),
+    ("mail/base.html", include_str!("../../templates/mail/base.html")),
+    ("mail/reset_password.txt", include_str!("../../templates/mail/reset_password.txt")),
+    ("mail/reset_password.html", include_str!("../../templates/mail/reset_password.html")),
+    ("mail/invite.txt", include_str!("../../templates/mail/invite.txt")),
+    ("mail/invite.html", include_str!("../../templates/mail/invite.html")),
+    ("mail/verify_email.txt", include_str!("../../templates/mail/verify_email.txt")),
+    ("mail/verify_email.html", include_str!("../../templates/mail/verify_email.html")),
 ];
 
 /// The stylesheet template, rendered once at start-up (not HTML-escaped).
@@ -109,6 +125,12 @@ pub enum PageError {
         /// The template error.
         cause: minijinja::Error,
     },
+    /// A mail's text template does not start with a `Subject:` line.
+    #[error("template {name}: the first line must be `Subject: …`")]
+    MailSubject {
+        /// The template name.
+        name: &'static str,
+    },
     /// Rendering failed.
     #[error("rendering {name} failed: {cause}")]
     Render {
@@ -139,11 +161,24 @@ impl fmt::Debug for Pages {
     }
 }
 
+/// What the pages offer besides the configured look.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageOptions {
+    /// Password reset by mail is on (`mail.sender` is not `off`): the login page links to
+    /// `/password/forgot` (templates see the global `password_reset`).
+    pub password_reset: bool,
+}
+
 impl Pages {
-    /// Built-in templates, each replaced by `<template_dir>/<name>` when that file exists (read
-    /// once, here). Every page is rendered once with a sample context, so a syntax error or an
-    /// undefined variable in an override is a start-up error naming the file.
+    /// [`Pages::with_options`] with nothing optional offered.
     pub fn new(ui: &UiConfig) -> Result<Pages, PageError> {
+        Self::with_options(ui, PageOptions::default())
+    }
+
+    /// Built-in templates, each replaced by `<template_dir>/<name>` when that file exists (read
+    /// once, here). Every page and mail is rendered once with a sample context, so a syntax error
+    /// or an undefined variable in an override is a start-up error naming the file.
+    pub fn with_options(ui: &UiConfig, options: PageOptions) -> Result<Pages, PageError> {
         for (key, color) in [("ui.primary_color", &ui.primary_color), ("ui.background_color", &ui.background_color)] {
             // The colours are pasted into CSS unescaped: exactly `#rrggbb`, nothing else.
             let ok = color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit());
@@ -167,6 +202,7 @@ impl Pages {
         env.add_global("product_name", ui.product_name.clone());
         env.add_global("logo_uri", ui.logo_uri.clone());
         env.add_global("form_post_script", Value::from_safe_string(FORM_POST_SCRIPT.to_owned()));
+        env.add_global("password_reset", options.password_reset);
 
         if let Some(dir) = &ui.template_dir {
             let meta = std::fs::metadata(dir).map_err(|cause| PageError::TemplateDir { path: dir.clone(), cause })?;
@@ -203,7 +239,34 @@ impl Pages {
         for sample in Page::samples() {
             pages.render(&sample)?;
         }
+        for (kind, sample) in MailContext::samples() {
+            pages.render_mail(kind, &sample)?;
+        }
         Ok(pages)
+    }
+
+    /// Renders an account mail: `mail/<kind>.txt` (whose first line is `Subject: …`) and
+    /// `mail/<kind>.html` (auto-escaped, extending `mail/base.html`).
+    pub fn render_mail(&self, kind: MailKind, ctx: &MailContext) -> Result<RenderedMail, PageError> {
+        let (text_name, html_name) = kind.templates();
+        let render = |name: &'static str| {
+            self.env
+                .get_template(name)
+                .and_then(|t| t.render(Value::from(minijinja::value::Serde(ctx))))
+                .map_err(|cause| self.blame(name, cause))
+        };
+        let text = render(text_name)?;
+        let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Subject:")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty() && !s.contains('\r'))
+            .ok_or(PageError::MailSubject { name: text_name })?;
+        Ok(RenderedMail {
+            subject,
+            text: body.trim_start_matches(['\r', '\n']).to_owned().into(),
+            html: render(html_name)?.into(),
+        })
     }
 
     /// Render one page to a complete HTML document (serve as `text/html; charset=utf-8`).

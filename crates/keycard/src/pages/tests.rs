@@ -123,7 +123,7 @@ fn scan(html: &str) -> Vec<Tag> {
 
 const ALLOWED_TAGS: &[&str] = &[
     "html", "head", "meta", "title", "link", "body", "div", "header", "img", "span", "main", "h1", "p", "strong",
-    "form", "input", "label", "button", "ul", "li", "code", "noscript", "script",
+    "form", "input", "label", "button", "ul", "li", "code", "noscript", "script", "a",
 ];
 const ALLOWED_ATTRS: &[&str] = &[
     "lang",
@@ -344,6 +344,43 @@ fn check_builtin_templates() {
                     assert!(html.contains(text));
                 }
             },
+            Page::ForgotPassword(p) => {
+                let form = tags.iter().any(|t| t.name == "form");
+                assert_eq!(form, p.step == ForgotStep::Form, "{:?}", p.step);
+                assert_eq!(has_alert, p.error.is_some());
+                match p.step {
+                    ForgotStep::Form => {
+                        assert_eq!(form_action(&tags), Some("/password/forgot"));
+                        assert_eq!(hidden_value(&tags, "csrf_token"), Some("sample-csrf"));
+                        let login = tags.iter().find(|t| t.attr("id") == Some("login")).unwrap();
+                        assert_eq!((login.attr("name"), login.attr("autocomplete")), (Some("login"), Some("username")));
+                    }
+                    ForgotStep::Sent => assert!(html.contains("If an account exists")),
+                    ForgotStep::Unavailable => assert!(html.contains("not available")),
+                }
+            }
+            Page::ResetPassword(p) => {
+                assert_eq!(form_action(&tags), Some("/password/reset"));
+                assert_eq!(hidden_value(&tags, "csrf_token"), Some("sample-csrf"));
+                assert_eq!(hidden_value(&tags, "token"), Some("sample-token"));
+                assert_eq!(hidden_value(&tags, "username"), Some("alice"));
+                for id in ["new_password", "new_password2"] {
+                    let f = tags.iter().find(|t| t.attr("id") == Some(id)).unwrap();
+                    assert_eq!((f.attr("type"), f.attr("autocomplete")), (Some("password"), Some("new-password")));
+                }
+                assert_eq!(html.contains("Choose your password"), p.invite);
+                assert_eq!(has_alert, p.error.is_some());
+            }
+            Page::AccountPassword(p) => {
+                assert_eq!(form_action(&tags), Some("/account/password"));
+                assert_eq!(hidden_value(&tags, "csrf_token"), Some("sample-csrf"));
+                let cur = tags.iter().find(|t| t.attr("id") == Some("current_password")).unwrap();
+                assert_eq!(cur.attr("autocomplete"), Some("current-password"));
+                assert!(html.contains(&p.user_display));
+                assert_eq!(has_alert, p.error.is_some());
+                let resend = tags.iter().any(|t| t.name == "form" && t.attr("action") == Some("/email/verify"));
+                assert_eq!(resend, p.unverified_email.is_some());
+            }
         }
     }
 }
@@ -408,6 +445,23 @@ fn pages_with(s: &str) -> Vec<Page> {
         device(DeviceStep::EnterCode),
         device(DeviceStep::Confirm { client_name: s.into(), scopes: scopes() }),
         device(DeviceStep::Done { approved: true }),
+        Page::ForgotPassword(ForgotPasswordPage { csrf_token: s.into(), step: ForgotStep::Form, error: o() }),
+        Page::ResetPassword(ResetPasswordPage {
+            csrf_token: s.into(),
+            token: s.to_owned().into(),
+            username: s.into(),
+            invite: true,
+            error: o(),
+            min_length: 8,
+        }),
+        Page::AccountPassword(AccountPasswordPage {
+            csrf_token: s.into(),
+            username: s.into(),
+            user_display: s.into(),
+            error: o(),
+            min_length: 8,
+            unverified_email: o(),
+        }),
     ]
 }
 
@@ -649,4 +703,52 @@ fn auto_escape_is_on_for_html_only() {
     assert!(pages.stylesheet().contains("#1f5fbf"));
     // Only FormPost may be rendered with a script; the constant has no HTML-breaking bytes.
     assert!(!FORM_POST_SCRIPT.contains('<') && !FORM_POST_SCRIPT.contains('&'));
+}
+
+/// The login page links to the reset form only when mail is on.
+#[test]
+fn login_links_to_password_reset_only_when_mail_is_on() {
+    let login = Page::samples().remove(0);
+    let off = Pages::new(&UiConfig::default()).unwrap().render(&login).unwrap();
+    assert!(!off.contains("/password/forgot"));
+    let on = Pages::with_options(&UiConfig::default(), PageOptions { password_reset: true }).unwrap();
+    let html = on.render(&login).unwrap();
+    check_structure("login.html", &html);
+    let link = scan(&html).into_iter().find(|t| t.name == "a").expect("a link");
+    assert_eq!(link.attr("href"), Some("/password/forgot"));
+}
+
+/// Every mail renders a subject, a text part with the link and an HTML part that escapes the
+/// context (a hostile display name cannot add markup) and links only to the link.
+#[test]
+fn mails_render_subject_text_and_escaped_html() {
+    let pages = Pages::new(&UiConfig::default()).unwrap();
+    for (kind, mut ctx) in MailContext::samples() {
+        ctx.user_display = "<img src=x onerror=alert(1)>".into();
+        let m = pages.render_mail(kind, &ctx).unwrap();
+        assert!(m.subject.contains("Keycard") && !m.subject.contains('\n'), "{kind:?}: {}", m.subject);
+        assert!(m.text.contains(ctx.link.as_str()), "{kind:?}: link in the text part");
+        assert!(!m.text.starts_with("Subject:"), "the subject line is not in the body");
+        assert!(!m.html.contains("<img"), "{kind:?}: escaped");
+        let hrefs: Vec<_> = scan(&m.html).into_iter().filter_map(|t| t.attr("href").map(str::to_owned)).collect();
+        assert_eq!(hrefs, vec![ctx.link.to_string()], "{kind:?}");
+        assert!(!format!("{m:?}").contains("token=sample"), "Debug hides the link");
+    }
+}
+
+/// A mail override replaces the built-in one; one without a subject line stops the start-up.
+#[test]
+fn mail_overrides_are_themable_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("mail")).unwrap();
+    let ui = UiConfig { template_dir: Some(dir.path().to_owned()), ..UiConfig::default() };
+    std::fs::write(dir.path().join("mail/invite.txt"), "Subject: Welcome aboard\n\nGo to {{ link }}\n").unwrap();
+    let pages = Pages::new(&ui).unwrap();
+    let (kind, ctx) = MailContext::samples().into_iter().find(|(k, _)| *k == MailKind::Invite).unwrap();
+    let m = pages.render_mail(kind, &ctx).unwrap();
+    assert_eq!(m.subject, "Welcome aboard");
+    assert_eq!(m.text.trim_end(), "Go to https://id.example/password/reset?token=sample");
+    std::fs::write(dir.path().join("mail/invite.txt"), "Hello {{ link }}\n").unwrap();
+    let err = Pages::new(&ui).unwrap_err();
+    assert!(err.to_string().contains("mail/invite.txt"), "{err}");
 }

@@ -21,6 +21,7 @@ impl Store {
             "DELETE FROM device_codes WHERE device_hash IN (SELECT device_hash FROM device_codes WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM pushed_requests WHERE uri_hash IN (SELECT uri_hash FROM pushed_requests WHERE expires_at < $1 LIMIT $2)",
             "DELETE FROM replay_cache WHERE (ns, value_hash) IN (SELECT ns, value_hash FROM replay_cache WHERE expires_at < $1 LIMIT $2)",
+            "DELETE FROM mail_tokens WHERE token_hash IN (SELECT token_hash FROM mail_tokens WHERE expires_at < $1 OR used_at < $1 LIMIT $2)",
             "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle WHERE window_start < $1 AND (locked_until IS NULL OR locked_until < $1) LIMIT $2)",
         ] {
             n += sqlx::query(sql).bind(cutoff).bind(batch).execute(self.writer()?).await?.rows_affected();

@@ -65,6 +65,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0008_dpop.sql"),
     },
     Migration {
+        version: 11,
+        name: "mail_tokens",
+        sqlite: include_str!("../../migrations/sqlite/0011_mail_tokens.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_mail_tokens.sql"),
+    },
+    Migration {
         version: 12,
         name: "token_rows",
         sqlite: include_str!("../../migrations/sqlite/0012_token_rows.sql"),

@@ -17,7 +17,8 @@
 //! `cleanup` (the user-flow purge), `wal` (SQLite checkpoints off the write path), `logins`
 //! (case-folded sign-in lookups and the lockout counter),
 //! `replay` (single-use values shared by every node: assertion and DPoP `jti`s), `batch` (group
-//! commit of concurrent writes: replay-cache values and opaque access tokens).
+//! commit of concurrent writes: replay-cache values and opaque access tokens), `mail_tokens`
+//! (single-use links mailed to users: verification, password reset, invitation).
 //!
 //! Extending: add the method to its aggregate's file (a new aggregate gets a new file and one
 //! `mod` line below), the table to both migration sets under a new number, and a test to
@@ -35,6 +36,7 @@ mod grants;
 pub mod health;
 mod keys;
 mod logins;
+mod mail_tokens;
 mod migrate;
 mod par;
 mod replay;
@@ -45,6 +47,7 @@ mod users;
 pub mod wal;
 
 pub use logins::fold_login;
+pub use mail_tokens::{MailToken, PASSWORD_LINK_PURPOSES};
 pub use par::PushedRequest;
 pub use throttle::Attempt;
 

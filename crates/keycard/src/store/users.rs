@@ -113,6 +113,7 @@ impl Store {
             "DELETE FROM authorization_codes WHERE user_id = $1",
             "DELETE FROM device_codes WHERE user_id = $1",
             "DELETE FROM access_tokens WHERE subject = $1",
+            "DELETE FROM mail_tokens WHERE user_id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }

@@ -396,3 +396,6 @@ pub async fn edit_client(s: &TestServer, id: &str, edit: impl FnOnce(&mut keycar
 
 /// A loopback TCP proxy a test can cut and restore (a database outage).
 pub mod tcp_proxy;
+
+/// A real SMTP server on a loopback port that hands received mails to the test (account mails).
+pub mod smtp;

@@ -12,6 +12,7 @@
 //! | PAR `request_uri` (RFC 9126 §2.2, §4) | [`par`] | one `/authorize` proceeds (a redirect, whose flow then ends in a code that redeems), every other one is the `invalid_request_uri` error page (400) |
 //! | client assertion `jti` (RFC 7523 §3, SECURITY D5) | [`jti`] | one 200, every other answer `invalid_client` |
 //! | DPoP proof `jti` (RFC 9449 §11.1, SECURITY F4) | [`jti`] | one 200, every other answer `invalid_dpop_proof` |
+//! | mailed link (e-mail verification; reset and invitation links share the statement) | [`mail_links`] | one 200 "confirmed", every other answer the invalid-link page (400) |
 //!
 //! Every answer of every round is checked: no 5xx, ever. `KEYCARD_EXACTLY_ONCE_ROUNDS` sets the
 //! rounds (default [`DEFAULT_ROUNDS`], to keep CI within a minute in a debug build); the long
@@ -32,6 +33,7 @@ mod common;
 mod codes;
 mod device;
 mod jti;
+mod mail_links;
 mod par;
 mod refresh_window;
 
@@ -161,8 +163,8 @@ pub fn form(url: String, auth: Option<&str>, body: &str) -> reqwest::RequestBuil
 }
 
 /// SECURITY B7 (codes), C3 (refresh tokens), D5 (assertion jti) and F4 (DPoP jti) across two
-/// nodes, with device codes, PAR request URIs and the refresh replay window: every kind of the
-/// module table, [`rounds`] rounds.
+/// nodes, with device codes, PAR request URIs, mailed links and the refresh replay window: every
+/// kind of the module table, [`rounds`] rounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn single_use_values_are_used_exactly_once_across_two_nodes() {
     let Some(pg) = TestDb::postgres().await else {
@@ -184,12 +186,13 @@ async fn single_use_values_are_used_exactly_once_across_two_nodes() {
         device::round(&c, round).await;
         par::round(&c, round).await;
         jti::round(&c, round).await;
+        mail_links::round(&c, round).await;
         if (round + 1) % 50 == 0 {
             eprintln!("exactly_once: {} of {n} rounds in {:.0} s", round + 1, started.elapsed().as_secs_f64());
         }
     }
     eprintln!(
-        "exactly_once: {n} rounds x 8 kinds x {CONCURRENCY} concurrent requests over 2 nodes in {:.1} s, every one exactly once",
+        "exactly_once: {n} rounds x 9 kinds x {CONCURRENCY} concurrent requests over 2 nodes in {:.1} s, every one exactly once",
         started.elapsed().as_secs_f64()
     );
     c.a.stop().await;
