@@ -143,7 +143,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = rt.block_on(run(cli));
+    // Leave without waiting on a runtime thread that is still busy: once seen in tests under
+    // heavy load, sqlx's pool maintenance kept a worker polling after `store.close()` and the
+    // CLI hung at exit with its work done. The command's result is already known.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if is_serve {
